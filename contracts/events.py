@@ -1,0 +1,273 @@
+"""The published event contracts: the `data` of each CloudEvent on redthread's topics.
+
+Additive changes (a new optional field) are made in place; a breaking change gets a new
+model with `SCHEMA_VERSION` raised and an upcaster. `contracts/schemas/` holds the JSON
+Schema snapshot of every model, and a unit test fails when a model drifts from it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from contracts.org_numbers import normalise_org_number
+
+
+class Contract(BaseModel):
+    """Base of every event payload: strict about unknown fields, so typos are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    EVENT_TYPE: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+
+class StrengthArea(StrEnum):
+    """Produktion2030's six strength areas."""
+
+    P1 = "P1"  # Hållbar och resurseffektiv produktion
+    P2 = "P2"  # Flexibla tillverkningsprocesser
+    P3 = "P3"  # Virtuell produktionsutveckling och simulering
+    P4 = "P4"  # Människan i produktionssystemet
+    P5 = "P5"  # Produkt- och produktionstjänster
+    P6 = "P6"  # Integrerad produkt- och produktionsutveckling
+
+
+class Language(StrEnum):
+    sv = "sv"
+    no = "no"
+    en = "en"
+
+
+class NeedType(StrEnum):
+    process = "process"
+    technology = "technology"
+    competence = "competence"
+    organisation = "organisation"
+
+
+class Confidentiality(StrEnum):
+    public = "public"
+    anonymised = "anonymised"
+    coach_only = "coach-only"
+
+
+class Urgency(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class OutputType(StrEnum):
+    method = "method"
+    demonstrator = "demonstrator"
+    tool = "tool"
+    testbed = "testbed"
+    course = "course"
+    report = "report"
+    guide = "guide"
+
+
+class Country(StrEnum):
+    SE = "SE"
+    NO = "NO"
+
+
+Trl = Annotated[int, Field(ge=1, le=9, description="Technology readiness level, 1–9")]
+ShortText = Annotated[str, Field(min_length=1, max_length=300)]
+LongText = Annotated[str, Field(min_length=1, max_length=10_000)]
+Keyword = Annotated[str, Field(min_length=1, max_length=80)]
+
+
+class Person(Contract):
+    name: ShortText
+    email: EmailStr
+    organisation: ShortText | None = None
+
+
+class Researcher(Person):
+    orcid: Annotated[str | None, Field(pattern=r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")] = None
+
+
+class CompanyRef(Contract):
+    """The company an event is about; the organisation number is its identity."""
+
+    country: Country = Country.SE
+    org_number: str = Field(
+        description="Swedish organisationsnummer (10 digits, Luhn) or Norwegian "
+        "organisasjonsnummer (9 digits, mod 11); dashes and spaces are ignored",
+        examples=["556036-0793"],
+    )
+    name: ShortText
+    county: ShortText | None = Field(None, description="Län or fylke", examples=["Jönköpings län"])
+    municipality: ShortText | None = Field(None, examples=["Värnamo"])
+
+    @field_validator("org_number")
+    @classmethod
+    def _valid_org_number(cls, value: str, info) -> str:
+        return normalise_org_number(value, info.data.get("country", Country.SE))
+
+
+class NeedSubmitted(Contract):
+    """A company, or a coach on its behalf, describes a need for knowledge."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.need.submitted"
+
+    need_id: UUID
+    company: CompanyRef | None = Field(None, description="Null when the need is not tied to one company")
+    coach: Person | None = Field(None, description="The coach or IUC adviser who follows the company")
+    title: ShortText = Field(examples=["Långa ställtider i pressverkstaden"])
+    description: LongText
+    language: Language = Language.sv
+    need_type: NeedType
+    focus_areas: list[StrengthArea] = Field(default_factory=list, max_length=6)
+    keywords: list[Keyword] = Field(default_factory=list, max_length=30)
+    min_trl: Trl | None = None
+    urgency: Urgency = Urgency.medium
+    confidentiality: Confidentiality = Confidentiality.public
+    expires_on: date | None = None
+
+
+class ResearchOutputPublished(Contract):
+    """A research project publishes a result that companies could use."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.research-output.published"
+
+    output_id: UUID
+    project: ShortText = Field(examples=["Produktion2030: Snabba omställningar"])
+    output_type: OutputType
+    title: ShortText
+    summary: LongText
+    language: Language = Language.sv
+    trl: Trl
+    focus_areas: list[StrengthArea] = Field(default_factory=list, max_length=6)
+    keywords: list[Keyword] = Field(default_factory=list, max_length=30)
+    contact_researchers: list[Researcher] = Field(default_factory=list, max_length=20)
+    access_terms: ShortText | None = None
+    links: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=20)
+    published_at: datetime
+
+
+class Initiative(Contract):
+    initiative_id: Annotated[str, Field(min_length=1, max_length=100)]
+    name: ShortText = Field(examples=["Produktionslyftet Utvecklingsprogram"])
+    owner: ShortText = Field(examples=["Produktionslyftet", "IUC Sverige", "Lean Forum Norge"])
+    country: Country = Country.SE
+
+
+class ParticipationRecorded(Contract):
+    """A company took part in an initiative (a programme, a workshop, a check)."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.participation.recorded"
+
+    participation_id: UUID
+    company: CompanyRef
+    initiative: Initiative
+    phase: ShortText | None = Field(None, examples=["Fas 2: Införande"])
+    coaches: list[Person] = Field(default_factory=list, max_length=10)
+    started_on: date
+    ended_on: date | None = None
+    status: Annotated[str, Field(pattern="^(planned|active|completed|cancelled)$")] = "active"
+
+
+class MatchReason(Contract):
+    kind: Annotated[str, Field(pattern="^(shared-terms|strength-area|trl)$")]
+    explanation: ShortText = Field(examples=["Båda handlar om: ställtid, omställning"])
+
+
+class MatchProposed(Contract):
+    """The matcher believes a research output answers a need. Carries what notification
+    needs so that it never has to ask another service."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.match.proposed"
+
+    match_id: UUID
+    need_id: UUID
+    output_id: UUID
+    score: Annotated[float, Field(ge=0, le=1)]
+    method: ShortText = Field(examples=["lexical-v1"])
+    reasons: list[MatchReason]
+    need_title: ShortText
+    output_title: ShortText
+    output_summary: LongText
+    company: CompanyRef | None
+    coach: Person | None
+    confidentiality: Confidentiality
+
+
+class NotificationDispatched(Contract):
+    """A message about a match left redthread for a person."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.notification.dispatched"
+
+    notification_id: UUID
+    match_id: UUID
+    need_id: UUID
+    company_org_number: str | None
+    channel: Annotated[str, Field(pattern="^(email|webhook|feed|kafka)$")]
+    recipient: ShortText
+    subject: ShortText
+    dispatched_at: datetime
+
+
+class FeedbackVerdict(StrEnum):
+    useful = "useful"
+    not_useful = "not-useful"
+    adopted = "adopted"
+    new_question = "new-question"
+
+
+class FeedbackSubmitted(Contract):
+    """A company or its coach says what a match was worth: the loop back to research."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.feedback.submitted"
+
+    feedback_id: UUID
+    match_id: UUID
+    company_org_number: str | None = None
+    reporter: Person
+    verdict: FeedbackVerdict
+    comment: Annotated[str | None, Field(max_length=5000)] = None
+    new_question: Annotated[str | None, Field(max_length=5000)] = None
+
+
+class ValidationProblem(Contract):
+    location: str = Field(description="Dotted path of the offending field, empty for the whole message")
+    message: str
+
+
+class DeadLetterRecord(Contract):
+    """A message a consumer could not accept, kept with the reason so an operator can
+    fix and redrive it. The original value is kept verbatim (text, or base64 when it is
+    not UTF-8)."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.dead-letter.recorded"
+
+    consumer: str
+    reason: str
+    problems: list[ValidationProblem] = Field(default_factory=list)
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    original_key: str | None
+    original_headers: dict[str, str]
+    original_value: str
+    original_value_encoding: Annotated[str, Field(pattern="^(utf-8|base64)$")]
+    failed_at: datetime
+
+
+ALL_CONTRACTS: tuple[type[Contract], ...] = (
+    NeedSubmitted,
+    ResearchOutputPublished,
+    ParticipationRecorded,
+    MatchProposed,
+    NotificationDispatched,
+    FeedbackSubmitted,
+    DeadLetterRecord,
+)
+
+CONTRACTS_BY_TYPE: dict[str, type[Contract]] = {c.EVENT_TYPE: c for c in ALL_CONTRACTS}

@@ -1,0 +1,95 @@
+"""The one topic registry: every topic redthread uses, who writes it and who reads it.
+
+`make up` creates these with explicit partition counts; clients never auto-create topics.
+Records are keyed by their aggregate so that the events of one need, one output or one
+company stay in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts.events import (
+    DeadLetterRecord,
+    FeedbackSubmitted,
+    MatchProposed,
+    NeedSubmitted,
+    NotificationDispatched,
+    ParticipationRecorded,
+    ResearchOutputPublished,
+)
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    key: str
+    partitions: int
+    writer: str
+    readers: tuple[str, ...]
+    event_types: tuple[str, ...]
+    description: str
+
+
+PARTNERS = "partner systems"
+
+PARTNER_NEEDS = Topic(
+    "partner.needs.v1", "need_id", 6, PARTNERS, ("intake",), (NeedSubmitted.EVENT_TYPE,),
+    "Needs as partners send them; validated by intake before anyone else sees them.",
+)
+PARTNER_RESEARCH_OUTPUTS = Topic(
+    "partner.research-outputs.v1", "output_id", 6, PARTNERS, ("intake",), (ResearchOutputPublished.EVENT_TYPE,),
+    "Research outputs from project registries (Produktion2030, RISE).",
+)
+PARTNER_PARTICIPATIONS = Topic(
+    "partner.participations.v1", "company org number", 3, PARTNERS, ("intake",), (ParticipationRecorded.EVENT_TYPE,),
+    "Participations in initiatives, from IUC CRMs, coach tools and Produktivitetsspranget.",
+)
+PARTNER_FEEDBACK = Topic(
+    "partner.feedback.v1", "match_id", 3, PARTNERS, ("intake",), (FeedbackSubmitted.EVENT_TYPE,),
+    "Feedback on matches from partner tools.",
+)
+NEEDS = Topic(
+    "redthread.needs.v1", "need_id", 6, "intake", ("matching", "reporting"), (NeedSubmitted.EVENT_TYPE,),
+    "Accepted company needs.",
+)
+RESEARCH_OUTPUTS = Topic(
+    "redthread.research-outputs.v1", "output_id", 6, "intake", ("matching", "reporting"),
+    (ResearchOutputPublished.EVENT_TYPE,), "Accepted research outputs.",
+)
+PARTICIPATIONS = Topic(
+    "redthread.participations.v1", "company org number", 3, "intake", ("reporting",),
+    (ParticipationRecorded.EVENT_TYPE,), "Accepted participations in initiatives.",
+)
+FEEDBACK = Topic(
+    "redthread.feedback.v1", "match_id", 3, "intake", ("reporting",), (FeedbackSubmitted.EVENT_TYPE,),
+    "Accepted feedback from companies and coaches.",
+)
+MATCHES = Topic(
+    "redthread.matches.v1", "need_id", 6, "matching", ("notification", "reporting"), (MatchProposed.EVENT_TYPE,),
+    "Proposed matches between a need and a research output, with score and reasons.",
+)
+NOTIFICATIONS = Topic(
+    "redthread.notifications.v1", "need_id", 3, "notification", ("reporting",),
+    (NotificationDispatched.EVENT_TYPE,), "Messages sent to people about matches.",
+)
+DEAD_LETTERS = Topic(
+    "redthread.dead-letters.v1", "source topic", 3, "every consumer", ("operators",),
+    (DeadLetterRecord.EVENT_TYPE,),
+    "Records a consumer could not accept, with the reason in headers and body. The one "
+    "topic with many writers: each consumer dead-letters what it cannot handle.",
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    PARTNER_NEEDS,
+    PARTNER_RESEARCH_OUTPUTS,
+    PARTNER_PARTICIPATIONS,
+    PARTNER_FEEDBACK,
+    NEEDS,
+    RESEARCH_OUTPUTS,
+    PARTICIPATIONS,
+    FEEDBACK,
+    MATCHES,
+    NOTIFICATIONS,
+    DEAD_LETTERS,
+)

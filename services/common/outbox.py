@@ -1,0 +1,151 @@
+"""Transactional outbox: events are written with the state change that caused them and
+relayed to Kafka by a background task that retries until the broker has them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
+
+from contracts.envelope import CloudEvent, encode
+from services.common.settings import Settings
+from services.common.telemetry import current_trace_headers, span_continuing
+
+log = logging.getLogger(__name__)
+
+
+async def add_to_outbox(conn: asyncpg.Connection, topic: str, key: str | None, event: CloudEvent) -> None:
+    """Stage `event` for `topic` inside the caller's transaction."""
+    value, headers = encode(event)
+    await add_raw_to_outbox(conn, topic, key, value, headers)
+
+
+async def add_raw_to_outbox(
+    conn: asyncpg.Connection, topic: str, key: str | bytes | None, value: bytes, headers: dict[str, str]
+) -> None:
+    headers = {**headers, **current_trace_headers()}
+    await conn.execute(
+        "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4::jsonb)",
+        topic,
+        key.encode() if isinstance(key, str) else key,
+        value,
+        json.dumps(headers),
+    )
+
+
+def kafka_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
+    """A producer that loses nothing: every in-sync replica acknowledges, and the broker
+    drops the duplicates a retry would otherwise write."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+    )
+
+
+class OutboxRelay:
+    """Moves outbox rows to Kafka in batches. Rows are locked with SKIP LOCKED, so several
+    instances can relay side by side; a row is deleted only after the broker acknowledged
+    it, so a crash in between means a redelivery, never a loss."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, service: str) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._service = service
+        self._producer = kafka_producer(settings, f"{service}-outbox-relay")
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.relayed = 0
+
+    def wake(self) -> None:
+        """Called after a transaction that wrote outbox rows commits, to relay at once."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        await self._producer.start()
+        self._task = asyncio.create_task(self._run(), name=f"{self._service}-outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        # One last pass, so that a clean shutdown leaves nothing behind.
+        try:
+            while await self.relay_once():
+                pass
+        except Exception:  # noqa: BLE001 - the rows stay and are relayed at next start
+            log.warning("outbox rows left for the next start", exc_info=True)
+        await self._producer.stop()
+
+    async def _run(self) -> None:
+        backoff = self._settings.retry_backoff_initial_s
+        while True:
+            try:
+                relayed = await self.relay_once()
+                backoff = self._settings.retry_backoff_initial_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - any failure: keep the rows, retry later
+                log.warning("outbox relay failed, retrying in %.1fs: %s", backoff, error)
+                await self._record_failure(str(error))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._settings.retry_backoff_max_s)
+                continue
+            if relayed < self._settings.outbox_batch_size:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._settings.outbox_poll_interval_s)
+                except TimeoutError:
+                    pass
+
+    async def relay_once(self) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self._settings.outbox_batch_size,
+            )
+            if not rows:
+                return 0
+            deliveries = []
+            for row in rows:
+                headers: dict[str, str] = json.loads(row["headers"])
+                with span_continuing(
+                    f"{row['topic']} publish",
+                    headers,
+                    trace.SpanKind.PRODUCER,
+                    {"messaging.system": "kafka", "messaging.destination.name": row["topic"]},
+                ):
+                    headers.update(current_trace_headers())
+                    deliveries.append(
+                        await self._producer.send(
+                            row["topic"],
+                            value=row["value"],
+                            key=row["key"],
+                            headers=[(k, v.encode()) for k, v in headers.items()],
+                        )
+                    )
+            await asyncio.gather(*deliveries)
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        self.relayed += len(rows)
+        return len(rows)
+
+    async def _record_failure(self, error: str) -> None:
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $1"
+                    " WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $2)",
+                    error[:1000],
+                    self._settings.outbox_batch_size,
+                )
+        except Exception:  # noqa: BLE001 - bookkeeping only; the database may be the failure
+            log.debug("could not record the outbox failure", exc_info=True)

@@ -1,0 +1,47 @@
+"""Settings from the environment, with defaults that work against the local stack
+(`make up`). Each service reads the same names; only its HTTP port differs."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_PORTS = {"intake": 8001, "matching": 8002, "notification": 8003, "reporting": 8004}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REDTHREAD_", extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    database_url: str = Field(
+        "postgresql://redthread@127.0.0.1:55432/redthread",
+        validation_alias=AliasChoices("DATABASE_URL", "REDTHREAD_DATABASE_URL"),
+    )
+    # Prefixes topic names and consumer groups, so a test run or a second demo can share
+    # one broker without seeing anyone else's events.
+    namespace: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int | None = None
+
+    consumer_batch_size: int = 500
+    consumer_batch_timeout_ms: int = 100
+    outbox_batch_size: int = 500
+    outbox_poll_interval_s: float = 1.0
+    retry_backoff_initial_s: float = 0.5
+    retry_backoff_max_s: float = 30.0
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    mail_from: str = "redthread <noreply@redthread.local>"
+
+    match_threshold: float = 0.2
+    matches_per_event: int = 5
+
+    def topic(self, name: str) -> str:
+        return f"{self.namespace}.{name}" if self.namespace else name
+
+    def group_id(self, service: str) -> str:
+        return self.topic(f"redthread.{service}")
+
+    def port_for(self, service: str) -> int:
+        return self.http_port or SERVICE_PORTS[service]

@@ -1,0 +1,3 @@
+from services.intake.service import build
+
+build().run()

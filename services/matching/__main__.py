@@ -1,0 +1,3 @@
+from services.matching.service import build
+
+build().run()

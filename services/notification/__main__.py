@@ -1,0 +1,3 @@
+from services.notification.service import build
+
+build().run()

@@ -1,0 +1,3 @@
+from services.reporting.service import build
+
+build().run()
