@@ -1,0 +1,75 @@
+# redthread — everything a new machine needs, from two commands: `make run`, `make test`.
+# Downloads (virtualenv, Kafka jars, PostgreSQL data) live in git-ignored .venv/ and .local/.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export REDTHREAD_HOME ?= $(CURDIR)/.local
+VENV   := .venv
+PY     := $(VENV)/bin/python
+KAFKA  := deploy/kafka/kafka.sh
+PG     := $(PY) deploy/postgres/postgres.py
+PYTEST := $(PY) -m pytest
+
+.PHONY: help install up down clean topics run test test-unit test-integration test-e2e docs schemas
+
+help:
+	@echo "make run               set up everything and run the platform with demo data (Ctrl-C stops)"
+	@echo "make test              set up everything and run the whole suite (unit, integration, e2e)"
+	@echo "make up / down / clean start / stop Kafka and PostgreSQL / also delete all local state"
+	@echo "make test-unit | test-integration | test-e2e"
+	@echo "make docs              AsyncAPI documents of the four services into docs/asyncapi/"
+	@echo "make schemas           regenerate contracts/schemas/ after a contract change"
+
+# The virtualenv is rebuilt when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "installing Python packages into $(VENV) …"
+	@$(PY) -m pip install --quiet --editable ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed
+	@$(KAFKA) install
+
+up: install
+	@$(KAFKA) start
+	@$(PG) start
+	@$(MAKE) --no-print-directory topics
+
+topics: $(VENV)/.installed
+	@echo "topics (from contracts/topics.py):"
+	@DATABASE_URL="$$($(PG) url)" $(PY) -m deploy.topics
+
+down:
+	@-$(KAFKA) stop
+	@-test -x $(PY) && $(PG) stop
+
+clean: down
+	rm -rf $(REDTHREAD_HOME) docs/asyncapi/*.tmp
+
+# deploy.run stops the services, Kafka and PostgreSQL itself on Ctrl-C, so that a
+# signal reaching make first cannot leave them behind.
+run: up
+	@DATABASE_URL="$$($(PG) url)" $(PY) -m deploy.run --stop-infrastructure
+
+test: up
+	@DATABASE_URL="$$($(PG) url)" $(PYTEST) tests/unit tests/integration tests/e2e
+
+test-unit: $(VENV)/.installed
+	@$(PYTEST) tests/unit
+
+test-integration: up
+	@DATABASE_URL="$$($(PG) url)" $(PYTEST) tests/integration
+
+test-e2e: up
+	@DATABASE_URL="$$($(PG) url)" $(PYTEST) tests/e2e
+
+docs: $(VENV)/.installed
+	@mkdir -p docs/asyncapi
+	@for s in intake matching notification reporting; do \
+	  $(VENV)/bin/faststream docs gen --factory services.asyncapi:$$s -o docs/asyncapi/$$s.json >/dev/null && echo "docs/asyncapi/$$s.json"; \
+	done
+
+schemas: $(VENV)/.installed
+	@$(PY) -m contracts.schema_snapshots

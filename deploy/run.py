@@ -1,0 +1,98 @@
+"""`make run`: the whole platform on this machine with demo data, until Ctrl-C.
+
+Expects Kafka, PostgreSQL and the topics to be up (`make up` does that first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from deploy.demo.load import load
+from deploy.local import REPO, SERVICES, ServiceProcesses
+from services.common.settings import SERVICE_PORTS, Settings
+
+HOME = Path(os.environ.get("REDTHREAD_HOME", REPO / ".local"))
+
+
+def main() -> int:
+    settings = Settings()
+    mailbox_dir = HOME / "mailbox"
+    log_dir = HOME / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    mailbox = subprocess.Popen(
+        [sys.executable, "-m", "deploy.mailbox", str(mailbox_dir), str(settings.smtp_port)],
+        cwd=REPO,
+        stdout=open(log_dir / "mailbox.log", "ab"),  # noqa: SIM115 - owned by the child
+        stderr=subprocess.STDOUT,
+    )
+    services = ServiceProcesses({}, log_dir, SERVICE_PORTS)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        print("starting intake, matching, notification and reporting …", flush=True)
+        services.start()
+        services.wait_healthy()
+        counts = load(services.url("intake"))
+        print("demo data:", ", ".join(f"{n} {k}" for k, n in counts.items()))
+        _wait_for_notifications(services)
+        _print_where_to_look(services, mailbox_dir, log_dir)
+        while not stopping:
+            time.sleep(0.5)
+            for name, process in services.processes.items():
+                if process.poll() is not None:
+                    print(f"{name} stopped unexpectedly; see {log_dir}/{name}.log", file=sys.stderr)
+                    return 1
+    finally:
+        print("\nstopping the services …", flush=True)
+        services.stop()
+        mailbox.terminate()
+        mailbox.wait(10)
+        if "--stop-infrastructure" in sys.argv:
+            print("stopping Kafka and PostgreSQL …", flush=True)
+            subprocess.run([str(REPO / "deploy/kafka/kafka.sh"), "stop"], check=False)
+            subprocess.run([sys.executable, str(REPO / "deploy/postgres/postgres.py"), "stop"], check=False)
+    return 0
+
+
+def _wait_for_notifications(services: ServiceProcesses, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sent = httpx.get(services.url("notification") + "/v1/notifications", timeout=5).json()
+        if sent:
+            print(f"{len(sent)} coach notification(s) sent so far")
+            return
+        time.sleep(1)
+
+
+def _print_where_to_look(services: ServiceProcesses, mailbox_dir: Path, log_dir: Path) -> None:
+    need = json.loads((REPO / "deploy/demo/data/needs.jsonl").read_text().splitlines()[0])
+    org = need["company"]["org_number"].replace("-", "")
+    print(
+        "\nredthread is running. Where to look:\n"
+        + "".join(f"  {name:13} {services.url(name)}/docs\n" for name in SERVICES)
+        + f"  a need's matches      {services.url('reporting')}/v1/needs/{need['need_id']}/matches\n"
+        + f"  a company's timeline  {services.url('reporting')}/v1/companies/{org}/timeline\n"
+        + f"  notifications sent    {services.url('notification')}/v1/notifications\n"
+        + f"  the coaches' mailbox  {mailbox_dir}/*.eml\n"
+        + f"  service logs          {log_dir}/\n"
+        + "Press Ctrl-C to stop.",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

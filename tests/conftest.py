@@ -1,0 +1,156 @@
+"""Fixtures for tests on the real Kafka broker and PostgreSQL (`make up` starts both).
+
+Every test session gets its own namespace: topics and consumer groups are prefixed with
+it, and it gets a database of its own, so a run never sees a demo's or another run's
+events. Both are removed at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from contracts.envelope import encode, new_event
+from contracts.events import NeedSubmitted, ResearchOutputPublished
+from services.common.kafka import ensure_topics
+from services.common.settings import Settings
+
+
+def _server_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        pytest.fail("DATABASE_URL is not set: run the suite with `make test` (it starts PostgreSQL and Kafka)")
+    return url
+
+
+@pytest.fixture(scope="session")
+def namespace() -> str:
+    return "t" + secrets.token_hex(4)
+
+
+@pytest.fixture(scope="session")
+async def database_url(namespace: str) -> AsyncIterator[str]:
+    server_url = _server_url()
+    name = f"redthread_{namespace}"
+    conn = await asyncpg.connect(server_url)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    base, _, _ = server_url.rpartition("/")
+    yield f"{base}/{name}"
+    conn = await asyncpg.connect(server_url)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def settings(namespace: str, database_url: str) -> AsyncIterator[Settings]:
+    settings = Settings(
+        namespace=namespace,
+        database_url=database_url,
+        retry_backoff_initial_s=0.1,
+        retry_backoff_max_s=1.0,
+        outbox_poll_interval_s=0.2,
+    )
+    try:
+        await asyncio.wait_for(ensure_topics(settings), 30)
+    except Exception as error:  # noqa: BLE001 - turned into a clear instruction
+        pytest.fail(f"Kafka at {settings.kafka_bootstrap_servers} is not reachable ({error!r}): run `make up`")
+    yield settings
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        ours = [t for t in await admin.list_topics() if t.startswith(namespace + ".")]
+        if ours:
+            await admin.delete_topics(ours)
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True)
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+async def publish_raw(
+    producer: AIOKafkaProducer, topic: str, value: bytes | None, headers: dict[str, str], key: str | None = None
+) -> None:
+    await producer.send_and_wait(
+        topic, value=value, key=key.encode() if key else None, headers=[(k, v.encode()) for k, v in headers.items()]
+    )
+
+
+async def publish_event(producer: AIOKafkaProducer, topic: str, data, source: str = "/partners/test", **kwargs) -> str:
+    event = new_event(data, source=source, **kwargs)
+    value, headers = encode(event)
+    await publish_raw(producer, topic, value, headers)
+    return event.id
+
+
+async def read_topic(settings: Settings, topic: str, *, at_least: int, timeout_s: float = 30) -> list[ConsumerRecord]:
+    """Every record of `topic` from the beginning, waiting until there are `at_least`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while len(records) < at_least and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for part in batch.values():
+                records.extend(part)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
+    return consumer.partitions_for_topic(topic) or set()
+
+
+def headers_of(record: ConsumerRecord) -> dict[str, str]:
+    return {k: v.decode() for k, v in record.headers}
+
+
+def a_need(**changes) -> NeedSubmitted:
+    fields = dict(
+        need_id=uuid.uuid4(),
+        company={"org_number": "556036-0793", "name": "Värnamo Pressgjuteri AB", "county": "Jönköpings län"},
+        coach={"name": "Karin Lindqvist", "email": "karin.lindqvist@example.se"},
+        title="Långa ställtider i pressverkstaden",
+        description="Omställning mellan artiklar tar över två timmar. Vi vill korta ställtiden med SMED.",
+        need_type="process",
+        focus_areas=["P2"],
+        keywords=["ställtid", "omställning", "SMED"],
+        min_trl=5,
+    )
+    return NeedSubmitted.model_validate(fields | changes)
+
+
+def an_output(**changes) -> ResearchOutputPublished:
+    fields = dict(
+        output_id=uuid.uuid4(),
+        project="Produktion2030: Snabba omställningar",
+        output_type="method",
+        title="SMED-metod för kortare ställtider i pressar",
+        summary="En beprövad metod för att korta ställtiden vid omställning i pressar och formsprutor.",
+        trl=7,
+        focus_areas=["P2"],
+        keywords=["ställtid", "omställning", "SMED"],
+        contact_researchers=[{"name": "Anders Berg", "email": "anders.berg@example.org"}],
+        published_at="2026-10-01T09:00:00Z",
+    )
+    return ResearchOutputPublished.model_validate(fields | changes)

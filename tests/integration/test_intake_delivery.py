@@ -1,0 +1,99 @@
+"""Intake on the real broker and database: what partners put on Kafka is accepted once,
+and what is broken becomes a dead letter with its reason while the stream goes on."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+from contracts.envelope import encode, new_event
+from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS
+from services.intake.service import build
+from tests.conftest import a_need, headers_of, publish_event, publish_raw, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def intake(settings):
+    service = build(settings)
+    await service.start()
+    yield service
+    await service.stop()
+
+
+async def test_valid_broken_and_repeated_events_on_a_partner_topic(intake, settings, producer):
+    partner_topic = settings.topic(PARTNER_NEEDS.name)
+    good = a_need()
+    good_id = await publish_event(producer, partner_topic, good, source="/partners/iuc-syd")
+    await publish_event(producer, partner_topic, good, source="/partners/iuc-syd", event_id=good_id)  # resent
+    await publish_raw(producer, partner_topic, b"{this is not json", {"ce_id": "x1", "ce_source": "/partners/iuc-syd",
+        "ce_type": "redthread.need.submitted", "ce_specversion": "1.0", "ce_time": "2026-11-24T10:00:00Z",
+        "content-type": "application/json"})
+    invalid_value, invalid_headers = encode(new_event(a_need(), source="/partners/iuc-syd"))
+    broken = json.loads(invalid_value) | {"min_trl": 12}
+    await publish_raw(producer, partner_topic, json.dumps(broken).encode(), invalid_headers)
+    await publish_raw(producer, partner_topic, b"{}", {"content-type": "application/json"})  # no envelope at all
+    after = a_need(title="Kassation i härdningen")
+    await publish_event(producer, partner_topic, after, source="/partners/iuc-syd")
+
+    accepted = await read_topic(settings, settings.topic(NEEDS.name), at_least=2)
+    letters = await read_topic(settings, settings.topic(DEAD_LETTERS.name), at_least=3)
+
+    assert sorted(json.loads(r.value)["title"] for r in accepted) == sorted([good.title, after.title])
+    assert {r.key.decode() for r in accepted} == {str(good.need_id), str(after.need_id)}
+    reasons = {headers_of(r)["dlq_reason"] for r in letters}
+    assert any("not valid JSON" in reason for reason in reasons)
+    assert any("does not match" in reason for reason in reasons)
+    assert any("CloudEvents headers" in reason for reason in reasons)
+    trl_letter = next(json.loads(r.value) for r in letters if "does not match" in headers_of(r)["dlq_reason"])
+    assert trl_letter["problems"][0]["location"] == "min_trl"
+    assert json.loads(trl_letter["original_value"])["min_trl"] == 12
+    async with intake.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM needs") == 2
+
+
+async def test_redelivered_batch_changes_nothing(intake, settings, producer):
+    partner_topic = settings.topic(PARTNER_NEEDS.name)
+    need = a_need()
+    await publish_event(producer, partner_topic, need, source="/partners/redelivery")
+    records = [r for r in await read_topic(settings, partner_topic, at_least=7) if b"redelivery" in dict(r.headers)["ce_source"]]
+
+    async with intake.pool.acquire() as conn:
+        before = await conn.fetchval("SELECT count(*) FROM needs")
+    outcome = await intake.consumers["intake"].consume(records)  # as after a crash before the commit
+
+    assert (outcome.handled, outcome.duplicates, outcome.dead_lettered) == (0, 1, 0)
+    async with intake.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM needs") == before
+
+
+async def test_http_accepts_valid_needs_and_explains_invalid_ones(intake, settings):
+    transport = httpx.ASGITransport(app=intake.http_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        need = a_need()
+        body = json.loads(need.model_dump_json())
+        accepted = await client.post("/v1/needs", json=body, headers={"X-Partner-Id": "coach-tool"})
+        again = await client.post("/v1/needs", json=body, headers={"X-Partner-Id": "coach-tool"})
+        invalid = await client.post(
+            "/v1/needs", json=body | {"need_id": str(uuid.uuid4()), "company": {"org_number": "556036-0794", "name": "X"}}
+        )
+        unknown_field = await client.post("/v1/needs", json=body | {"need_id": str(uuid.uuid4()), "colour": "red"})
+        read_back = await client.get(f"/v1/needs/{need.need_id}")
+        health = await client.get("/health")
+
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["id"] == str(need.need_id)
+    assert again.status_code == 409
+    assert invalid.status_code == 422
+    assert invalid.json()["detail"][0]["loc"] == ["body", "company", "org_number"]
+    assert "Luhn" in invalid.json()["detail"][0]["msg"]
+    assert unknown_field.status_code == 422 and unknown_field.json()["detail"][0]["loc"] == ["body", "colour"]
+    assert read_back.json()["source"] == "/partners/coach-tool"
+    assert health.json()["status"] == "ok"
+
+    published = await read_topic(settings, settings.topic(NEEDS.name), at_least=4)
+    assert str(need.need_id) in {r.key.decode() for r in published}

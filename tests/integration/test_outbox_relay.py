@@ -1,0 +1,63 @@
+"""The outbox relay on the real broker: rows reach Kafka with key and headers, are
+removed only once acknowledged, and stay while the broker cannot be reached."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from contracts.envelope import new_event
+from contracts.topics import NEEDS
+from services.common.db import apply_migrations, create_pool
+from services.common.outbox import OutboxRelay, add_to_outbox
+from services.common.settings import Settings
+from tests.conftest import a_need, headers_of, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def pool(settings):
+    pool = await create_pool(settings.database_url, "outbox_test")
+    await apply_migrations(pool, "services.common")
+    yield pool
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM outbox")
+    await pool.close()
+
+
+async def stage(pool: asyncpg.Pool, settings: Settings, count: int) -> list[str]:
+    ids = []
+    async with pool.acquire() as conn, conn.transaction():
+        for _ in range(count):
+            event = new_event(a_need(), source="/test/outbox")
+            await add_to_outbox(conn, settings.topic("redthread.needs.v1"), str(event.data.need_id), event)
+            ids.append(event.id)
+    return ids
+
+
+async def test_rows_are_relayed_in_batches_and_removed(pool, settings):
+    ids = await stage(pool, settings, 30)
+    relay = OutboxRelay(pool, settings.model_copy(update={"outbox_batch_size": 8}), "outbox_test")
+    await relay.start()
+    await relay.stop()  # stopping drains what is left
+
+    records = await read_topic(settings, settings.topic(NEEDS.name), at_least=30)
+    relayed = {headers_of(r)["ce_id"]: r for r in records if headers_of(r)["ce_source"] == "/test/outbox"}
+    assert set(ids) <= set(relayed)
+    sample = relayed[ids[0]]
+    assert headers_of(sample)["ce_type"] == "redthread.need.submitted"
+    assert "traceparent" in headers_of(sample)
+    assert sample.key is not None
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_rows_stay_while_kafka_is_unreachable(pool, settings):
+    await stage(pool, settings, 3)
+    unreachable = settings.model_copy(update={"kafka_bootstrap_servers": "127.0.0.1:1", "retry_backoff_initial_s": 0.05})
+    relay = OutboxRelay(pool, unreachable, "outbox_test")
+    with pytest.raises(Exception):  # noqa: B017,PT011 - any connection error will do
+        await relay.start()
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 3
