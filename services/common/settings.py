@@ -14,7 +14,7 @@ class Settings(BaseSettings):
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     database_url: str = Field(
-        "postgresql://redthread@127.0.0.1:55432/redthread",
+        "postgresql://postgres@127.0.0.1:55432/redthread",
         validation_alias=AliasChoices("DATABASE_URL", "REDTHREAD_DATABASE_URL"),
     )
     # Prefixes topic names and consumer groups, so a test run or a second demo can share

@@ -3,6 +3,7 @@ and what is broken becomes a dead letter with its reason while the stream goes o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -60,7 +61,11 @@ async def test_redelivered_batch_changes_nothing(intake, settings, producer):
     partner_topic = settings.topic(PARTNER_NEEDS.name)
     need = a_need()
     await publish_event(producer, partner_topic, need, source="/partners/redelivery")
-    records = [r for r in await read_topic(settings, partner_topic, at_least=7) if b"redelivery" in dict(r.headers)["ce_source"]]
+    records = [
+        r for r in await read_topic(settings, partner_topic, at_least=7)
+        if b"redelivery" in dict(r.headers).get("ce_source", b"")
+    ]
+    await eventually_in_database(intake, need.need_id)
 
     async with intake.pool.acquire() as conn:
         before = await conn.fetchval("SELECT count(*) FROM needs")
@@ -69,6 +74,16 @@ async def test_redelivered_batch_changes_nothing(intake, settings, producer):
     assert (outcome.handled, outcome.duplicates, outcome.dead_lettered) == (0, 1, 0)
     async with intake.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM needs") == before
+
+
+async def eventually_in_database(intake, need_id, timeout_s: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        async with intake.pool.acquire() as conn:
+            if await conn.fetchval("SELECT true FROM needs WHERE need_id = $1", need_id):
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"need {need_id} was not accepted within {timeout_s}s")
 
 
 async def test_http_accepts_valid_needs_and_explains_invalid_ones(intake, settings):
