@@ -36,6 +36,9 @@ class ServiceProcesses:
                 env={**os.environ, **self.env, "REDTHREAD_HTTP_PORT": str(self.ports[service])},
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Own session: Ctrl-C reaches only the supervisor, which stops the
+                # services itself, in order.
+                start_new_session=True,
             )
 
     def wait_healthy(self, timeout_s: float = 60) -> None:

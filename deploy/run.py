@@ -32,6 +32,7 @@ def main() -> int:
         cwd=REPO,
         stdout=open(log_dir / "mailbox.log", "ab"),  # noqa: SIM115 - owned by the child
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     services = ServiceProcesses({}, log_dir, SERVICE_PORTS)
     stopping = False
@@ -53,7 +54,7 @@ def main() -> int:
         while not stopping:
             time.sleep(0.5)
             for name, process in services.processes.items():
-                if process.poll() is not None:
+                if process.poll() is not None and not stopping:
                     print(f"{name} stopped unexpectedly; see {log_dir}/{name}.log", file=sys.stderr)
                     return 1
     finally:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 from contracts.events import Confidentiality, MatchProposed
 
@@ -32,7 +32,7 @@ def match_email(match: MatchProposed, *, notification_id: str, sender: str, reci
     message["Subject"] = subject_for(match)
     message["Date"] = format_datetime(datetime.now(UTC))
     # A stable id: should a crash make us send twice, the mailbox sees one message.
-    message["Message-ID"] = make_msgid(idstring=notification_id, domain="redthread.local")
+    message["Message-ID"] = f"<{notification_id}@redthread.local>"
     message["X-Redthread-Match-Id"] = str(match.match_id)
     message.set_content(body)
     return message
