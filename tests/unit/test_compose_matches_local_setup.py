@@ -1,0 +1,40 @@
+"""docker-compose.yml cannot run on the development machines (no Docker engine), so
+these checks keep it in step with the local setup by reading it."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+from deploy.local import SERVICES
+from services.common.settings import SERVICE_PORTS, Settings
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+
+
+def test_every_service_runs_its_own_module_on_its_local_port():
+    for name in SERVICES:
+        service = COMPOSE[name]
+        assert service["command"] == ["python", "-m", f"services.{name}"]
+        assert service["environment"]["REDTHREAD_HTTP_PORT"] == str(SERVICE_PORTS[name])
+
+
+def test_environment_names_are_real_settings():
+    known = {f"REDTHREAD_{field.upper()}" for field in Settings.model_fields} | {"DATABASE_URL"}
+    for name in SERVICES:
+        redthread_vars = {k for k in COMPOSE[name]["environment"] if k.startswith("REDTHREAD_") or k == "DATABASE_URL"}
+        assert redthread_vars <= known, redthread_vars - known
+
+
+def test_the_same_kafka_version_as_the_local_broker():
+    pom = (REPO / "deploy/kafka/pom.xml").read_text()
+    local_version = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom).group(1)
+    assert COMPOSE["kafka"]["image"] == f"apache/kafka:{local_version}"
+    assert COMPOSE["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+def test_topics_are_created_before_the_services_start():
+    assert COMPOSE["topics"]["command"] == ["python", "-m", "deploy.topics"]
+    for name in SERVICES:
+        assert COMPOSE[name]["depends_on"]["topics"]["condition"] == "service_completed_successfully"
