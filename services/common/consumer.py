@@ -29,7 +29,7 @@ from opentelemetry import trace
 
 from contracts.envelope import CloudEvent, EnvelopeError, decode, encode, new_event
 from contracts.events import DeadLetterRecord, ValidationProblem
-from contracts.topics import DEAD_LETTERS
+from contracts.topics import DEAD_LETTERS, Topic
 from services.common.outbox import add_raw_to_outbox, add_to_outbox
 from services.common.settings import Settings
 from services.common.telemetry import span_continuing
@@ -102,9 +102,15 @@ class EventConsumer:
         pool: asyncpg.Pool,
         settings: Settings,
         handlers: dict[str, Handler],
+        topics: Sequence[Topic],
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.name = name
+        # The registry says which event types belong on which topic; anything else on a
+        # topic is refused, even if this consumer could handle it elsewhere.
+        self._accepted_types = {
+            settings.topic(topic.name): set(topic.event_types) & set(handlers) for topic in topics
+        }
         self._pool = pool
         self._settings = settings
         self._handlers = handlers
@@ -158,7 +164,7 @@ class EventConsumer:
         headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or ()}
         fallback_key = f"{record.topic}/{record.partition}/{record.offset}"
         try:
-            event = decode(headers, record.value, set(self._handlers))
+            event = decode(headers, record.value, self._accepted_types.get(record.topic, set()))
         except EnvelopeError as error:
             key = headers.get("ce_id") or fallback_key
             return _Item(record, headers, f"{headers.get('ce_source', '')}|{key}", failure=Rejected(error.reason, error.problems))

@@ -3,9 +3,11 @@ topic creation from the registry."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -33,6 +35,24 @@ def make_broker(settings: Settings, service: str, tracer_provider: TracerProvide
     )
 
 
+def _readable_headers(record: ConsumerRecord) -> ConsumerRecord:
+    """FastStream decodes every header as UTF-8 and fails the whole batch on one that is
+    not; repair such values (U+FFFD) so the record can reach EventConsumer and become a
+    dead letter, instead of a parse error that no one sees."""
+    headers = record.headers or ()
+    try:
+        for _, value in headers:
+            value.decode()
+        return record
+    except (UnicodeDecodeError, AttributeError):
+        repaired = [(name, (value or b"").decode("utf-8", "replace").encode()) for name, value in headers]
+        return dataclasses.replace(record, headers=repaired)
+
+
+async def _tolerant_parser(records: tuple[ConsumerRecord, ...], parse: Callable) -> object:
+    return await parse(tuple(_readable_headers(record) for record in records))
+
+
 async def _raw_bodies(message: KafkaMessage) -> object:
     """Leave decoding to EventConsumer, so that a body that is not JSON becomes a dead
     letter with a reason instead of an error inside FastStream."""
@@ -55,6 +75,7 @@ def subscribe(broker: KafkaBroker, settings: Settings, consumer: EventConsumer, 
         batch_timeout_ms=settings.consumer_batch_timeout_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        parser=_tolerant_parser,
         decoder=_raw_bodies,
         title=f"{consumer.name}:{'+'.join(t.name for t in topics)}",
         description="; ".join(t.description for t in topics),

@@ -110,7 +110,12 @@ class Service:
         await self._relay.start()
         for subscription in self._subscriptions:
             self.consumers[subscription.name] = EventConsumer(
-                subscription.name, self._pool, self.settings, subscription.handlers, on_commit=self._relay.wake
+                subscription.name,
+                self._pool,
+                self.settings,
+                subscription.handlers,
+                subscription.topics,
+                on_commit=self._relay.wake,
             )
         await self.broker.start()
         log.info("%s started", self.name)

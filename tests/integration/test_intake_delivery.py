@@ -13,7 +13,7 @@ import pytest
 from contracts.envelope import encode, new_event
 from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS
 from services.intake.service import build
-from tests.conftest import a_need, headers_of, publish_event, publish_raw, read_topic
+from tests.conftest import a_need, an_output, headers_of, publish_event, publish_raw, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -38,11 +38,14 @@ async def test_valid_broken_and_repeated_events_on_a_partner_topic(intake, setti
     broken = json.loads(invalid_value) | {"min_trl": 12}
     await publish_raw(producer, partner_topic, json.dumps(broken).encode(), invalid_headers)
     await publish_raw(producer, partner_topic, b"{}", {"content-type": "application/json"})  # no envelope at all
+    await producer.send_and_wait(partner_topic, value=b"{}", headers=[("ce_id", b"\xff\xfe")])  # not UTF-8
+    await producer.send_and_wait(partner_topic, value=None, key=b"tombstone")
+    await publish_event(producer, partner_topic, an_output(), source="/partners/iuc-syd")  # wrong topic for its type
     after = a_need(title="Kassation i härdningen")
     await publish_event(producer, partner_topic, after, source="/partners/iuc-syd")
 
     accepted = await read_topic(settings, settings.topic(NEEDS.name), at_least=2)
-    letters = await read_topic(settings, settings.topic(DEAD_LETTERS.name), at_least=3)
+    letters = await read_topic(settings, settings.topic(DEAD_LETTERS.name), at_least=6)
 
     assert sorted(json.loads(r.value)["title"] for r in accepted) == sorted([good.title, after.title])
     assert {r.key.decode() for r in accepted} == {str(good.need_id), str(after.need_id)}
@@ -50,6 +53,8 @@ async def test_valid_broken_and_repeated_events_on_a_partner_topic(intake, setti
     assert any("not valid JSON" in reason for reason in reasons)
     assert any("does not match" in reason for reason in reasons)
     assert any("CloudEvents headers" in reason for reason in reasons)
+    assert any("research-output.published' is not accepted here" in reason for reason in reasons)
+    assert len(letters) == 6
     trl_letter = next(json.loads(r.value) for r in letters if "does not match" in headers_of(r)["dlq_reason"])
     assert trl_letter["problems"][0]["location"] == "min_trl"
     assert json.loads(trl_letter["original_value"])["min_trl"] == 12
@@ -62,7 +67,7 @@ async def test_redelivered_batch_changes_nothing(intake, settings, producer):
     need = a_need()
     await publish_event(producer, partner_topic, need, source="/partners/redelivery")
     records = [
-        r for r in await read_topic(settings, partner_topic, at_least=7)
+        r for r in await read_topic(settings, partner_topic, at_least=11)
         if b"redelivery" in dict(r.headers).get("ce_source", b"")
     ]
     await eventually_in_database(intake, need.need_id)
