@@ -11,7 +11,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
@@ -97,8 +97,16 @@ async def publish_event(producer: AIOKafkaProducer, topic: str, data, source: st
     return event.id
 
 
-async def read_topic(settings: Settings, topic: str, *, at_least: int, timeout_s: float = 30) -> list[ConsumerRecord]:
-    """Every record of `topic` from the beginning, waiting until there are `at_least`."""
+async def read_topic(
+    settings: Settings,
+    topic: str,
+    *,
+    at_least: int = 1,
+    where: Callable[[ConsumerRecord], bool] = lambda record: True,
+    timeout_s: float = 30,
+) -> list[ConsumerRecord]:
+    """The records of `topic` that satisfy `where`, from the beginning, waiting until
+    there are `at_least` of them (or the timeout passes)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -110,7 +118,7 @@ async def read_topic(settings: Settings, topic: str, *, at_least: int, timeout_s
         while len(records) < at_least and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=300)
             for part in batch.values():
-                records.extend(part)
+                records.extend(record for record in part if where(record))
         return records
     finally:
         await consumer.stop()
