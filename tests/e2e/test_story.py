@@ -83,6 +83,10 @@ def test_a_coachs_need_meets_new_research_and_the_coach_is_told(platform, inbox)
 
 
 def test_one_trace_follows_a_need_through_all_four_services(platform, inbox, span_collector):
+    def handled_by_matching() -> int:
+        return httpx.get(platform.url("matching") + "/health", timeout=5).json()["consumers"]["matching"]["handled"]
+
+    before = handled_by_matching()
     output = an_output(title="Digital tvilling för simulering av monteringsflöde", keywords=["digital tvilling", "simulering", "montering"])
     assert post(platform, "/v1/research-outputs", output, "rise").status_code == 202
     need = a_need(
@@ -91,7 +95,8 @@ def test_one_trace_follows_a_need_through_all_four_services(platform, inbox, spa
         keywords=["simulering", "digital tvilling"],
         coach={"name": "Per Holm", "email": "per.trace@example.se"},
     )
-    time.sleep(1)  # let matching store the output first, so the need's own trace causes the match
+    # Matching stores the output first, so that the need's own trace is the one that causes the match.
+    eventually(lambda: handled_by_matching() > before)
 
     trace_id, traceparent = new_trace()
     assert post(platform, "/v1/needs", need, "coach-tool", traceparent=traceparent).status_code == 202
