@@ -105,6 +105,10 @@ class CompanyRef(Contract):
     name: ShortText
     county: ShortText | None = Field(None, description="Län or fylke", examples=["Jönköpings län"])
     municipality: ShortText | None = Field(None, examples=["Värnamo"])
+    region: ShortText | None = Field(
+        None, description="Produktionslyftet region; set by intake from county and municipality"
+    )
+    iuc: ShortText | None = Field(None, description="The regional IUC company; set by intake")
 
     @field_validator("org_number")
     @classmethod
@@ -112,37 +116,86 @@ class CompanyRef(Contract):
         return normalise_org_number(value, info.data.get("country", Country.SE))
 
 
-class NeedSubmitted(Contract):
-    """A company, or a coach on its behalf, describes a need for knowledge."""
+Revision = Annotated[
+    int,
+    Field(
+        ge=1,
+        description="Version of the aggregate, raised by the sender with every change; a change "
+        "with a revision at or below the stored one is stale and changes nothing",
+    ),
+]
 
-    EVENT_TYPE: ClassVar[str] = "redthread.need.submitted"
 
-    need_id: UUID
+class NeedContent(Contract):
+    """What a need says; shared by its submission and its updates."""
+
     company: CompanyRef | None = Field(None, description="Null when the need is not tied to one company")
     coach: Person | None = Field(None, description="The coach or IUC adviser who follows the company")
     title: ShortText = Field(examples=["Långa ställtider i pressverkstaden"])
     description: LongText
-    language: Language = Language.sv
+    language: Language | None = Field(None, description="sv, no or en; detected by intake when not given")
     need_type: NeedType
     focus_areas: list[StrengthArea] = Field(default_factory=list, max_length=6)
     keywords: list[Keyword] = Field(default_factory=list, max_length=30)
     min_trl: Trl | None = None
     urgency: Urgency = Urgency.medium
-    confidentiality: Confidentiality = Confidentiality.public
+    confidentiality: Confidentiality = Field(
+        Confidentiality.public,
+        description="public; anonymised (the company is hidden outside its coach); coach-only (never leaves the coach)",
+    )
     expires_on: date | None = None
 
 
-class ResearchOutputPublished(Contract):
-    """A research project publishes a result that companies could use."""
+class NeedSubmitted(NeedContent):
+    """A company, or a coach on its behalf, describes a need for knowledge."""
 
-    EVENT_TYPE: ClassVar[str] = "redthread.research-output.published"
+    EVENT_TYPE: ClassVar[str] = "redthread.need.submitted"
 
-    output_id: UUID
+    need_id: UUID
+    revision: Revision = 1
+
+
+class NeedUpdated(NeedContent):
+    """The need as it reads now: the whole content, superseding earlier revisions."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.need.updated"
+
+    need_id: UUID
+    revision: Revision
+
+
+class NeedClosed(Contract):
+    need_id: UUID
+    revision: Revision
+    confidentiality: Confidentiality | None = Field(None, description="Set by intake from the stored need")
+    company_org_number: str | None = Field(None, description="Set by intake from the stored need")
+
+
+class NeedWithdrawn(NeedClosed):
+    """The need no longer stands; nothing more should be proposed for it."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.need.withdrawn"
+
+    reason: Annotated[str | None, Field(max_length=2000)] = None
+
+
+class NeedResolved(NeedClosed):
+    """The need has been answered, by redthread's match or otherwise."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.need.resolved"
+
+    resolution: Annotated[str | None, Field(max_length=2000)] = None
+    match_id: UUID | None = None
+
+
+class ResearchOutputContent(Contract):
+    """What a research output says; shared by its publication and its updates."""
+
     project: ShortText = Field(examples=["Produktion2030: Snabba omställningar"])
     output_type: OutputType
     title: ShortText
     summary: LongText
-    language: Language = Language.sv
+    language: Language | None = Field(None, description="sv, no or en; detected by intake when not given")
     trl: Trl
     focus_areas: list[StrengthArea] = Field(default_factory=list, max_length=6)
     keywords: list[Keyword] = Field(default_factory=list, max_length=30)
@@ -150,6 +203,34 @@ class ResearchOutputPublished(Contract):
     access_terms: ShortText | None = None
     links: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=20)
     published_at: datetime
+
+
+class ResearchOutputPublished(ResearchOutputContent):
+    """A research project publishes a result that companies could use."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.research-output.published"
+
+    output_id: UUID
+    revision: Revision = 1
+
+
+class ResearchOutputUpdated(ResearchOutputContent):
+    """The output as it reads now, superseding earlier revisions."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.research-output.updated"
+
+    output_id: UUID
+    revision: Revision
+
+
+class ResearchOutputWithdrawn(Contract):
+    """The output is no longer offered (retracted, replaced, or the project ended)."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.research-output.withdrawn"
+
+    output_id: UUID
+    revision: Revision
+    reason: Annotated[str | None, Field(max_length=2000)] = None
 
 
 class Initiative(Contract):
@@ -212,6 +293,7 @@ class NotificationDispatched(Contract):
     recipient: ShortText
     subject: ShortText
     dispatched_at: datetime
+    confidentiality: Confidentiality = Confidentiality.public
 
 
 class FeedbackVerdict(StrEnum):
@@ -262,7 +344,12 @@ class DeadLetterRecord(Contract):
 
 ALL_CONTRACTS: tuple[type[Contract], ...] = (
     NeedSubmitted,
+    NeedUpdated,
+    NeedWithdrawn,
+    NeedResolved,
     ResearchOutputPublished,
+    ResearchOutputUpdated,
+    ResearchOutputWithdrawn,
     ParticipationRecorded,
     MatchProposed,
     NotificationDispatched,

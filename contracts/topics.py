@@ -13,11 +13,19 @@ from contracts.events import (
     DeadLetterRecord,
     FeedbackSubmitted,
     MatchProposed,
+    NeedResolved,
     NeedSubmitted,
+    NeedUpdated,
+    NeedWithdrawn,
     NotificationDispatched,
     ParticipationRecorded,
     ResearchOutputPublished,
+    ResearchOutputUpdated,
+    ResearchOutputWithdrawn,
 )
+
+NEED_EVENTS = tuple(c.EVENT_TYPE for c in (NeedSubmitted, NeedUpdated, NeedWithdrawn, NeedResolved))
+OUTPUT_EVENTS = tuple(c.EVENT_TYPE for c in (ResearchOutputPublished, ResearchOutputUpdated, ResearchOutputWithdrawn))
 
 
 @dataclass(frozen=True)
@@ -34,11 +42,11 @@ class Topic:
 PARTNERS = "partner systems"
 
 PARTNER_NEEDS = Topic(
-    "partner.needs.v1", "need_id", 6, PARTNERS, ("intake",), (NeedSubmitted.EVENT_TYPE,),
+    "partner.needs.v1", "need_id", 6, PARTNERS, ("intake",), NEED_EVENTS,
     "Needs as partners send them; validated by intake before anyone else sees them.",
 )
 PARTNER_RESEARCH_OUTPUTS = Topic(
-    "partner.research-outputs.v1", "output_id", 6, PARTNERS, ("intake",), (ResearchOutputPublished.EVENT_TYPE,),
+    "partner.research-outputs.v1", "output_id", 6, PARTNERS, ("intake",), OUTPUT_EVENTS,
     "Research outputs from project registries (Produktion2030, RISE).",
 )
 PARTNER_PARTICIPATIONS = Topic(
@@ -50,12 +58,12 @@ PARTNER_FEEDBACK = Topic(
     "Feedback on matches from partner tools.",
 )
 NEEDS = Topic(
-    "redthread.needs.v1", "need_id", 6, "intake", ("matching", "reporting"), (NeedSubmitted.EVENT_TYPE,),
-    "Accepted company needs.",
+    "redthread.needs.v1", "need_id", 6, "intake", ("matching", "reporting"), NEED_EVENTS,
+    "Accepted company needs and their changes (updated, withdrawn, resolved).",
 )
 RESEARCH_OUTPUTS = Topic(
     "redthread.research-outputs.v1", "output_id", 6, "intake", ("matching", "reporting"),
-    (ResearchOutputPublished.EVENT_TYPE,), "Accepted research outputs.",
+    OUTPUT_EVENTS, "Accepted research outputs and their changes.",
 )
 PARTICIPATIONS = Topic(
     "redthread.participations.v1", "company org number", 3, "intake", ("reporting",),

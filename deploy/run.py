@@ -5,6 +5,7 @@ Expects Kafka, PostgreSQL and the topics to be up (`make up` does that first).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from deploy.demo.load import load
+from deploy.demo.partners import provision
 from deploy.local import REPO, SERVICES, ServiceProcesses
 from services.common.settings import SERVICE_PORTS, Settings
 
@@ -47,7 +49,8 @@ def main() -> int:
         print("starting intake, matching, notification and reporting …", flush=True)
         services.start()
         services.wait_healthy()
-        counts = load(services.url("intake"))
+        keys = asyncio.run(provision(settings))
+        counts = load(services.url("intake"), keys)
         print("demo data:", ", ".join(f"{n} {k}" for k, n in counts.items()))
         _wait_for_notifications(services)
         _print_where_to_look(services, mailbox_dir, log_dir)

@@ -58,6 +58,7 @@ async def settings(namespace: str, database_url: str) -> AsyncIterator[Settings]
         retry_backoff_initial_s=0.1,
         retry_backoff_max_s=1.0,
         outbox_poll_interval_s=0.2,
+        partner_cache_s=0.5,
     )
     try:
         await asyncio.wait_for(ensure_topics(settings), 30)
@@ -90,10 +91,12 @@ async def publish_raw(
     )
 
 
-async def publish_event(producer: AIOKafkaProducer, topic: str, data, source: str = "/partners/test", **kwargs) -> str:
+async def publish_event(
+    producer: AIOKafkaProducer, topic: str, data, source: str = "/partners/test", key: str | None = None, **kwargs
+) -> str:
     event = new_event(data, source=source, **kwargs)
     value, headers = encode(event)
-    await publish_raw(producer, topic, value, headers)
+    await publish_raw(producer, topic, value, headers, key=key)
     return event.id
 
 
@@ -162,3 +165,24 @@ def an_output(**changes) -> ResearchOutputPublished:
         published_at="2026-10-01T09:00:00Z",
     )
     return ResearchOutputPublished.model_validate(fields | changes)
+
+
+async def register_partner(intake, partner_id: str, **scope) -> str:
+    """A partner of the running intake service with the given scope (default: may send
+    anything); returns a fresh API key."""
+    from services.intake.admin import event_types
+    from services.intake.partners import Partner, issue_key, save_partner
+
+    async with intake.pool.acquire() as conn:
+        await save_partner(
+            conn,
+            Partner(
+                partner_id=partner_id,
+                name=scope.pop("name", partner_id),
+                event_types=event_types(scope.pop("may_send", "all")),
+                **scope,
+            ),
+        )
+        key = await issue_key(conn, partner_id)
+    intake.http_app.state.partner_directory.invalidate()
+    return key

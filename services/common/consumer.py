@@ -93,6 +93,7 @@ class BatchOutcome:
     handled: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    skipped: int = 0
 
 
 class EventConsumer:
@@ -107,10 +108,9 @@ class EventConsumer:
     ) -> None:
         self.name = name
         # The registry says which event types belong on which topic; anything else on a
-        # topic is refused, even if this consumer could handle it elsewhere.
-        self._accepted_types = {
-            settings.topic(topic.name): set(topic.event_types) & set(handlers) for topic in topics
-        }
+        # topic is refused. A type that belongs there but that this consumer has no
+        # handler for is none of its business and is skipped.
+        self._accepted_types = {settings.topic(topic.name): set(topic.event_types) for topic in topics}
         self._pool = pool
         self._settings = settings
         self._handlers = handlers
@@ -131,11 +131,17 @@ class EventConsumer:
         self.totals.handled += outcome.handled
         self.totals.duplicates += outcome.duplicates
         self.totals.dead_lettered += outcome.dead_lettered
+        self.totals.skipped += outcome.skipped
         return outcome
 
     async def _consume(self, records: Sequence[ConsumerRecord]) -> BatchOutcome:
-        items = [self._read(record) for record in records]
         outcome = BatchOutcome()
+        items = []
+        for item in map(self._read, records):
+            if item.event is not None and item.event.envelope.type not in self._handlers:
+                outcome.skipped += 1
+            else:
+                items.append(item)
         async with self._pool.acquire() as conn:
             async with conn.transaction():
                 fresh = set(

@@ -23,6 +23,7 @@ from services.common.consumer import EventConsumer, Handler
 from services.common.db import apply_migrations, create_pool
 from services.common.kafka import make_broker, subscribe
 from services.common.outbox import OutboxRelay
+from services.common.problems import BodySizeLimit, install_problem_handlers
 from services.common.settings import Settings
 from services.common.telemetry import setup_tracing, shutdown_tracing
 
@@ -58,11 +59,13 @@ class Service:
         subscriptions: tuple[Subscription, ...] = (),
         publications: tuple[Publication, ...] = (),
         http: Callable[["Service"], APIRouter] | None = None,
+        on_start: tuple[Callable[["Service"], None], ...] = (),
     ) -> None:
         self.name = name
         self.settings = settings or Settings()
         self._package = package
         self._subscriptions = subscriptions
+        self._on_start = on_start
         self.tracer_provider = setup_tracing(name)
         self.broker = make_broker(self.settings, name, self.tracer_provider)
         self.consumers: dict[str, EventConsumer] = {}
@@ -86,6 +89,8 @@ class Service:
         self.http_app = FastAPI(
             title=f"redthread {name}", version="0.1.0", description=description, lifespan=self._lifespan
         )
+        install_problem_handlers(self.http_app)
+        self.http_app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_request_bytes)
         self.http_app.add_api_route("/health", self.health, methods=["GET"], tags=["operations"])
         if http is not None:
             self.http_app.include_router(http(self))
@@ -106,6 +111,8 @@ class Service:
     async def start(self) -> None:
         self._pool = await create_pool(self.settings.database_url, self.name)
         await apply_migrations(self._pool, "services.common", self._package)
+        for hook in self._on_start:
+            hook(self)
         self._relay = OutboxRelay(self._pool, self.settings, self.name)
         await self._relay.start()
         for subscription in self._subscriptions:

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     namespace: str = ""
     http_host: str = "127.0.0.1"
     http_port: int | None = None
+    max_request_bytes: int = 256 * 1024
 
     consumer_batch_size: int = 500
     consumer_batch_timeout_ms: int = 100
@@ -33,6 +34,10 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     mail_from: str = "redthread <noreply@redthread.local>"
+
+    # How long intake trusts its cached partners and keys: a new partner or a revoked
+    # key takes effect within this time on every instance.
+    partner_cache_s: float = 5.0
 
     match_threshold: float = 0.2
     matches_per_event: int = 5

@@ -1,91 +1,265 @@
-"""Intake's HTTP front door: partners POST the same payloads they would put on Kafka."""
+"""Intake's HTTP front door: partners send the same payloads they would put on Kafka.
 
-from __future__ import annotations
+Every request carries the partner's API key (`Authorization: Bearer rt_…` or
+`X-API-Key`). A request with an `Idempotency-Key` header is answered once; repeats get
+the first answer again.
+"""
 
+import hashlib
 import json
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, HTTPException, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from contracts.envelope import new_event
 from contracts.events import (
     Contract,
     FeedbackSubmitted,
+    NeedResolved,
     NeedSubmitted,
+    NeedUpdated,
+    NeedWithdrawn,
     ParticipationRecorded,
     ResearchOutputPublished,
+    ResearchOutputUpdated,
+    ResearchOutputWithdrawn,
 )
-from services.common.consumer import HandlerContext, Rejected
-from services.intake.acceptance import ROUTES, accept
+from services.common.consumer import HandlerContext
+from services.common.problems import Problem
+from services.intake.acceptance import NEED, OUTPUT, Aggregate, Effect, Outcome, Refusal, accept
+from services.intake.partners import Partner, PartnerDirectory, TokenBucket
 
 if TYPE_CHECKING:
     from services.common.runtime import Service
 
-PartnerHeader = Annotated[
-    str,
+
+class Accepted(BaseModel):
+    id: str = Field(description="The need, output, participation or feedback id")
+    event_id: str | None = Field(description="The canonical event on Kafka")
+    topic: str
+    effect: Effect = Field(description="accepted, or unchanged when the same content was sent before")
+    revision: int | None = None
+
+
+class Stored(BaseModel):
+    source: str
+    revision: int | None
+    status: str | None
+    data: dict
+
+
+class WhoAmI(BaseModel):
+    partner_id: str
+    name: str
+    event_types: list[str]
+    regions: list[str] | None
+    org_numbers: list[str] | None
+    requests_per_minute: int
+
+
+IdempotencyKey = Annotated[
+    str | None,
     Header(
-        alias="X-Partner-Id",
-        pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$",
-        description="Who is sending: becomes the CloudEvents source /partners/<id>",
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Any unique string; a repeated request with the same key gets the first answer again",
     ),
 ]
 
+PROBLEM_RESPONSES = {
+    401: {"description": "No valid API key"},
+    403: {"description": "The partner may not send this (event type, region or company)"},
+    404: {"description": "No such aggregate among this partner's"},
+    409: {"description": "Conflicts with what is stored (an older revision, a closed need, other content)"},
+    413: {"description": "Body too large"},
+    422: {"description": "Invalid body: problem+json with a JSON pointer per problem"},
+    429: {"description": "Rate limit; see Retry-After"},
+}
 
-class Accepted(BaseModel):
-    id: UUID
-    event_id: str
-    topic: str
 
+def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
+    buckets: dict[str, TokenBucket] = {}
 
-def build_router(service: "Service") -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["intake"])
+    async def current_partner(
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+        x_api_key: Annotated[str | None, Header(alias="X-API-Key", description="Alternative to Authorization: Bearer")] = None,
+    ) -> Partner:
+        key = x_api_key or (authorization.removeprefix("Bearer ").strip() if authorization else None)
+        partner = await directory.authenticate(key) if key else None
+        if partner is None:
+            raise Problem(
+                401,
+                "a valid API key is required (Authorization: Bearer rt_… or X-API-Key)",
+                slug="unauthenticated",
+                headers={"WWW-Authenticate": 'Bearer realm="redthread"'},
+            )
+        bucket = buckets.setdefault(partner.partner_id, TokenBucket(partner.requests_per_minute))
+        if (wait := bucket.take()) > 0:
+            raise Problem(
+                429,
+                f"partner {partner.partner_id} may send {partner.requests_per_minute} requests per minute",
+                slug="rate-limited",
+                headers={"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
+        return partner
 
-    async def submit(data: Contract, partner: str) -> Accepted:
-        event = new_event(data, source=f"/partners/{partner}")
+    PartnerDep = Annotated[Partner, Depends(current_partner)]
+    router = APIRouter(prefix="/v1", tags=["intake"], responses=PROBLEM_RESPONSES)
+
+    async def submit(request: Request, partner: Partner, data: Contract, idempotency_key: str | None) -> Response:
+        request_hash = hashlib.sha256(
+            f"{request.method} {request.url.path}\n{data.model_dump_json()}".encode()
+        ).digest()
         async with service.pool.acquire() as conn, conn.transaction():
+            if idempotency_key:
+                earlier = await conn.fetchrow(
+                    "SELECT request_hash, status_code, response FROM idempotent_requests"
+                    " WHERE partner_id = $1 AND idempotency_key = $2",
+                    partner.partner_id, idempotency_key,
+                )
+                if earlier is not None:
+                    if bytes(earlier["request_hash"]) != request_hash:
+                        raise Problem(422, "this Idempotency-Key was used for a different request", slug="idempotency-key-reused")
+                    return JSONResponse(json.loads(earlier["response"]), status_code=earlier["status_code"])
+            event = new_event(data, source=partner.source)
             try:
-                canonical = await accept(HandlerContext(conn, service.settings, event), event)
-            except Rejected as rejection:
-                raise HTTPException(status.HTTP_409_CONFLICT, rejection.reason) from None
+                outcome = await accept(HandlerContext(conn, service.settings, event), partner, event)
+            except Refusal as refusal:
+                raise Problem(
+                    refusal.status, refusal.reason, errors=[{"pointer": "/" + loc.replace(".", "/"), "detail": msg} for loc, msg in refusal.problems] or None
+                ) from None
+            if outcome.effect is Effect.STALE:
+                raise Problem(
+                    409,
+                    f"revision {getattr(data, 'revision', '?')} is not newer than the stored revision {outcome.revision}",
+                    slug="stale-revision",
+                )
+            body = _accepted(outcome).model_dump(mode="json")
+            if idempotency_key:
+                await conn.execute(
+                    "INSERT INTO idempotent_requests (partner_id, idempotency_key, request_hash, status_code, response)"
+                    " VALUES ($1, $2, $3, 202, $4::jsonb)",
+                    partner.partner_id, idempotency_key, request_hash, json.dumps(body),
+                )
         service.relay.wake()
-        route = ROUTES[type(data)]
-        return Accepted(id=getattr(data, route.id_column), event_id=canonical.id, topic=route.topic.name)
+        return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED)
 
-    async def read(table: str, id_column: str, item_id: UUID) -> dict:
+    async def read(partner: Partner, aggregate: Aggregate, item_id: UUID) -> Stored:
         async with service.pool.acquire() as conn:
-            row = await conn.fetchrow(f"SELECT data, source FROM {table} WHERE {id_column} = $1", item_id)
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {id_column.removesuffix('_id')} {item_id}")
-        return {"source": row["source"], "data": json.loads(row["data"])}
+            row = await conn.fetchrow(
+                f"SELECT source, data, revision, status FROM {aggregate.table} WHERE {aggregate.id_column} = $1", item_id
+            )
+        if row is None or row["source"] != partner.source:
+            raise Problem(404, f"{aggregate.label} {item_id} does not exist", slug="not-found")
+        return Stored(source=row["source"], revision=row["revision"], status=row["status"], data=json.loads(row["data"]))
 
-    @router.post("/needs", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
-    async def submit_need(need: NeedSubmitted, partner: PartnerHeader = "http") -> Accepted:
+    def same_id(path_id: UUID, body_id: UUID, field: str) -> None:
+        if path_id != body_id:
+            raise Problem(
+                422, f"{field} in the body ({body_id}) differs from the path ({path_id})",
+                slug="invalid-request", errors=[{"pointer": f"/{field}", "detail": "must equal the id in the path"}],
+            )
+
+    accepted = {"status_code": status.HTTP_202_ACCEPTED, "response_model": Accepted}
+
+    @router.post("/needs", **accepted)
+    async def submit_need(request: Request, need: NeedSubmitted, partner: PartnerDep, key: IdempotencyKey = None) -> Response:
         """Submit a company need. It is stored, then published on redthread.needs.v1."""
-        return await submit(need, partner)
+        return await submit(request, partner, need, key)
 
-    @router.post("/research-outputs", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
-    async def publish_research_output(output: ResearchOutputPublished, partner: PartnerHeader = "http") -> Accepted:
+    @router.put("/needs/{need_id}", **accepted)
+    async def update_need(
+        request: Request, need_id: UUID, need: NeedUpdated, partner: PartnerDep, key: IdempotencyKey = None
+    ) -> Response:
+        """Replace the need's content with a higher revision."""
+        same_id(need_id, need.need_id, "need_id")
+        return await submit(request, partner, need, key)
+
+    @router.post("/needs/{need_id}/withdrawal", **accepted)
+    async def withdraw_need(
+        request: Request, need_id: UUID, withdrawal: NeedWithdrawn, partner: PartnerDep, key: IdempotencyKey = None
+    ) -> Response:
+        """Withdraw the need: nothing more will be proposed for it."""
+        same_id(need_id, withdrawal.need_id, "need_id")
+        return await submit(request, partner, withdrawal, key)
+
+    @router.post("/needs/{need_id}/resolution", **accepted)
+    async def resolve_need(
+        request: Request, need_id: UUID, resolution: NeedResolved, partner: PartnerDep, key: IdempotencyKey = None
+    ) -> Response:
+        """Mark the need as resolved."""
+        same_id(need_id, resolution.need_id, "need_id")
+        return await submit(request, partner, resolution, key)
+
+    @router.get("/needs/{need_id}", response_model=Stored)
+    async def get_need(need_id: UUID, partner: PartnerDep) -> Stored:
+        """A need this partner sent, as stored now."""
+        return await read(partner, NEED, need_id)
+
+    @router.post("/research-outputs", **accepted)
+    async def publish_research_output(
+        request: Request, output: ResearchOutputPublished, partner: PartnerDep, key: IdempotencyKey = None
+    ) -> Response:
         """Publish a research output; matching proposes it to the needs it may answer."""
-        return await submit(output, partner)
+        return await submit(request, partner, output, key)
 
-    @router.post("/participations", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
-    async def record_participation(participation: ParticipationRecorded, partner: PartnerHeader = "http") -> Accepted:
+    @router.put("/research-outputs/{output_id}", **accepted)
+    async def update_research_output(
+        request: Request, output_id: UUID, output: ResearchOutputUpdated, partner: PartnerDep, key: IdempotencyKey = None
+    ) -> Response:
+        """Replace the output's content with a higher revision."""
+        same_id(output_id, output.output_id, "output_id")
+        return await submit(request, partner, output, key)
+
+    @router.post("/research-outputs/{output_id}/withdrawal", **accepted)
+    async def withdraw_research_output(
+        request: Request, output_id: UUID, withdrawal: ResearchOutputWithdrawn, partner: PartnerDep,
+        key: IdempotencyKey = None,
+    ) -> Response:
+        """Withdraw the output."""
+        same_id(output_id, withdrawal.output_id, "output_id")
+        return await submit(request, partner, withdrawal, key)
+
+    @router.get("/research-outputs/{output_id}", response_model=Stored)
+    async def get_research_output(output_id: UUID, partner: PartnerDep) -> Stored:
+        """A research output this partner sent, as stored now."""
+        return await read(partner, OUTPUT, output_id)
+
+    @router.post("/participations", **accepted)
+    async def record_participation(
+        request: Request, participation: ParticipationRecorded, partner: PartnerDep, key: IdempotencyKey = None
+    ) -> Response:
         """Record that a company takes part in an initiative."""
-        return await submit(participation, partner)
+        return await submit(request, partner, participation, key)
 
-    @router.post("/feedback", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
-    async def submit_feedback(feedback: FeedbackSubmitted, partner: PartnerHeader = "http") -> Accepted:
+    @router.post("/feedback", **accepted)
+    async def submit_feedback(
+        request: Request, feedback: FeedbackSubmitted, partner: PartnerDep, key: IdempotencyKey = None
+    ) -> Response:
         """Say what a proposed match was worth to the company."""
-        return await submit(feedback, partner)
+        return await submit(request, partner, feedback, key)
 
-    @router.get("/needs/{need_id}")
-    async def get_need(need_id: UUID) -> dict:
-        return await read("needs", "need_id", need_id)
-
-    @router.get("/research-outputs/{output_id}")
-    async def get_research_output(output_id: UUID) -> dict:
-        return await read("research_outputs", "output_id", output_id)
+    @router.get("/partners/me", response_model=WhoAmI, tags=["partners"])
+    async def who_am_i(partner: PartnerDep) -> WhoAmI:
+        """The partner this API key belongs to, and what it may send."""
+        return WhoAmI(
+            partner_id=partner.partner_id,
+            name=partner.name,
+            event_types=sorted(partner.event_types),
+            regions=sorted(partner.regions) if partner.regions is not None else None,
+            org_numbers=sorted(partner.org_numbers) if partner.org_numbers is not None else None,
+            requests_per_minute=partner.requests_per_minute,
+        )
 
     return router
+
+
+def _accepted(outcome: Outcome) -> Accepted:
+    return Accepted(
+        id=outcome.aggregate_id, event_id=outcome.event_id, topic=outcome.topic, effect=outcome.effect,
+        revision=outcome.revision,
+    )
+

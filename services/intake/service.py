@@ -1,9 +1,18 @@
-"""Intake: the front door. Validates what partners send over HTTP or Kafka, stores it,
-and publishes the canonical events every other service reads."""
+"""Intake: the front door. Checks who is sending and what they may send, validates and
+completes it, stores it, and publishes the canonical events every other service reads."""
 
 from __future__ import annotations
 
-from contracts.events import FeedbackSubmitted, NeedSubmitted, ParticipationRecorded, ResearchOutputPublished
+import logging
+from functools import partial
+
+from contracts.envelope import CloudEvent
+from contracts.events import (
+    FeedbackSubmitted,
+    NeedSubmitted,
+    ParticipationRecorded,
+    ResearchOutputPublished,
+)
 from contracts.topics import (
     FEEDBACK,
     NEEDS,
@@ -14,14 +23,38 @@ from contracts.topics import (
     PARTNER_RESEARCH_OUTPUTS,
     RESEARCH_OUTPUTS,
 )
+from services.common.consumer import HandlerContext
 from services.common.runtime import Publication, Service, Subscription
 from services.common.settings import Settings
-from services.intake.acceptance import HANDLERS
+from services.intake.acceptance import AGGREGATE_OF, Effect, Forbidden, accept
 from services.intake.http import build_router
+from services.intake.partners import PartnerDirectory, partner_id_from_source
+
+log = logging.getLogger(__name__)
+
+
+def kafka_handler(directory: PartnerDirectory):
+    """Events from the partner topics: the CloudEvents source names the partner, whose
+    scope applies exactly as over HTTP (docs/partner-access.md: how the Kafka principal
+    is tied to it)."""
+
+    async def accept_from_kafka(ctx: HandlerContext, event: CloudEvent) -> None:
+        partner_id = partner_id_from_source(event.envelope.source)
+        partner = await directory.partner(partner_id) if partner_id else None
+        if partner is None:
+            raise Forbidden(f"source {event.envelope.source!r} is not a registered partner (expected /partners/<id>)")
+        outcome = await accept(ctx, partner, event)
+        if outcome.effect is not Effect.ACCEPTED:
+            log.info("%s %s from %s: %s", event.envelope.type, outcome.aggregate_id, partner_id, outcome.effect)
+
+    return accept_from_kafka
 
 
 def build(settings: Settings | None = None) -> Service:
-    return Service(
+    settings = settings or Settings()
+    directory = PartnerDirectory(ttl_s=settings.partner_cache_s)
+    handler = kafka_handler(directory)
+    service = Service(
         "intake",
         package="services.intake",
         description=__doc__ or "",
@@ -30,7 +63,7 @@ def build(settings: Settings | None = None) -> Service:
             Subscription(
                 "intake",
                 (PARTNER_NEEDS, PARTNER_RESEARCH_OUTPUTS, PARTNER_PARTICIPATIONS, PARTNER_FEEDBACK),
-                HANDLERS,
+                {contract.EVENT_TYPE: handler for contract in AGGREGATE_OF},
             ),
         ),
         publications=(
@@ -39,5 +72,8 @@ def build(settings: Settings | None = None) -> Service:
             Publication(PARTICIPATIONS, ParticipationRecorded),
             Publication(FEEDBACK, FeedbackSubmitted),
         ),
-        http=build_router,
+        http=partial(build_router, directory=directory),
+        on_start=(lambda service: directory.bind(service.pool),),
     )
+    service.http_app.state.partner_directory = directory
+    return service

@@ -51,6 +51,7 @@ async def notify_coach(ctx: HandlerContext, event: CloudEvent[MatchProposed]) ->
         recipient=recipient,
         subject=subject_for(match),
         dispatched_at=datetime.now(UTC),
+        confidentiality=match.confidentiality,
     )
     await ctx.conn.execute(
         "INSERT INTO notifications (notification_id, match_id, need_id, channel, recipient, subject, dispatched_at)"

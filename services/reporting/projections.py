@@ -9,10 +9,15 @@ from contracts.envelope import CloudEvent
 from contracts.events import (
     FeedbackSubmitted,
     MatchProposed,
+    NeedResolved,
     NeedSubmitted,
+    NeedUpdated,
+    NeedWithdrawn,
     NotificationDispatched,
     ParticipationRecorded,
     ResearchOutputPublished,
+    ResearchOutputUpdated,
+    ResearchOutputWithdrawn,
 )
 from services.common.consumer import HandlerContext
 
@@ -46,12 +51,41 @@ async def project_need(ctx: HandlerContext, event: CloudEvent[NeedSubmitted]) ->
     await _timeline(ctx, event, org, "need-submitted", f"Behov: {need.title}", need_id=need.need_id)
 
 
-async def project_output(ctx: HandlerContext, event: CloudEvent[ResearchOutputPublished]) -> None:
+async def project_need_update(ctx: HandlerContext, event: CloudEvent[NeedUpdated]) -> None:
+    need = event.data
+    org = need.company.org_number if need.company else None
+    await ctx.conn.execute(
+        "UPDATE needs SET title = $2, revision = $3 WHERE need_id = $1 AND revision < $3",
+        need.need_id, need.title, need.revision,
+    )
+    await _timeline(ctx, event, org, "need-updated", f"Behovet ändrat: {need.title}", need_id=need.need_id)
+
+
+async def project_need_closed(ctx: HandlerContext, event: CloudEvent[NeedWithdrawn | NeedResolved]) -> None:
+    closed = event.data
+    state, words = ("withdrawn", "Behovet drogs tillbaka") if isinstance(closed, NeedWithdrawn) else ("resolved", "Behovet löst")
+    title = await ctx.conn.fetchval(
+        "UPDATE needs SET status = $2, revision = $3 WHERE need_id = $1 AND revision < $3 RETURNING title",
+        closed.need_id, state, closed.revision,
+    )
+    await _timeline(ctx, event, closed.company_org_number, f"need-{state}", f"{words}: {title or closed.need_id}",
+                    need_id=closed.need_id)
+
+
+async def project_output(ctx: HandlerContext, event: CloudEvent[ResearchOutputPublished | ResearchOutputUpdated]) -> None:
     output = event.data
     await ctx.conn.execute(
-        "INSERT INTO research_outputs (output_id, title, project, published_at) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (output_id) DO NOTHING",
-        output.output_id, output.title, output.project, output.published_at,
+        "INSERT INTO research_outputs (output_id, title, project, published_at, revision) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (output_id) DO UPDATE SET title = $2, project = $3, revision = $5"
+        " WHERE research_outputs.revision < $5",
+        output.output_id, output.title, output.project, output.published_at, output.revision,
+    )
+
+
+async def project_output_withdrawn(ctx: HandlerContext, event: CloudEvent[ResearchOutputWithdrawn]) -> None:
+    await ctx.conn.execute(
+        "UPDATE research_outputs SET status = 'withdrawn', revision = $2 WHERE output_id = $1 AND revision < $2",
+        event.data.output_id, event.data.revision,
     )
 
 
@@ -108,7 +142,12 @@ async def project_feedback(ctx: HandlerContext, event: CloudEvent[FeedbackSubmit
 
 HANDLERS = {
     NeedSubmitted.EVENT_TYPE: project_need,
+    NeedUpdated.EVENT_TYPE: project_need_update,
+    NeedWithdrawn.EVENT_TYPE: project_need_closed,
+    NeedResolved.EVENT_TYPE: project_need_closed,
     ResearchOutputPublished.EVENT_TYPE: project_output,
+    ResearchOutputUpdated.EVENT_TYPE: project_output,
+    ResearchOutputWithdrawn.EVENT_TYPE: project_output_withdrawn,
     ParticipationRecorded.EVENT_TYPE: project_participation,
     MatchProposed.EVENT_TYPE: project_match,
     NotificationDispatched.EVENT_TYPE: project_notification,

@@ -3,6 +3,7 @@ small OTLP/HTTP receiver for their traces — all on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,17 @@ import pytest
 from aiosmtpd.controller import Controller
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from deploy.demo.partners import provision
 from deploy.local import SERVICES, ServiceProcesses
+from services.intake.admin import event_types
+from services.intake.partners import Partner
+
+E2E_PARTNERS = (
+    Partner("iuc-smaland", "IUC Småland", event_types("needs,participations,feedback")),
+    Partner("coach-tool", "Produktionslyftet coachverktyg", event_types("needs,feedback")),
+    Partner("produktion2030", "Produktion2030 projektregister", event_types("research-outputs")),
+    Partner("rise", "RISE", event_types("research-outputs")),
+)
 
 
 def free_port() -> int:
@@ -108,6 +119,7 @@ def platform(settings, inbox, span_collector, tmp_path_factory) -> Iterator[Serv
     processes.start()
     try:
         processes.wait_healthy(timeout_s=90)
+        processes.keys = asyncio.run(provision(settings, E2E_PARTNERS))
         yield processes
     finally:
         processes.stop()

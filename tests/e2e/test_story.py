@@ -31,7 +31,7 @@ def eventually(check, timeout_s: float = 45, interval_s: float = 0.3):
 
 
 def post(platform, path: str, model, partner: str, traceparent: str | None = None) -> httpx.Response:
-    headers = {"X-Partner-Id": partner} | ({"traceparent": traceparent} if traceparent else {})
+    headers = {"Authorization": f"Bearer {platform.keys[partner]}"} | ({"traceparent": traceparent} if traceparent else {})
     return httpx.post(platform.url("intake") + path, json=json.loads(model.model_dump_json()), headers=headers, timeout=10)
 
 

@@ -13,7 +13,7 @@ import pytest
 from contracts.envelope import encode, new_event
 from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS
 from services.intake.service import build
-from tests.conftest import a_need, an_output, headers_of, publish_event, publish_raw, read_topic
+from tests.conftest import a_need, an_output, headers_of, register_partner, publish_event, publish_raw, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +22,9 @@ pytestmark = pytest.mark.integration
 async def intake(settings):
     service = build(settings)
     await service.start()
+    service.keys = {
+        partner: await register_partner(service, partner) for partner in ("iuc-syd", "redelivery", "coach-tool")
+    }
     yield service
     await service.stop()
 
@@ -95,22 +98,32 @@ async def test_http_accepts_valid_needs_and_explains_invalid_ones(intake, settin
     async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
         need = a_need()
         body = json.loads(need.model_dump_json())
-        accepted = await client.post("/v1/needs", json=body, headers={"X-Partner-Id": "coach-tool"})
-        again = await client.post("/v1/needs", json=body, headers={"X-Partner-Id": "coach-tool"})
+        auth = {"Authorization": f"Bearer {intake.keys['coach-tool']}"}
+        accepted = await client.post("/v1/needs", json=body, headers=auth)
+        again = await client.post("/v1/needs", json=body, headers=auth)
+        changed = await client.post("/v1/needs", json=body | {"title": "Annan titel"}, headers=auth)
         invalid = await client.post(
-            "/v1/needs", json=body | {"need_id": str(uuid.uuid4()), "company": {"org_number": "556036-0794", "name": "X"}}
+            "/v1/needs",
+            json=body | {"need_id": str(uuid.uuid4()), "company": {"org_number": "556036-0794", "name": "X"}},
+            headers=auth,
         )
-        unknown_field = await client.post("/v1/needs", json=body | {"need_id": str(uuid.uuid4()), "colour": "red"})
-        read_back = await client.get(f"/v1/needs/{need.need_id}")
+        unknown_field = await client.post(
+            "/v1/needs", json=body | {"need_id": str(uuid.uuid4()), "colour": "red"}, headers=auth
+        )
+        anonymous = await client.post("/v1/needs", json=body)
+        read_back = await client.get(f"/v1/needs/{need.need_id}", headers=auth)
         health = await client.get("/health")
 
     assert accepted.status_code == 202, accepted.text
     assert accepted.json()["id"] == str(need.need_id)
-    assert again.status_code == 409
+    assert again.status_code == 202 and again.json() == accepted.json() | {"effect": "unchanged"}
+    assert changed.status_code == 409
     assert invalid.status_code == 422
-    assert invalid.json()["detail"][0]["loc"] == ["body", "company", "org_number"]
-    assert "Luhn" in invalid.json()["detail"][0]["msg"]
-    assert unknown_field.status_code == 422 and unknown_field.json()["detail"][0]["loc"] == ["body", "colour"]
+    assert invalid.headers["content-type"] == "application/problem+json"
+    assert invalid.json()["errors"][0]["pointer"] == "/company/org_number"
+    assert "Luhn" in invalid.json()["errors"][0]["detail"]
+    assert unknown_field.status_code == 422 and unknown_field.json()["errors"][0]["pointer"] == "/colour"
+    assert anonymous.status_code == 401
     assert read_back.json()["source"] == "/partners/coach-tool"
     assert health.json()["status"] == "ok"
 

@@ -1,0 +1,30 @@
+"""The demo's partner systems, registered in intake with a fresh API key each run."""
+
+from __future__ import annotations
+
+from services.common.db import apply_migrations, create_pool
+from services.common.settings import Settings
+from services.intake.admin import event_types
+from services.intake.partners import Partner, issue_key, save_partner
+
+DEMO_PARTNERS = (
+    Partner("iuc-sverige", "IUC Sverige (regional CRM)", event_types("participations,needs,feedback")),
+    Partner("produktionslyftet-coach", "Produktionslyftet coachverktyg", event_types("needs,feedback")),
+    Partner("produktion2030", "Produktion2030 projektregister", event_types("research-outputs")),
+    Partner("rise", "RISE publikationer", event_types("research-outputs")),
+)
+
+
+async def provision(settings: Settings, partners: tuple[Partner, ...] = DEMO_PARTNERS) -> dict[str, str]:
+    """Register `partners` and return a new API key for each."""
+    pool = await create_pool(settings.database_url, "intake", max_size=2)
+    try:
+        await apply_migrations(pool, "services.common", "services.intake")
+        keys = {}
+        async with pool.acquire() as conn:
+            for partner in partners:
+                await save_partner(conn, partner)
+                keys[partner.partner_id] = await issue_key(conn, partner.partner_id)
+        return keys
+    finally:
+        await pool.close()
