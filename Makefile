@@ -73,3 +73,7 @@ docs: $(VENV)/.installed
 
 schemas: $(VENV)/.installed
 	@$(PY) -m contracts.schema_snapshots
+
+.PHONY: bench-intake
+bench-intake: up
+	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.bench.bench_intake

@@ -22,13 +22,15 @@ class ServiceProcesses:
         self.log_dir = log_dir
         self.ports = ports
         self.processes: dict[str, subprocess.Popen] = {}
+        self.started: tuple[str, ...] = ()
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def start(self) -> None:
+    def start(self, only: tuple[str, ...] = SERVICES) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for service in SERVICES:
+        self.started = only
+        for service in only:
             log = open(self.log_dir / f"{service}.log", "ab")  # noqa: SIM115 - owned by the child
             self.processes[service] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}"],
@@ -43,7 +45,7 @@ class ServiceProcesses:
 
     def wait_healthy(self, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
-        waiting = set(SERVICES)
+        waiting = set(self.started)
         while waiting:
             for service in sorted(waiting):
                 process = self.processes[service]

@@ -1,0 +1,174 @@
+"""`make bench-intake`: accepted events per second into intake, over Kafka and over HTTP,
+each as a ratio to a plain aiokafka producer → consumer of the same messages, measured
+in the same run on the same broker.
+
+- baseline: one aiokafka producer (acks=all, idempotent) sends N CloudEvents to a topic
+  while one aiokafka consumer reads them; rate = N / (last received - first sent).
+- intake over Kafka: the same N events on partner.needs.v1, intake running as its own
+  process; rate = N / (first sent → last canonical event on redthread.needs.v1), i.e.
+  validated, scoped, completed, stored, outboxed and relayed.
+- intake over HTTP: N/5 POST /v1/needs with 32 requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from contracts.envelope import encode, new_event
+from contracts.events import NeedSubmitted
+from contracts.topics import NEEDS, PARTNER_NEEDS
+from deploy.demo.partners import provision
+from deploy.local import ServiceProcesses
+from services.intake.admin import event_types
+from services.intake.partners import Partner
+from tests.bench.harness import bench_environment, report
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
+HTTP_EVENTS = max(200, EVENTS // 5)
+SOURCE = "bench-crm"
+ORGS = ["5560360793", "5565148326", "5567123483", "5562514587"]
+
+
+def needs(count: int) -> list[NeedSubmitted]:
+    return [
+        NeedSubmitted.model_validate(
+            {
+                "need_id": str(uuid.uuid4()),
+                "company": {"org_number": ORGS[i % len(ORGS)], "name": f"Verkstad {i} AB", "county": "Jönköpings län",
+                            "municipality": "Värnamo"},
+                "coach": {"name": "Karin Lindqvist", "email": "karin@example.se"},
+                "title": f"Långa ställtider i press {i}",
+                "description": "Omställningen mellan artiklar tar över två timmar och vi vill korta ställtiden med SMED.",
+                "need_type": "process",
+                "focus_areas": ["P2"],
+                "keywords": ["ställtid", "omställning", "SMED"],
+                "min_trl": 5,
+            }
+        )
+        for i in range(count)
+    ]
+
+
+def records(events: list[NeedSubmitted]) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+    out = []
+    for need in events:
+        value, headers = encode(new_event(need, source=f"/partners/{SOURCE}"))
+        out.append((str(need.need_id).encode(), value, [(k, v.encode()) for k, v in headers.items()]))
+    return out
+
+
+async def produce(bootstrap: str, topic: str, batch) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in batch]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return started
+
+
+async def consume_until(bootstrap: str, topic: str, count: int, timeout_s: float = 300) -> float:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None, max_partition_fetch_bytes=4 << 20)
+    await consumer.start()
+    seen = 0
+    deadline = time.perf_counter() + timeout_s
+    try:
+        while seen < count:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"only {seen} of {count} records on {topic} within {timeout_s}s")
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            seen += sum(len(part) for part in batch.values())
+        return time.perf_counter()
+    finally:
+        await consumer.stop()
+
+
+async def baseline_rate(settings, batch) -> float:
+    topic = settings.topic("bench.baseline")
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, num_partitions=PARTNER_NEEDS.partitions, replication_factor=1)])
+    await admin.close()
+    consumer = asyncio.create_task(consume_until(settings.kafka_bootstrap_servers, topic, len(batch)))
+    await asyncio.sleep(1)  # the consumer has joined before the first record is sent
+    started = await produce(settings.kafka_bootstrap_servers, topic, batch)
+    return len(batch) / (await consumer - started)
+
+
+async def intake_kafka_rate(settings, batch) -> float:
+    canonical = asyncio.create_task(consume_until(settings.kafka_bootstrap_servers, settings.topic(NEEDS.name), len(batch)))
+    await asyncio.sleep(1)
+    started = await produce(settings.kafka_bootstrap_servers, settings.topic(PARTNER_NEEDS.name), batch)
+    return len(batch) / (await canonical - started)
+
+
+async def intake_http_rate(url: str, key: str, events: list[NeedSubmitted], in_flight: int = 32) -> float:
+    bodies = [json.loads(n.model_dump_json(exclude_none=True)) for n in events]
+    limits = httpx.Limits(max_connections=in_flight)
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits) as client:
+        queue = iter(bodies)
+        accepted = 0
+
+        async def worker() -> None:
+            nonlocal accepted
+            for body in queue:
+                response = await client.post("/v1/needs", json=body, timeout=30)
+                if response.status_code != 202:
+                    raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+                accepted += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+        return accepted / (time.perf_counter() - started)
+
+
+async def main() -> int:
+    async with bench_environment() as settings:
+        batch = records(needs(EVENTS))
+        print(f"intake benchmark: {EVENTS} events over Kafka, {HTTP_EVENTS} over HTTP; broker {settings.kafka_bootstrap_servers}")
+        raw = await baseline_rate(settings, batch)
+
+        partner = Partner(SOURCE, "Benchmark CRM", event_types("all"), requests_per_minute=10_000_000)
+        keys = await provision(settings, (partner,))
+        processes = ServiceProcesses(
+            {"REDTHREAD_NAMESPACE": settings.namespace, "DATABASE_URL": settings.database_url},
+            log_dir=__import__("pathlib").Path(os.environ.get("REDTHREAD_HOME", ".local")) / "logs" / "bench",
+            ports={"intake": 8101},
+        )
+        processes.start(only=("intake",))
+        try:
+            processes.wait_healthy(timeout_s=60)
+            over_kafka = await intake_kafka_rate(settings, batch)
+            over_http = await intake_http_rate(processes.url("intake"), keys[SOURCE], needs(HTTP_EVENTS))
+        finally:
+            processes.stop()
+        report(
+            "accepted events per second (ratio to raw aiokafka producer → consumer, same run):",
+            [
+                ("raw aiokafka producer → consumer", raw, "events/s"),
+                ("intake over Kafka (validated, stored, relayed)", over_kafka, "events/s"),
+                ("intake over HTTP (32 in flight)", over_http, "events/s"),
+            ],
+            baseline=raw,
+        )
+        target = 0.5
+        verdict = "meets" if over_kafka / raw >= target else "MISSES"
+        print(f"\ntarget: Kafka ingestion ≥ {target}× raw → {verdict} ({over_kafka / raw:.2f}×)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
