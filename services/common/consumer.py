@@ -1,9 +1,9 @@
 """The one way redthread consumes Kafka: in batches, exactly-once in effect.
 
 For each batch, in ONE PostgreSQL transaction: claim every record in the inbox (a
-record already claimed is a redelivery and is skipped), apply each new event's effect in
-its own savepoint, and stage the resulting events, or a dead letter, in the outbox. The
-offsets are committed only after that transaction. So:
+record already claimed is a redelivery and is skipped), apply the new events, and stage
+the resulting events, or dead letters, in the outbox with one statement. The offsets are
+committed only after that transaction. So:
 
 - a crash anywhere before the commit redelivers the batch, and the inbox makes that harmless;
 - a record that can never be handled (bad envelope, invalid data, a rule it breaks, a bug
@@ -11,6 +11,10 @@ offsets are committed only after that transaction. So:
   drop, no poison loop;
 - a failure that may pass (database or broker unreachable, a deadlock, SMTP down) fails
   the whole batch, which is redelivered after an exponential backoff.
+
+Handling is fast when nothing goes wrong: the whole batch runs in one savepoint. Only if
+a handler fails is that savepoint rolled back and the batch replayed one event at a time,
+each in its own savepoint, so that exactly the failing events are dead-lettered.
 """
 
 from __future__ import annotations
@@ -19,20 +23,21 @@ import asyncio
 import base64
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import ConsumerRecord
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 
 from contracts.envelope import CloudEvent, EnvelopeError, decode, encode, new_event
 from contracts.events import DeadLetterRecord, ValidationProblem
 from contracts.topics import DEAD_LETTERS, Topic
-from services.common.outbox import add_raw_to_outbox, add_to_outbox
+from services.common.outbox import OutboxRow, stage_rows
 from services.common.settings import Settings
-from services.common.telemetry import span_continuing
+from services.common.telemetry import current_trace_headers
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +67,78 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class BatchContext:
+    """What handlers may touch while a batch is handled: the open transaction, the
+    outbox (staged rows are written in one statement at the end), and the trace span of
+    each event, so that what an event causes continues its trace."""
+
+    def __init__(self, conn: asyncpg.Connection, settings: Settings) -> None:
+        self.conn = conn
+        self.settings = settings
+        self.staged: list[OutboxRow] = []
+        self.rejections: dict[str, Rejected] = {}
+        self._spans: dict[str, trace.Span] = {}
+
+    def publish(self, topic: str, key: str | None, event: CloudEvent, cause: CloudEvent | None = None) -> None:
+        """Stage `event` for the registry topic `topic`; `cause` names the event whose
+        trace it continues (the current span when None)."""
+        value, headers = encode(event)
+        with self.span_of(cause) if cause is not None else _nothing():
+            headers |= current_trace_headers()
+        self.staged.append(OutboxRow(self.settings.topic(topic), key.encode() if key else None, value, headers))
+
+    def reject(self, event: CloudEvent, rejection: Rejected) -> None:
+        """Dead-letter `event` with this reason, without failing the rest of the batch."""
+        self.rejections[event.id] = rejection
+
+    @contextmanager
+    def span_of(self, event: CloudEvent) -> Iterator[None]:
+        span = self._spans.get(event.id)
+        if span is None:
+            yield
+            return
+        with trace.use_span(span, end_on_exit=False):
+            yield
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
 @dataclass
 class HandlerContext:
-    """What a handler may touch: the open transaction and the outbox within it."""
+    """A per-event handler's view of the batch: its transaction, and publishing on
+    behalf of the event it handles."""
 
-    conn: asyncpg.Connection
-    settings: Settings
+    batch: BatchContext
     event: CloudEvent
-    staged: list[str] = field(default_factory=list)
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        return self.batch.conn
+
+    @property
+    def settings(self) -> Settings:
+        return self.batch.settings
 
     async def publish(self, topic: str, key: str | None, event: CloudEvent) -> None:
-        await add_to_outbox(self.conn, self.settings.topic(topic), key, event)
-        self.staged.append(event.id)
+        self.batch.publish(topic, key, event, cause=self.event)
 
 
 Handler = Callable[[HandlerContext, CloudEvent], Awaitable[None]]
+BatchHandler = Callable[[BatchContext, list[CloudEvent]], Awaitable[None]]
+
+
+def per_event(handlers: dict[str, Handler]) -> BatchHandler:
+    """A batch handler that gives each event to the handler of its type, in order."""
+
+    async def handle(batch: BatchContext, events: list[CloudEvent]) -> None:
+        for event in events:
+            with batch.span_of(event):
+                await handlers[event.envelope.type](HandlerContext(batch, event), event)
+
+    return handle
 
 
 @dataclass
@@ -94,6 +156,7 @@ class BatchOutcome:
     duplicates: int = 0
     dead_lettered: int = 0
     skipped: int = 0
+    replayed_one_by_one: int = 0
 
 
 class EventConsumer:
@@ -102,19 +165,21 @@ class EventConsumer:
         name: str,
         pool: asyncpg.Pool,
         settings: Settings,
-        handlers: dict[str, Handler],
+        handles: set[str],
+        handler: BatchHandler,
         topics: Sequence[Topic],
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.name = name
-        # The registry says which event types belong on which topic; anything else on a
-        # topic is refused. A type that belongs there but that this consumer has no
-        # handler for is none of its business and is skipped.
-        self._accepted_types = {settings.topic(topic.name): set(topic.event_types) for topic in topics}
         self._pool = pool
         self._settings = settings
-        self._handlers = handlers
+        self._handles = handles
+        self._handler = handler
         self._on_commit = on_commit
+        # The registry says which event types belong on which topic; anything else on a
+        # topic is refused. A type that belongs there but that this consumer does not
+        # handle is none of its business and is skipped.
+        self._accepted_types = {settings.topic(topic.name): set(topic.event_types) for topic in topics}
         self._backoff = settings.retry_backoff_initial_s
         self.totals = BatchOutcome()
 
@@ -128,20 +193,20 @@ class EventConsumer:
             self._backoff = min(self._backoff * 2, self._settings.retry_backoff_max_s)
             raise
         self._backoff = self._settings.retry_backoff_initial_s
-        self.totals.handled += outcome.handled
-        self.totals.duplicates += outcome.duplicates
-        self.totals.dead_lettered += outcome.dead_lettered
-        self.totals.skipped += outcome.skipped
+        for name in vars(outcome):
+            setattr(self.totals, name, getattr(self.totals, name) + getattr(outcome, name))
         return outcome
 
     async def _consume(self, records: Sequence[ConsumerRecord]) -> BatchOutcome:
         outcome = BatchOutcome()
         items = []
         for item in map(self._read, records):
-            if item.event is not None and item.event.envelope.type not in self._handlers:
+            if item.event is not None and item.event.envelope.type not in self._handles:
                 outcome.skipped += 1
             else:
                 items.append(item)
+        if not items:
+            return outcome
         async with self._pool.acquire() as conn:
             async with conn.transaction():
                 fresh = set(
@@ -154,17 +219,88 @@ class EventConsumer:
                         [item.inbox_key for item in items],
                     )
                 )
+                todo: list[_Item] = []
                 for item in items:
-                    if item.inbox_key not in fresh:
-                        outcome.duplicates += 1
-                        continue
-                    fresh.discard(item.inbox_key)  # a key twice in one batch is handled once
-                    if await self._handle(conn, item):
-                        outcome.handled += 1
+                    if item.inbox_key in fresh:
+                        fresh.discard(item.inbox_key)  # a key twice in one batch is handled once
+                        todo.append(item)
                     else:
-                        outcome.dead_lettered += 1
+                        outcome.duplicates += 1
+                batch = BatchContext(conn, self._settings)
+                unreadable = [(item, item.failure) for item in todo if item.failure is not None]
+                valid = [item for item in todo if item.event is not None]
+                with self._spans(batch, valid):
+                    refused = await self._handle(batch, valid, outcome)
+                for item, rejection in unreadable + refused:
+                    batch.staged.append(self._dead_letter(item, rejection))
+                outcome.handled = len(valid) - len(refused)
+                outcome.dead_lettered = len(unreadable) + len(refused)
+                await stage_rows(conn, batch.staged)
         self._on_commit()
         return outcome
+
+    async def _handle(self, batch: BatchContext, items: list[_Item], outcome: BatchOutcome) -> list[tuple[_Item, Rejected]]:
+        """Handle all items; returns those to dead-letter, with why."""
+        if not items:
+            return []
+        try:
+            async with batch.conn.transaction():  # fast path: the whole batch at once
+                await self._handler(batch, [item.event for item in items])
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as error:  # noqa: BLE001 - find the culprits one by one
+            log.info("%s: batch of %d failed (%r); replaying one event at a time", self.name, len(items), error)
+            batch.staged.clear()
+            batch.rejections.clear()
+            outcome.replayed_one_by_one += len(items)
+            return [letter for item in items if (letter := await self._handle_alone(batch, item))]
+        return [(item, batch.rejections[item.event.id]) for item in items if item.event.id in batch.rejections]
+
+    async def _handle_alone(self, batch: BatchContext, item: _Item) -> tuple[_Item, Rejected] | None:
+        staged_before = len(batch.staged)
+        try:
+            async with batch.conn.transaction():  # a savepoint: a failed event leaves no trace
+                await self._handler(batch, [item.event])
+            rejection = batch.rejections.pop(item.event.id, None)
+        except TRANSIENT_ERRORS:
+            raise
+        except Rejected as rejected:
+            rejection = rejected
+        except Exception as error:  # noqa: BLE001 - a bug must not stop the stream
+            log.exception("%s: handler failed on %s", self.name, item.event.id)
+            where = traceback.extract_tb(error.__traceback__)[-1]
+            rejection = Rejected(f"handler error {type(error).__name__}: {error} (at {where.name}:{where.lineno})")
+        if rejection is None:
+            return None
+        del batch.staged[staged_before:]  # nothing the failed event staged may leave
+        with batch.span_of(item.event):
+            trace.get_current_span().set_status(trace.Status(trace.StatusCode.ERROR, rejection.reason))
+        return item, rejection
+
+    @contextmanager
+    def _spans(self, batch: BatchContext, items: list[_Item]) -> Iterator[None]:
+        """One span per event, continuing the trace its record carries."""
+        tracer = trace.get_tracer("redthread")
+        spans = []
+        for item in items:
+            parent = propagate.extract(item.headers)
+            span = tracer.start_span(
+                f"{self.name} handle {item.event.envelope.type}",
+                context=parent,
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.source.name": item.record.topic,
+                    "cloudevents.event_id": item.event.id,
+                },
+            )
+            batch._spans[item.event.id] = span  # noqa: SLF001 - the consumer owns the batch's spans
+            spans.append(span)
+        try:
+            yield
+        finally:
+            for span in spans:
+                span.end()
 
     def _read(self, record: ConsumerRecord) -> _Item:
         headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or ()}
@@ -177,38 +313,7 @@ class EventConsumer:
         # The same id from two sources is two events (CloudEvents: source + id is unique).
         return _Item(record, headers, f"{event.envelope.source}|{event.id}", event=event)
 
-    async def _handle(self, conn: asyncpg.Connection, item: _Item) -> bool:
-        """Apply one event; False when it was dead-lettered instead."""
-        if item.failure is not None:
-            await self._dead_letter(conn, item, item.failure)
-            return False
-        event = item.event
-        assert event is not None
-        with span_continuing(
-            f"{self.name} handle {event.envelope.type}",
-            item.headers,
-            trace.SpanKind.CONSUMER,
-            {"messaging.system": "kafka", "messaging.source.name": item.record.topic, "cloudevents.event_id": event.id},
-        ) as span:
-            try:
-                async with conn.transaction():  # a savepoint: a failed event leaves no trace
-                    await self._handlers[event.envelope.type](HandlerContext(conn, self._settings, event), event)
-                return True
-            except TRANSIENT_ERRORS:
-                raise
-            except Rejected as rejection:
-                span.set_status(trace.Status(trace.StatusCode.ERROR, rejection.reason))
-                await self._dead_letter(conn, item, rejection)
-            except Exception as error:  # noqa: BLE001 - a bug must not stop the stream
-                log.exception("%s: handler failed on %s", self.name, event.id)
-                span.record_exception(error)
-                where = traceback.extract_tb(error.__traceback__)[-1]
-                await self._dead_letter(
-                    conn, item, Rejected(f"handler error {type(error).__name__}: {error} (at {where.name}:{where.lineno})")
-                )
-            return False
-
-    async def _dead_letter(self, conn: asyncpg.Connection, item: _Item, rejection: Rejected) -> None:
+    def _dead_letter(self, item: _Item, rejection: Rejected) -> OutboxRow:
         record = item.record
         log.warning(
             "%s: dead-lettering %s/%d/%d: %s", self.name, record.topic, record.partition, record.offset, rejection.reason
@@ -231,8 +336,7 @@ class EventConsumer:
             original_value_encoding=encoding,
             failed_at=datetime.now(UTC),
         )
-        event = new_event(letter, source=f"/redthread/{self.name}", subject=record.topic)
-        body, headers = encode(event)
+        body, headers = encode(new_event(letter, source=f"/redthread/{self.name}", subject=record.topic))
         headers |= {
             "dlq_reason": letter.reason,
             "dlq_consumer": self.name,
@@ -240,4 +344,12 @@ class EventConsumer:
             "dlq_source_partition": str(record.partition),
             "dlq_source_offset": str(record.offset),
         }
-        await add_raw_to_outbox(conn, self._settings.topic(DEAD_LETTERS.name), record.topic, body, headers)
+        headers |= propagate_headers(item.headers)
+        return OutboxRow(self._settings.topic(DEAD_LETTERS.name), record.topic.encode(), body, headers)
+
+
+def propagate_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The W3C trace headers of a record, so its dead letter stays in its trace."""
+    return {k: v for k, v in headers.items() if k in ("traceparent", "tracestate")}
+
+

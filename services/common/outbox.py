@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -18,23 +19,32 @@ from services.common.telemetry import current_trace_headers, span_continuing
 log = logging.getLogger(__name__)
 
 
-async def add_to_outbox(conn: asyncpg.Connection, topic: str, key: str | None, event: CloudEvent) -> None:
-    """Stage `event` for `topic` inside the caller's transaction."""
-    value, headers = encode(event)
-    await add_raw_to_outbox(conn, topic, key, value, headers)
+@dataclass(frozen=True)
+class OutboxRow:
+    topic: str  # the full topic name, namespace included
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]  # including the trace context to continue
 
 
-async def add_raw_to_outbox(
-    conn: asyncpg.Connection, topic: str, key: str | bytes | None, value: bytes, headers: dict[str, str]
-) -> None:
-    headers = {**headers, **current_trace_headers()}
+async def stage_rows(conn: asyncpg.Connection, rows: list[OutboxRow]) -> None:
+    """Write rows into the outbox inside the caller's transaction, in one statement."""
+    if not rows:
+        return
     await conn.execute(
-        "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4::jsonb)",
-        topic,
-        key.encode() if isinstance(key, str) else key,
-        value,
-        json.dumps(headers),
+        "INSERT INTO outbox (topic, key, value, headers)"
+        " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[])",
+        [r.topic for r in rows],
+        [r.key for r in rows],
+        [r.value for r in rows],
+        [json.dumps(r.headers) for r in rows],
     )
+
+
+async def add_to_outbox(conn: asyncpg.Connection, topic: str, key: str | None, event: CloudEvent) -> None:
+    """Stage one event for `topic` inside the caller's transaction, continuing the current trace."""
+    value, headers = encode(event)
+    await stage_rows(conn, [OutboxRow(topic, key.encode() if key else None, value, headers | current_trace_headers())])
 
 
 def kafka_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:

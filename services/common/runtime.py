@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import uvicorn
@@ -19,7 +19,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from contracts.events import Contract
 from contracts.topics import Topic
-from services.common.consumer import EventConsumer, Handler
+from services.common.consumer import BatchHandler, EventConsumer, Handler, per_event
 from services.common.db import apply_migrations, create_pool
 from services.common.kafka import make_broker, subscribe
 from services.common.outbox import OutboxRelay
@@ -32,12 +32,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Subscription:
-    """A consumer group of this service: which topics it reads and which handler takes
-    each event type."""
+    """A consumer group of this service: which topics it reads and how it handles them —
+    either a handler per event type, or one handler for whole batches of `batch_types`
+    (for services that gain from set-wise SQL)."""
 
     name: str
     topics: tuple[Topic, ...]
-    handlers: dict[str, Handler]
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    batch_handler: BatchHandler | None = None
+    batch_types: frozenset[str] = frozenset()
+
+    @property
+    def handles(self) -> set[str]:
+        return set(self.batch_types) if self.batch_handler else set(self.handlers)
+
+    @property
+    def handler(self) -> BatchHandler:
+        return self.batch_handler or per_event(self.handlers)
 
 
 @dataclass(frozen=True)
@@ -120,7 +131,8 @@ class Service:
                 subscription.name,
                 self._pool,
                 self.settings,
-                subscription.handlers,
+                subscription.handles,
+                subscription.handler,
                 subscription.topics,
                 on_commit=self._relay.wake,
             )

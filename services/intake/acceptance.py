@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
+from uuid import UUID
 
 from contracts.envelope import CloudEvent, derived_event_id, new_event
 from contracts.events import (
@@ -32,7 +33,7 @@ from contracts.events import (
     ResearchOutputWithdrawn,
 )
 from contracts.topics import FEEDBACK, NEEDS, PARTICIPATIONS, RESEARCH_OUTPUTS, Topic
-from services.common.consumer import HandlerContext, Rejected
+from services.common.consumer import BatchContext, Rejected
 from services.intake.geography import place
 from services.intake.language import detect_language
 from services.intake.partners import Partner
@@ -80,12 +81,15 @@ class Aggregate:
     id_column: str
     topic: Topic
     open_status: str | None = None  # lifecycle aggregates only
+    lookups: tuple[str, ...] = ()  # columns copied out of the data, for queries
 
 
-NEED = Aggregate("need", "needs", "need_id", NEEDS, open_status="open")
+NEED = Aggregate("need", "needs", "need_id", NEEDS, open_status="open", lookups=("company_org_number",))
 OUTPUT = Aggregate("research output", "research_outputs", "output_id", RESEARCH_OUTPUTS, open_status="published")
-PARTICIPATION = Aggregate("participation", "participations", "participation_id", PARTICIPATIONS)
-FEEDBACK_ITEM = Aggregate("feedback", "feedback", "feedback_id", FEEDBACK)
+PARTICIPATION = Aggregate(
+    "participation", "participations", "participation_id", PARTICIPATIONS, lookups=("company_org_number",)
+)
+FEEDBACK_ITEM = Aggregate("feedback", "feedback", "feedback_id", FEEDBACK, lookups=("match_id",))
 
 AGGREGATE_OF: dict[type[Contract], Aggregate] = {
     NeedSubmitted: NEED,
@@ -162,73 +166,154 @@ def check_scope(partner: Partner, data: Contract) -> None:
         raise Forbidden(why_not)
 
 
-# --- applying it to the stored aggregate ---------------------------------------------
+# --- deciding what an event does to its aggregate (no I/O) ----------------------------
 
 
-async def accept(ctx: HandlerContext, partner: Partner, partner_event: CloudEvent) -> Outcome:
-    """Apply a partner's event; raises Refusal (with its HTTP status) when it cannot be."""
-    aggregate = AGGREGATE_OF[type(partner_event.data)]
-    data = complete(partner_event.data)
-    check_scope(partner, data)
-    stored = await ctx.conn.fetchrow(
-        f"SELECT source, data, {'revision, status, ' if aggregate.open_status else ''}accepted_event_id"
-        f" FROM {aggregate.table} WHERE {aggregate.id_column} = $1 FOR UPDATE",
-        getattr(data, aggregate.id_column),
-    )
-    if stored is not None and stored["source"] != partner.source:
+@dataclass
+class State:
+    """An aggregate as intake holds it, while a batch is decided."""
+
+    source: str
+    data: str  # the canonical JSON of its latest content
+    accepted_event_id: str
+    revision: int = 1
+    status: str | None = None
+    lookup: tuple = ()  # values of Aggregate.lookups, when changed
+    in_database: bool = True
+    changed: bool = False
+
+
+def decide(aggregate: Aggregate, state: State | None, partner: Partner, data: Contract, canonical_id: str) -> tuple[Outcome, State | None]:
+    """What `data` from `partner` does to the aggregate in `state`: the outcome, and the
+    new state when it changes. Raises Refusal when it cannot be applied."""
+    if state is not None and state.source != partner.source:
         # Another partner's aggregate: as far as this partner knows, it does not exist.
         raise NotFound(f"{aggregate.label} {aggregate_id(data)} does not exist")
+    topic = aggregate.topic.name
+    revision = getattr(data, "revision", None)
 
     if isinstance(data, CREATIONS):
-        return await _create(ctx, aggregate, partner, partner_event, data, stored)
-    if stored is None:
-        raise NotFound(f"{aggregate.label} {aggregate_id(data)} does not exist")
-    if data.revision <= stored["revision"]:
-        return Outcome(Effect.STALE, aggregate_id(data), stored["accepted_event_id"], aggregate.topic.name, stored["revision"])
-    if stored["status"] != aggregate.open_status:
-        raise Conflict(f"{aggregate.label} {aggregate_id(data)} is {stored['status']} and cannot change any more")
-    if isinstance(data, NeedClosed):
-        data = _with_need_facts(data, json.loads(stored["data"]))
-    return await _change(ctx, aggregate, partner_event, data)
-
-
-async def _create(ctx, aggregate: Aggregate, partner: Partner, partner_event: CloudEvent, data, stored) -> Outcome:
-    if stored is not None:
-        if json.loads(stored["data"]) == json.loads(data.model_dump_json()):
-            return Outcome(Effect.UNCHANGED, aggregate_id(data), stored["accepted_event_id"], aggregate.topic.name, 1)
+        content = data.model_dump_json()
+        if state is None:
+            created = State(
+                partner.source, content, canonical_id, revision or 1, aggregate.open_status, lookup_values(data), False, True
+            )
+            return Outcome(Effect.ACCEPTED, aggregate_id(data), canonical_id, topic, revision), created
+        if json.loads(state.data) == json.loads(content):
+            return Outcome(Effect.UNCHANGED, aggregate_id(data), state.accepted_event_id, topic, state.revision), None
         raise Conflict(
             f"{aggregate.label} {aggregate_id(data)} already exists with other content; send an update with a higher revision",
             [(aggregate.id_column, "already exists")],
         )
-    canonical = _canonical(partner_event, data)
-    columns: dict[str, object] = {
-        aggregate.id_column: getattr(data, aggregate.id_column),
-        "source": partner.source,
-        "data": data.model_dump_json(),
-        "accepted_event_id": canonical.id,
-        **_lookup_columns(data),
-    }
-    names = ", ".join(columns)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    await ctx.conn.execute(f"INSERT INTO {aggregate.table} ({names}) VALUES ({placeholders})", *columns.values())
-    await ctx.publish(aggregate.topic.name, partition_key(data), canonical)
-    return Outcome(Effect.ACCEPTED, aggregate_id(data), canonical.id, aggregate.topic.name, getattr(data, "revision", None))
-
-
-async def _change(ctx, aggregate: Aggregate, partner_event: CloudEvent, data) -> Outcome:
-    canonical = _canonical(partner_event, data)
-    status = CLOSING_STATUS.get(type(data), aggregate.open_status)
-    content_sql = ", data = $4" if isinstance(data, (NeedUpdated, ResearchOutputUpdated)) else ""
-    params: list[object] = [getattr(data, aggregate.id_column), data.revision, status]
-    if content_sql:
-        params.append(data.model_dump_json())
-    await ctx.conn.execute(
-        f"UPDATE {aggregate.table} SET revision = $2, status = $3, updated_at = now(){content_sql}"
-        f" WHERE {aggregate.id_column} = $1",
-        *params,
+    if state is None:
+        raise NotFound(f"{aggregate.label} {aggregate_id(data)} does not exist")
+    if revision <= state.revision:
+        return Outcome(Effect.STALE, aggregate_id(data), state.accepted_event_id, topic, state.revision), None
+    if state.status != aggregate.open_status:
+        raise Conflict(f"{aggregate.label} {aggregate_id(data)} is {state.status} and cannot change any more")
+    new_content = isinstance(data, (NeedUpdated, ResearchOutputUpdated))
+    changed = State(
+        state.source,
+        data.model_dump_json() if new_content else state.data,
+        canonical_id,
+        revision,
+        CLOSING_STATUS.get(type(data), aggregate.open_status),
+        lookup_values(data) if new_content else state.lookup,
+        state.in_database,
+        True,
     )
-    await ctx.publish(aggregate.topic.name, partition_key(data), canonical)
-    return Outcome(Effect.ACCEPTED, aggregate_id(data), canonical.id, aggregate.topic.name, data.revision)
+    return Outcome(Effect.ACCEPTED, aggregate_id(data), canonical_id, topic, revision), changed
+
+
+# --- applying a batch of events --------------------------------------------------------
+
+
+async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, CloudEvent]]) -> list[Outcome | Refusal]:
+    """Apply partners' events in order, with one read and one write per kind of
+    aggregate; each result is the event's Outcome or why it was refused."""
+    results: list[Outcome | Refusal | None] = [None] * len(submissions)
+    prepared: list[tuple[int, Partner, CloudEvent, Contract, Aggregate]] = []
+    for index, (partner, event) in enumerate(submissions):
+        try:
+            data = complete(event.data)
+            check_scope(partner, data)
+        except Refusal as refusal:
+            results[index] = refusal
+            continue
+        prepared.append((index, partner, event, data, AGGREGATE_OF[type(data)]))
+
+    states = await _load_states(batch, prepared)
+    for index, partner, event, data, aggregate in prepared:
+        key = (aggregate.table, aggregate_id(data))
+        canonical_id = derived_event_id("intake", event.envelope.source, event.id)
+        try:
+            outcome, changed = decide(aggregate, states.get(key), partner, data, canonical_id)
+        except Refusal as refusal:
+            results[index] = refusal
+            continue
+        results[index] = outcome
+        if changed is not None:
+            states[key] = changed
+            if isinstance(data, NeedClosed):
+                data = _with_need_facts(data, json.loads(changed.data))
+            batch.publish(aggregate.topic.name, partition_key(data), _canonical(event, data, canonical_id), cause=event)
+    await _save_states(batch, states)
+    return results  # type: ignore[return-value]
+
+
+async def _load_states(batch: BatchContext, prepared) -> dict[tuple[str, str], State]:
+    wanted: dict[Aggregate, set] = {}
+    for _, _, _, data, aggregate in prepared:
+        wanted.setdefault(aggregate, set()).add(getattr(data, aggregate.id_column))
+    states: dict[tuple[str, str], State] = {}
+    for aggregate, ids in wanted.items():
+        lifecycle = "revision, status" if aggregate.open_status else "1 AS revision, NULL AS status"
+        lookups = "".join(f", {c}" for c in aggregate.lookups)
+        rows = await batch.conn.fetch(
+            f"SELECT {aggregate.id_column} AS id, source, data, accepted_event_id, {lifecycle}{lookups}"
+            f" FROM {aggregate.table} WHERE {aggregate.id_column} = ANY($1) ORDER BY 1 FOR UPDATE",
+            list(ids),
+        )
+        for row in rows:
+            states[(aggregate.table, str(row["id"]))] = State(
+                row["source"], row["data"], row["accepted_event_id"], row["revision"], row["status"],
+                tuple(row[c] for c in aggregate.lookups),
+            )
+    return states
+
+
+async def _save_states(batch: BatchContext, states: dict[tuple[str, str], State]) -> None:
+    by_table = {a.table: a for a in AGGREGATE_OF.values()}
+    inserts: dict[str, list[tuple]] = {}
+    updates: dict[str, list[tuple]] = {}
+    for (table, item_id), state in states.items():
+        if not state.changed:
+            continue
+        lifecycle = (state.revision, state.status) if by_table[table].open_status else ()
+        row = (_uuid(item_id), state.data, state.accepted_event_id, *lifecycle, *state.lookup)
+        if state.in_database:
+            updates.setdefault(table, []).append(row)
+        else:
+            inserts.setdefault(table, []).append((*row, state.source))
+    for table, rows in inserts.items():
+        columns = [*_written_columns(by_table[table]), "source"]
+        placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        await batch.conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
+    for table, rows in updates.items():
+        columns = _written_columns(by_table[table])
+        assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns[1:], start=2))
+        await batch.conn.executemany(
+            f"UPDATE {table} SET {assignments}, updated_at = now() WHERE {columns[0]} = $1", rows
+        )
+
+
+def _written_columns(aggregate: Aggregate) -> list[str]:
+    lifecycle = ["revision", "status"] if aggregate.open_status else []
+    return [aggregate.id_column, "data", "accepted_event_id", *lifecycle, *aggregate.lookups]
+
+
+def _uuid(value: str) -> UUID:
+    return UUID(value)
 
 
 def _with_need_facts(data: NeedClosed, stored_need: dict) -> NeedClosed:
@@ -243,19 +328,16 @@ def _with_need_facts(data: NeedClosed, stored_need: dict) -> NeedClosed:
     )
 
 
-def _lookup_columns(data: Contract) -> dict[str, object]:
-    if isinstance(data, (NeedSubmitted, ParticipationRecorded)):
-        return {"company_org_number": data.company.org_number if data.company else None}
+def lookup_values(data: Contract) -> tuple:
+    """The values of the aggregate's lookup columns, taken from its content."""
+    if isinstance(data, (NeedContent, ParticipationRecorded)):
+        return (data.company.org_number if data.company else None,)
     if isinstance(data, FeedbackSubmitted):
-        return {"match_id": data.match_id}
-    return {}
+        return (data.match_id,)
+    return ()
 
 
-def _canonical(partner_event: CloudEvent, data: Contract) -> CloudEvent:
+def _canonical(partner_event: CloudEvent, data: Contract, event_id: str) -> CloudEvent:
     return new_event(
-        data,
-        source=partner_event.envelope.source,
-        subject=aggregate_id(data),
-        caused_by=partner_event,
-        event_id=derived_event_id("intake", partner_event.envelope.source, partner_event.id),
+        data, source=partner_event.envelope.source, subject=aggregate_id(data), caused_by=partner_event, event_id=event_id
     )

@@ -27,9 +27,10 @@ from contracts.events import (
     ResearchOutputUpdated,
     ResearchOutputWithdrawn,
 )
-from services.common.consumer import HandlerContext
+from services.common.consumer import BatchContext
+from services.common.outbox import stage_rows
 from services.common.problems import Problem
-from services.intake.acceptance import NEED, OUTPUT, Aggregate, Effect, Outcome, Refusal, accept
+from services.intake.acceptance import NEED, OUTPUT, Aggregate, Effect, Outcome, Refusal, accept_batch
 from services.intake.partners import Partner, PartnerDirectory, TokenBucket
 
 if TYPE_CHECKING:
@@ -124,13 +125,15 @@ def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
                     if bytes(earlier["request_hash"]) != request_hash:
                         raise Problem(422, "this Idempotency-Key was used for a different request", slug="idempotency-key-reused")
                     return JSONResponse(json.loads(earlier["response"]), status_code=earlier["status_code"])
-            event = new_event(data, source=partner.source)
-            try:
-                outcome = await accept(HandlerContext(conn, service.settings, event), partner, event)
-            except Refusal as refusal:
+            batch = BatchContext(conn, service.settings)
+            [outcome] = await accept_batch(batch, [(partner, new_event(data, source=partner.source))])
+            if isinstance(outcome, Refusal):
                 raise Problem(
-                    refusal.status, refusal.reason, errors=[{"pointer": "/" + loc.replace(".", "/"), "detail": msg} for loc, msg in refusal.problems] or None
-                ) from None
+                    outcome.status,
+                    outcome.reason,
+                    errors=[{"pointer": "/" + loc.replace(".", "/"), "detail": msg} for loc, msg in outcome.problems] or None,
+                )
+            await stage_rows(conn, batch.staged)
             if outcome.effect is Effect.STALE:
                 raise Problem(
                     409,

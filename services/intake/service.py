@@ -23,29 +23,39 @@ from contracts.topics import (
     PARTNER_RESEARCH_OUTPUTS,
     RESEARCH_OUTPUTS,
 )
-from services.common.consumer import HandlerContext
+from services.common.consumer import BatchContext, Rejected
 from services.common.runtime import Publication, Service, Subscription
 from services.common.settings import Settings
-from services.intake.acceptance import AGGREGATE_OF, Effect, Forbidden, accept
+from services.intake.acceptance import AGGREGATE_OF, Effect, Forbidden, accept_batch
 from services.intake.http import build_router
-from services.intake.partners import PartnerDirectory, partner_id_from_source
+from services.intake.partners import Partner, PartnerDirectory, partner_id_from_source
 
 log = logging.getLogger(__name__)
 
 
-def kafka_handler(directory: PartnerDirectory):
+def kafka_batch_handler(directory: PartnerDirectory):
     """Events from the partner topics: the CloudEvents source names the partner, whose
     scope applies exactly as over HTTP (docs/partner-access.md: how the Kafka principal
     is tied to it)."""
 
-    async def accept_from_kafka(ctx: HandlerContext, event: CloudEvent) -> None:
-        partner_id = partner_id_from_source(event.envelope.source)
-        partner = await directory.partner(partner_id) if partner_id else None
-        if partner is None:
-            raise Forbidden(f"source {event.envelope.source!r} is not a registered partner (expected /partners/<id>)")
-        outcome = await accept(ctx, partner, event)
-        if outcome.effect is not Effect.ACCEPTED:
-            log.info("%s %s from %s: %s", event.envelope.type, outcome.aggregate_id, partner_id, outcome.effect)
+    async def accept_from_kafka(batch: BatchContext, events: list[CloudEvent]) -> None:
+        submissions: list[tuple[Partner, CloudEvent]] = []
+        for event in events:
+            partner_id = partner_id_from_source(event.envelope.source)
+            partner = await directory.partner(partner_id) if partner_id else None
+            if partner is None:
+                batch.reject(
+                    event,
+                    Forbidden(f"source {event.envelope.source!r} is not a registered partner (expected /partners/<id>)"),
+                )
+            else:
+                submissions.append((partner, event))
+        results = await accept_batch(batch, submissions)
+        for (partner, event), result in zip(submissions, results, strict=True):
+            if isinstance(result, Rejected):
+                batch.reject(event, result)
+            elif result.effect is not Effect.ACCEPTED:
+                log.info("%s %s from %s: %s", event.envelope.type, result.aggregate_id, partner.partner_id, result.effect)
 
     return accept_from_kafka
 
@@ -53,7 +63,6 @@ def kafka_handler(directory: PartnerDirectory):
 def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     directory = PartnerDirectory(ttl_s=settings.partner_cache_s)
-    handler = kafka_handler(directory)
     service = Service(
         "intake",
         package="services.intake",
@@ -63,7 +72,8 @@ def build(settings: Settings | None = None) -> Service:
             Subscription(
                 "intake",
                 (PARTNER_NEEDS, PARTNER_RESEARCH_OUTPUTS, PARTNER_PARTICIPATIONS, PARTNER_FEEDBACK),
-                {contract.EVENT_TYPE: handler for contract in AGGREGATE_OF},
+                batch_handler=kafka_batch_handler(directory),
+                batch_types=frozenset(contract.EVENT_TYPE for contract in AGGREGATE_OF),
             ),
         ),
         publications=(
