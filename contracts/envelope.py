@@ -7,7 +7,6 @@ Java, a partner's CRM) can read and write our topics without a redthread library
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -143,12 +142,10 @@ def decode(headers: dict[str, str], value: bytes | None, accepted_types: set[str
     if not value:
         raise EnvelopeError("the record has no value; expected the event data as JSON")
     try:
-        payload = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise EnvelopeError(f"the value is not valid JSON: {error}") from None
-    try:
-        data = contract.model_validate(payload)
+        data = contract.model_validate_json(value)
     except ValidationError as error:
+        if any(e["type"] == "json_invalid" for e in error.errors()):
+            raise EnvelopeError(f"the value is not valid JSON: {error.errors()[0]['msg']}") from None
         raise EnvelopeError(
             f"the data does not match the {envelope.type} v{contract.SCHEMA_VERSION} schema",
             problem_list(error),

@@ -1,5 +1,8 @@
-"""Tracing, set up once per process. Spans are exported over OTLP/HTTP when
-OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set, and kept in-process otherwise.
+"""Tracing, set up once per process. Spans are recorded and exported over OTLP/HTTP when
+OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set. Without it, no span is
+recorded (recording one per event costs more than validating the event), but the trace
+context still travels: every event keeps the traceparent of the request that caused it,
+so tracing can be switched on at any point of a flow.
 
 Trace context crosses Kafka in W3C `traceparent` headers. Because our events leave
 through the outbox, the context of the step that wrote an outbox row is stored with the
@@ -20,15 +23,22 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 _provider: TracerProvider | None = None
 
 
-def setup_tracing(service_name: str) -> TracerProvider:
+def exporting() -> bool:
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+
+
+def setup_tracing(service_name: str) -> trace.TracerProvider:
+    """The process's tracer provider: a recording, exporting one when an OTLP endpoint is
+    configured, else OpenTelemetry's no-op provider, which still propagates context."""
     global _provider
     if _provider is not None:
         return _provider
-    provider = TracerProvider(resource=Resource.create({"service.name": f"redthread-{service_name}"}))
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    if not exporting():
+        return trace.get_tracer_provider()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(), schedule_delay_millis=500))
+    provider = TracerProvider(resource=Resource.create({"service.name": f"redthread-{service_name}"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(), schedule_delay_millis=500))
     _provider = provider
     trace.set_tracer_provider(provider)
     return provider

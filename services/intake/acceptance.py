@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from uuid import UUID
 
 from contracts.envelope import CloudEvent, derived_event_id, new_event
@@ -109,11 +110,15 @@ CLOSING_STATUS = {NeedWithdrawn: "withdrawn", NeedResolved: "resolved", Research
 # --- completing an event (no I/O) ------------------------------------------------------
 
 
+# Placing is pure and companies recur: cache it (errors are raised, never cached).
+_place = lru_cache(maxsize=50_000)(place)
+
+
 def complete_company(company: CompanyRef | None) -> CompanyRef | None:
     if company is None:
         return None
     try:
-        placement = place(company.country.value, company.county, company.municipality)
+        placement = _place(company.country.value, company.county, company.municipality)
     except ValueError as error:
         raise Refusal(str(error), [("company.county", str(error))]) from None
     return company.model_copy(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+from opentelemetry import context, propagate
 
 from contracts.envelope import new_event
 from contracts.topics import NEEDS
@@ -26,13 +27,19 @@ async def pool(settings):
     await pool.close()
 
 
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
 async def stage(pool: asyncpg.Pool, settings: Settings, count: int) -> list[str]:
+    """Stage `count` events as if within a request whose trace is TRACE_ID."""
     ids = []
+    token = context.attach(propagate.extract({"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}))
     async with pool.acquire() as conn, conn.transaction():
         for _ in range(count):
             event = new_event(a_need(), source="/test/outbox")
             await add_to_outbox(conn, settings.topic("redthread.needs.v1"), str(event.data.need_id), event)
             ids.append(event.id)
+    context.detach(token)
     return ids
 
 
@@ -49,7 +56,7 @@ async def test_rows_are_relayed_in_batches_and_removed(pool, settings):
     assert set(ids) == set(relayed)
     sample = relayed[ids[0]]
     assert headers_of(sample)["ce_type"] == "redthread.need.submitted"
-    assert "traceparent" in headers_of(sample)
+    assert headers_of(sample)["traceparent"].split("-")[1] == TRACE_ID  # the trace survived PostgreSQL
     assert sample.key is not None
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
