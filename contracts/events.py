@@ -128,6 +128,7 @@ Revision = Annotated[
     int,
     Field(
         ge=1,
+        le=2**31 - 1,
         description="Version of the aggregate, raised by the sender with every change; a change "
         "with a revision at or below the stored one is stale and changes nothing",
     ),

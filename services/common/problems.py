@@ -3,6 +3,8 @@ each says what is wrong and, for invalid input, where (a JSON pointer per proble
 
 from __future__ import annotations
 
+import logging
+import uuid
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -12,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
 
 
 class Problem(Exception):
@@ -87,6 +90,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def problem(request: Request, error: Problem) -> JSONResponse:
         return problem_response(
             request.url.path, error.status, error.detail, slug=error.slug, errors=error.errors, headers=error.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        reference = uuid.uuid4().hex[:12]
+        log.exception("unexpected error %s on %s %s", reference, request.method, request.url.path)
+        return problem_response(
+            request.url.path, 500, f"an unexpected error happened; quote reference {reference} to the operators",
+            slug="internal-error",
         )
 
     @app.exception_handler(StarletteHTTPException)

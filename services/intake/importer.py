@@ -263,6 +263,10 @@ def parse_header(cells: list[str], model: type[BaseModel]) -> Header:
             messages.append(str(error))
             continue
         columns.append(Column(index, name, path, is_list))
+    for column in columns:
+        for other in columns:
+            if other is not column and other.path[: len(column.path)] == column.path:
+                messages.append(f"columns {column.name!r} and {other.name!r} overlap: use one or the other")
     if not columns and not messages:
         messages.append("the header row names no columns")
     if messages:
