@@ -1,8 +1,8 @@
 """Fixtures for tests on the real Kafka broker and PostgreSQL (`make up` starts both).
 
-Every test session gets its own namespace: topics and consumer groups are prefixed with
-it, and it gets a database of its own, so a run never sees a demo's or another run's
-events. Both are removed at the end."""
+Every test module gets its own namespace: topics and consumer groups are prefixed with
+it, and it gets a database of its own, so a module never sees a demo's, another run's or
+another module's events. Both are removed at the end."""
 
 from __future__ import annotations
 
@@ -31,12 +31,12 @@ def _server_url() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def namespace() -> str:
     return "t" + secrets.token_hex(4)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def database_url(namespace: str) -> AsyncIterator[str]:
     server_url = _server_url()
     name = f"redthread_{namespace}"
@@ -50,7 +50,7 @@ async def database_url(namespace: str) -> AsyncIterator[str]:
     await conn.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def settings(namespace: str, database_url: str) -> AsyncIterator[Settings]:
     settings = Settings(
         namespace=namespace,
@@ -75,7 +75,7 @@ async def settings(namespace: str, database_url: str) -> AsyncIterator[Settings]
         await admin.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True)
     await producer.start()

@@ -73,16 +73,28 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, TextIO, Union, get_args, get_origin
 from uuid import UUID, uuid5
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from contracts.envelope import derived_event_id, encode, new_event
 from contracts.events import Contract, NeedSubmitted, ParticipationRecorded, ResearchOutputPublished
@@ -438,6 +450,24 @@ def validate_row(kind: Kind, data: dict[str, Any]) -> tuple[Contract | None, lis
     return model, []
 
 
+def check_row(
+    raw: RawRow, kind: Kind, partner: str, seen_ids: dict[str, int]
+) -> tuple[Contract | None, list[Problem]]:
+    """The row's model, or its problems; an id already used by an earlier row of the file
+    is a problem too (the same row twice, or two rows claiming one aggregate)."""
+    if raw.data is None:
+        return None, list(raw.problems)
+    model, problems = validate_row(kind, with_id(raw.data, kind, partner))
+    if model is None or raw.problems:
+        return None, [*raw.problems, *problems]
+    aggregate = str(getattr(model, kind.id_field))
+    first = seen_ids.setdefault(aggregate, raw.row)
+    if first != raw.row:
+        why = f"the same {kind.id_field} as row {first} (or, without one, the same content)"
+        return None, [Problem(kind.id_field, why, aggregate)]
+    return model, []
+
+
 def format_of(path: Path, given: str | None) -> str:
     if given:
         if given not in ("csv", "jsonl"):
@@ -568,7 +598,6 @@ class ImportSummary:
     resumed_after_row: int = 0
     through_row: int = 0
     interrupted: bool = False
-    notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -588,24 +617,27 @@ class ImportSummary:
         if self.error_report:
             invalid += f"   not sent; {self.problems} problem(s) in {self.error_report}"
         out.append(invalid)
-        if self.rows_read and self.skipped == self.rows_read - self.invalid and not self.sent:
+        if self.rows_read and self.skipped == self.rows_read - self.invalid and not (self.sent or self.interrupted):
             out.append("Nothing new to send: every valid row had been imported before.")
         if self.interrupted:
             out.append(
                 f"Interrupted: everything up to row {self.through_row} is acknowledged and recorded in "
                 f"{self.checkpoint}. Run the same command again to resume from there."
             )
-        out.extend(self.notes)
         if self.sent:
+            read_back = (
+                f", and accepted rows can be read back with GET /v1/{self.kind}/{{id}} from intake"
+                if self.kind in ("needs", "research-outputs")
+                else ""
+            )
             out.append(
                 "Intake checks every row again (partner scope, companies, conflicts with what it already has); "
-                "what it refuses goes to redthread.dead-letters.v1 with the reason, and accepted rows "
-                f"can be read back from intake's HTTP API (GET /v1/{self.kind}/{{id}})."
+                f"what it refuses goes to redthread.dead-letters.v1 with the reason{read_back}."
             )
         return out
 
 
-def _open_text(path: Path, encoding: str) -> Any:
+def _open_text(path: Path, encoding: str) -> TextIO:
     return path.open("r", encoding=encoding, newline="", errors="strict")
 
 
@@ -622,28 +654,17 @@ def _count_rows(path: Path, fmt: str, kind: Kind, encoding: str) -> int:
         return sum(1 for _ in rows)
 
 
-def _progress(console: Any, total: int, description: str) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
+class RowsPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.0f} rows/s" if task.speed else "– rows/s", style="progress.data.speed")
 
-    class RowsPerSecond(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            return Text(f"{task.speed:,.0f} rows/s" if task.speed else "– rows/s", style="progress.data.speed")
 
+def _progress(console: Console, total: int, description: str) -> tuple[Progress, TaskID]:
     progress = Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
         RowsPerSecond(),
-        TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
         console=console,
@@ -686,7 +707,7 @@ async def run_import(
     show_progress: bool = False,
     handle_signals: bool = False,
     on_row: Callable[[int, str], None] | None = None,
-    console: Any = None,
+    console: Console | None = None,
 ) -> ImportSummary:
     """Import `path`; see the module's docstring. Raises ImportUsageError (exit 2) and
     ImportFailed (exit 3); an interruption (Ctrl-C, SIGTERM, or KeyboardInterrupt from
@@ -708,16 +729,13 @@ async def run_import(
     settings = settings or Settings()
     topic = settings.topic(kind.topic.name)
     source = PARTNER_SOURCE_PREFIX + partner
-    if console is None:
-        from rich.console import Console
-
-        console = Console(stderr=True)
+    console = console or Console(stderr=True)
 
     sha256, is_utf8 = fingerprint(path)
     if encoding == "auto":
         encoding = "utf-8" if is_utf8 else "cp1252"
         if not is_utf8:
-            console.print(f"{path.name} is not UTF-8: reading it as Windows-1252 (Excel's plain CSV); --encoding overrides")
+            console.print(f"{path.name} is not UTF-8: read as Windows-1252 (Excel's plain CSV); --encoding overrides")
     else:
         try:
             codecs.lookup(encoding)
@@ -804,12 +822,14 @@ async def run_import(
     try:
         try:
             await producer.start()
-            await asyncio.wait_for(producer.partitions_for(topic), timeout=30)
-        except Exception as error:  # noqa: BLE001 - the broker is unreachable or the topic missing
+            cluster = await producer.client.fetch_all_metadata()
+        except Exception as error:  # noqa: BLE001 - the broker is unreachable
+            raise ImportFailed(f"cannot reach the broker at {settings.kafka_bootstrap_servers}: {error!r}") from None
+        if topic not in cluster.topics():
             raise ImportFailed(
-                f"cannot publish to {topic} on {settings.kafka_bootstrap_servers}: {error!r} "
-                "(is the broker up, and the namespace right?)"
-            ) from None
+                f"topic {topic} does not exist on {settings.kafka_bootstrap_servers} (or this client may not see "
+                "it): is the namespace right?"
+            )
 
         task = asyncio.current_task()
         if handle_signals:
@@ -825,7 +845,7 @@ async def run_import(
                 total = _count_rows(path, fmt, kind, encoding)
             except UnicodeDecodeError as error:
                 raise ImportUsageError(f"{path.name} is not {encoding}: {error}; give --encoding") from None
-            progress_bar, task_id = _progress(console, total, f"{path.name} → {topic}")
+            progress_bar, task_id = _progress(console, total, path.name)
 
         with progress_bar:
             try:
@@ -833,7 +853,7 @@ async def run_import(
                     if stop.is_set():
                         raise KeyboardInterrupt
                     summary.rows_read += 1
-                    model, problems = _check_row(raw, kind, partner, seen_ids)
+                    model, problems = check_row(raw, kind, partner, seen_ids)
                     if model is None:
                         summary.invalid += 1
                         report.add(raw.row, problems)
@@ -858,7 +878,8 @@ async def run_import(
                             )
                         except MessageSizeTooLargeError as error:
                             summary.invalid += 1
-                            report.add(raw.row, [Problem("", f"too large for the broker: {error}", f"{len(value)} bytes")])
+                            too_large = Problem("", f"too large for the broker: {error}", f"{len(value)} bytes")
+                            report.add(raw.row, [too_large])
                             outcome = "invalid"
                         except KafkaError as error:
                             raise ImportFailed(
@@ -899,25 +920,6 @@ async def run_import(
         summary.error_report = report.path
         summary.problems = report.lines
     return summary
-
-
-def _check_row(
-    raw: RawRow, kind: Kind, partner: str, seen_ids: dict[str, int]
-) -> tuple[Contract | None, list[Problem]]:
-    """The row's model, or its problems; an id already used by an earlier row of the file
-    is a problem too (the same row twice, or two rows claiming one aggregate)."""
-    if raw.data is None:
-        return None, list(raw.problems)
-    model, problems = validate_row(kind, with_id(raw.data, kind, partner))
-    if model is None or raw.problems:
-        return None, [*raw.problems, *problems]
-    aggregate = str(getattr(model, kind.id_field))
-    first = seen_ids.setdefault(aggregate, raw.row)
-    if first != raw.row:
-        return None, [
-            Problem(kind.id_field, f"the same {kind.id_field} as row {first} (or, without one, the same content)", aggregate)
-        ]
-    return model, []
 
 
 # --- the command line ------------------------------------------------------------------

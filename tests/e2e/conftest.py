@@ -104,7 +104,7 @@ def span_collector() -> Iterator[SpanCollector]:
     server.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def platform(settings, inbox, span_collector, tmp_path_factory) -> Iterator[ServiceProcesses]:
     env = {
         "REDTHREAD_NAMESPACE": settings.namespace,

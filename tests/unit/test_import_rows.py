@@ -14,6 +14,8 @@ from services.intake.importer import (
     CsvRows,
     HeaderError,
     Problem,
+    RawRow,
+    check_row,
     jsonl_rows,
     parse_header,
     resolve_column,
@@ -67,8 +69,12 @@ def test_a_swedish_excel_export_with_bom_semicolons_and_crlf():
 
 @pytest.mark.parametrize(
     ("header", "delimiter"),
-    [("title;description;need_type", ";"), ("title,description,need_type", ","), ("title\tdescription\tneed_type", "\t"),
-     ("title", ",")],
+    [
+        ("title;description;need_type", ";"),
+        ("title,description,need_type", ","),
+        ("title\tdescription\tneed_type", "\t"),
+        ("title", ","),
+    ],
 )
 def test_the_delimiter_comes_from_the_header_line(header, delimiter):
     assert sniff_delimiter(header) == delimiter
@@ -127,7 +133,8 @@ def test_participations_map_nested_records_and_lists_of_coaches():
         "company.org_number,company.name,company.county,initiative.initiative_id,initiative.name,"
         "initiative.owner,coaches.0.name,coaches.0.email,started_on,status"
     )
-    text = header + "\n556036-0793,Värnamo AB,Jönköpings län,pl-1,Utvecklingsprogram,Produktionslyftet,Karin,karin@example.se,2026-01-15,active\n"
+    values = "556036-0793,Värnamo AB,Jönköpings län,pl-1,Utvecklingsprogram,Produktionslyftet,Karin,karin@example.se"
+    text = header + "\n" + values + ",2026-01-15,active\n"
     (row,) = read(text, ParticipationRecorded)
     participation, problems = model_or_problems(PARTICIPATIONS, row.data)
     assert problems == []
@@ -164,7 +171,8 @@ def test_a_value_in_a_column_without_a_name_is_a_problem_of_the_row():
 def test_a_header_that_does_not_fit_the_model_is_refused_with_every_reason():
     with pytest.raises(HeaderError) as refused:
         parse_header(
-            ["titel", "company", "company.org_nummer", "keywords", "keywords.0", "title", "title", "contact_researchers"],
+            ["titel", "company", "company.org_nummer", "keywords", "keywords.0", "title", "title",
+             "contact_researchers"],
             NeedSubmitted,
         )
     messages = refused.value.messages
@@ -181,7 +189,8 @@ def test_lists_of_records_need_an_index():
         resolve_column(ResearchOutputPublished, "contact_researchers")
     with pytest.raises(ValueError, match="is a list"):
         resolve_column(ResearchOutputPublished, "contact_researchers.first.name")
-    assert resolve_column(ResearchOutputPublished, "contact_researchers.3.orcid") == (("contact_researchers", 3, "orcid"), False)
+    orcid = resolve_column(ResearchOutputPublished, "contact_researchers.3.orcid")
+    assert orcid == (("contact_researchers", 3, "orcid"), False)
     assert resolve_column(NeedSubmitted, "keywords") == (("keywords",), True)
     assert resolve_column(NeedSubmitted, "company.org_number") == (("company", "org_number"), False)
 
@@ -236,6 +245,29 @@ def test_rows_without_an_id_get_one_from_partner_and_content():
     assert len({first["need_id"], other_partner["need_id"], other_content["need_id"]}) == 3
     assert given["need_id"] == "7b0c4a8e-2f64-4a56-9d5e-0c1f3a9b7e21"
     assert "need_id" not in data  # the input is left alone
+
+
+def test_a_row_repeating_an_earlier_rows_id_or_content_is_a_problem():
+    need = {"title": "A", "description": "B", "need_type": "process"}
+    explicit = need | {"need_id": "7b0c4a8e-2f64-4a56-9d5e-0c1f3a9b7e21"}
+    seen: dict[str, int] = {}
+    outcomes = [
+        check_row(RawRow(row, data), NEEDS, "iuc-test", seen)
+        for row, data in ((2, need), (3, explicit), (4, dict(need)), (5, explicit | {"title": "C"}))
+    ]
+
+    assert [model is not None for model, _ in outcomes] == [True, True, False, False]
+    assert outcomes[2][1][0].field == "need_id" and "row 2" in outcomes[2][1][0].message
+    assert outcomes[3][1] == [
+        Problem("need_id", "the same need_id as row 3 (or, without one, the same content)", explicit["need_id"])
+    ]
+
+
+def test_problems_of_reading_and_of_the_model_are_reported_together():
+    row = RawRow(9, {"title": "A", "need_type": "process"}, (Problem("", "cell 4 has a value but no column name"),))
+    model, problems = check_row(row, NEEDS, "iuc-test", {})
+    assert model is None
+    assert [p.field for p in problems] == ["", "description"]
 
 
 # --- JSONL ---------------------------------------------------------------------------
