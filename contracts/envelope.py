@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 from uuid import UUID, uuid4, uuid5
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from contracts.events import CONTRACTS_BY_TYPE, Contract
+from contracts.events import CONTRACTS_BY_TYPE, Contract, refuse_nul
 
 SPEC_VERSION = "1.0"
 JSON_CONTENT_TYPE = "application/json"
@@ -40,6 +40,8 @@ class Envelope(BaseModel):
     correlationid: str | None = Field(None, max_length=200)
     causationid: str | None = Field(None, max_length=200)
     datacontenttype: str = JSON_CONTENT_TYPE
+
+    _no_nul = field_validator("*")(classmethod(lambda cls, value: refuse_nul(value)))
 
 
 class EnvelopeError(ValueError):

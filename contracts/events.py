@@ -17,6 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from contracts.org_numbers import normalise_org_number
 
 
+def refuse_nul(value: object) -> object:
+    """Text may hold any character but NUL, which PostgreSQL cannot store."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    if isinstance(value, list) and any(isinstance(v, str) and "\x00" in v for v in value):
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    return value
+
+
 class Contract(BaseModel):
     """Base of every event payload: strict about unknown fields, so typos are rejected."""
 
@@ -24,6 +33,8 @@ class Contract(BaseModel):
 
     EVENT_TYPE: ClassVar[str]
     SCHEMA_VERSION: ClassVar[int] = 1
+
+    _no_nul = field_validator("*")(classmethod(lambda cls, value: refuse_nul(value)))
 
 
 class StrengthArea(StrEnum):

@@ -7,6 +7,7 @@ company stay in order.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from contracts.events import (
@@ -101,3 +102,38 @@ ALL_TOPICS: tuple[Topic, ...] = (
     NOTIFICATIONS,
     DEAD_LETTERS,
 )
+
+# --- partners' own topics ------------------------------------------------------------
+#
+# A partner on Kafka may get topics of its own, `partner.<partner id>.<kind>.v1`, one per
+# shared partner topic, writable only by its principal (PREFIXED ACL on
+# `partner.<partner id>.`, docs/partner-access.md). On those, the broker vouches for who
+# sent a record; intake reads them by pattern and requires the CloudEvents source to be
+# that same partner.
+
+PARTNER_FAMILIES: tuple[Topic, ...] = (PARTNER_NEEDS, PARTNER_RESEARCH_OUTPUTS, PARTNER_PARTICIPATIONS, PARTNER_FEEDBACK)
+PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_OWN_TOPIC = re.compile(
+    r"^partner\.(?P<partner>[a-z0-9][a-z0-9-]{0,62})\.(?P<kind>needs|research-outputs|participations|feedback)\.v1$"
+)
+
+
+def own_topic(family: Topic, partner_id: str) -> str:
+    """The partner's own topic of a family: partner.<id>.needs.v1 for partner.needs.v1."""
+    if family not in PARTNER_FAMILIES:
+        raise ValueError(f"{family.name} is not a partner topic")
+    if not PARTNER_ID.match(partner_id):
+        raise ValueError(f"partner id {partner_id!r} must be lower-case letters, digits and '-' (no '.')")
+    return f"partner.{partner_id}.{family.name.removeprefix('partner.')}"
+
+
+def partner_topic_owner(name: str) -> tuple[Topic, str | None] | None:
+    """(family, owning partner id) of a partner topic: None as the owner for a shared
+    one; None for any other topic."""
+    for family in PARTNER_FAMILIES:
+        if name == family.name:
+            return family, None
+    if match := _OWN_TOPIC.match(name):
+        family = next(f for f in PARTNER_FAMILIES if f.name == f"partner.{match['kind']}.v1")
+        return family, match["partner"]
+    return None

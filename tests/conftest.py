@@ -59,6 +59,7 @@ async def settings(namespace: str, database_url: str) -> AsyncIterator[Settings]
         retry_backoff_max_s=1.0,
         outbox_poll_interval_s=0.2,
         partner_cache_s=0.5,
+        kafka_metadata_max_age_ms=1000,
     )
     try:
         await asyncio.wait_for(ensure_topics(settings), 30)

@@ -34,7 +34,7 @@ from opentelemetry import propagate, trace
 
 from contracts.envelope import CloudEvent, EnvelopeError, decode, encode, new_event
 from contracts.events import DeadLetterRecord, ValidationProblem
-from contracts.topics import DEAD_LETTERS, Topic
+from contracts.topics import DEAD_LETTERS, Topic, partner_topic_owner
 from services.common.outbox import OutboxRow, stage_rows
 from services.common.settings import Settings
 from services.common.telemetry import current_trace_headers
@@ -77,6 +77,7 @@ class BatchContext:
         self.settings = settings
         self.staged: list[OutboxRow] = []
         self.rejections: dict[str, Rejected] = {}
+        self.topic_of: dict[str, str] = {}  # event id -> the registry name of the topic it came on
         self._spans: dict[str, trace.Span] = {}
 
     def publish(self, topic: str, key: str | None, event: CloudEvent, cause: CloudEvent | None = None) -> None:
@@ -180,6 +181,7 @@ class EventConsumer:
         # topic is refused. A type that belongs there but that this consumer does not
         # handle is none of its business and is skipped.
         self._accepted_types = {settings.topic(topic.name): set(topic.event_types) for topic in topics}
+        self._topics = tuple(topics)
         self._backoff = settings.retry_backoff_initial_s
         self.totals = BatchOutcome()
 
@@ -227,6 +229,7 @@ class EventConsumer:
                     else:
                         outcome.duplicates += 1
                 batch = BatchContext(conn, self._settings)
+                batch.topic_of = {i.event.id: self._settings.registry_name(i.record.topic) for i in todo if i.event}
                 unreadable = [(item, item.failure) for item in todo if item.failure is not None]
                 valid = [item for item in todo if item.event is not None]
                 with self._spans(batch, valid):
@@ -302,11 +305,20 @@ class EventConsumer:
             for span in spans:
                 span.end()
 
+    def _types_on(self, topic: str) -> set[str]:
+        """The event types the registry allows on `topic`, a partner's own topic included."""
+        if topic in self._accepted_types:
+            return self._accepted_types[topic]
+        family = partner_topic_owner(self._settings.registry_name(topic))
+        return set(family[0].event_types) if family and family[0] in self._topics else set()
+
     def _read(self, record: ConsumerRecord) -> _Item:
-        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or ()}
+        # NUL cannot be stored in PostgreSQL text: it is replaced in the inbox key and
+        # headers, and refused by the contracts' validation.
+        headers = {k: (v or b"").decode("utf-8", "replace").replace("\x00", "\ufffd") for k, v in record.headers or ()}
         fallback_key = f"{record.topic}/{record.partition}/{record.offset}"
         try:
-            event = decode(headers, record.value, self._accepted_types.get(record.topic, set()))
+            event = decode(headers, record.value, self._types_on(record.topic))
         except EnvelopeError as error:
             key = headers.get("ce_id") or fallback_key
             return _Item(record, headers, f"{headers.get('ce_source', '')}|{key}", failure=Rejected(error.reason, error.problems))
@@ -321,12 +333,17 @@ class EventConsumer:
         value = record.value or b""
         try:
             text, encoding = value.decode("utf-8"), "utf-8"
+            if "\x00" in text:
+                raise UnicodeDecodeError("utf-8", value, 0, 1, "NUL cannot be stored as text")
         except UnicodeDecodeError:
             text, encoding = base64.b64encode(value).decode(), "base64"
         letter = DeadLetterRecord(
             consumer=self.name,
-            reason=rejection.reason[:2000],
-            problems=[ValidationProblem(location=loc, message=msg) for loc, msg in rejection.problems[:50]],
+            reason=rejection.reason[:2000].replace("\x00", "\ufffd"),
+            problems=[
+                ValidationProblem(location=loc.replace("\x00", "\ufffd"), message=msg.replace("\x00", "\ufffd"))
+                for loc, msg in rejection.problems[:50]
+            ],
             source_topic=record.topic,
             source_partition=record.partition,
             source_offset=record.offset,

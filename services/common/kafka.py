@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Callable, Sequence
 
 from aiokafka import ConsumerRecord
@@ -30,6 +31,7 @@ def make_broker(settings: Settings, service: str, tracer_provider: TracerProvide
         enable_idempotence=True,
         # Topics come from the registry (`make up`), never from a client's guess.
         allow_auto_create_topics=False,
+        metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
         middlewares=[KafkaTelemetryMiddleware(tracer_provider=tracer_provider)],
         logger=logging.getLogger(f"redthread.{service}.kafka"),
     )
@@ -59,16 +61,31 @@ async def _raw_bodies(message: KafkaMessage) -> object:
     return message.body
 
 
-def subscribe(broker: KafkaBroker, settings: Settings, consumer: EventConsumer, topics: Sequence[Topic]) -> None:
-    """One batch subscriber for `consumer` over `topics`, committing only after the batch's
-    transaction (NACK_ON_ERROR: a transient failure rewinds to the batch's first record)."""
+def subscribe(
+    broker: KafkaBroker,
+    settings: Settings,
+    consumer: EventConsumer,
+    topics: Sequence[Topic],
+    *,
+    partner_topics_by_pattern: bool = False,
+) -> None:
+    """One batch subscriber for `consumer` over `topics` — or, for intake, over every
+    partner topic, shared or a partner's own, by pattern — committing only after the
+    batch's transaction (NACK_ON_ERROR: a transient failure rewinds to the batch's first
+    record)."""
 
     async def handle_batch(message: KafkaMessage) -> None:
         await consumer.consume(message.raw_message)
 
     handle_batch.__name__ = f"{consumer.name.replace('-', '_')}_batch"
+    where = (
+        {"pattern": re.escape(settings.topic("partner.")) + ".*"}
+        if partner_topics_by_pattern
+        else {}
+    )
     broker.subscriber(
-        *(settings.topic(t.name) for t in topics),
+        *(() if partner_topics_by_pattern else (settings.topic(t.name) for t in topics)),
+        **where,
         group_id=settings.group_id(consumer.name),
         batch=True,
         max_records=settings.consumer_batch_size,

@@ -37,8 +37,14 @@ async def stage_rows(conn: asyncpg.Connection, rows: list[OutboxRow]) -> None:
         [r.topic for r in rows],
         [r.key for r in rows],
         [r.value for r in rows],
-        [json.dumps(r.headers) for r in rows],
+        [json.dumps({k: _storable(v) for k, v in r.headers.items()}) for r in rows],
     )
+
+
+def _storable(text: str) -> str:
+    # jsonb cannot hold NUL; a header carrying one (say, a dead letter's reason quoting
+    # the bad input) keeps a visible U+FFFD in its place.
+    return text.replace("\x00", "\ufffd")
 
 
 async def add_to_outbox(conn: asyncpg.Connection, topic: str, key: str | None, event: CloudEvent) -> None:

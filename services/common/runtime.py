@@ -41,6 +41,9 @@ class Subscription:
     handlers: dict[str, Handler] = field(default_factory=dict)
     batch_handler: BatchHandler | None = None
     batch_types: frozenset[str] = frozenset()
+    # Read the partner topics by pattern, so that partners' own topics
+    # (partner.<id>.<kind>.v1) are picked up as they are created.
+    partner_topics_by_pattern: bool = False
 
     @property
     def handles(self) -> set[str]:
@@ -84,7 +87,13 @@ class Service:
         self._relay: OutboxRelay | None = None
 
         for subscription in subscriptions:
-            subscribe(self.broker, self.settings, _LateConsumer(self, subscription.name), subscription.topics)
+            subscribe(
+                self.broker,
+                self.settings,
+                _LateConsumer(self, subscription.name),
+                subscription.topics,
+                partner_topics_by_pattern=subscription.partner_topics_by_pattern,
+            )
         for publication in publications:
             self.broker.publisher(
                 self.settings.topic(publication.topic.name),

@@ -13,6 +13,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REDTHREAD_", extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # How often clients refresh topic metadata: bounds how soon intake reads a partner's
+    # newly created own topics.
+    kafka_metadata_max_age_ms: int = 30_000
     database_url: str = Field(
         "postgresql://postgres@127.0.0.1:55432/redthread",
         validation_alias=AliasChoices("DATABASE_URL", "REDTHREAD_DATABASE_URL"),
@@ -44,6 +47,11 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.namespace}.{name}" if self.namespace else name
+
+    def registry_name(self, topic: str) -> str:
+        """The registry's name of a topic of this namespace."""
+        prefix = f"{self.namespace}." if self.namespace else ""
+        return topic.removeprefix(prefix)
 
     def group_id(self, service: str) -> str:
         return self.topic(f"redthread.{service}")

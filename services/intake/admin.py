@@ -16,8 +16,10 @@ import argparse
 import asyncio
 import sys
 
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
 from contracts.events import FeedbackSubmitted, ParticipationRecorded
-from contracts.topics import NEED_EVENTS, OUTPUT_EVENTS
+from contracts.topics import NEED_EVENTS, OUTPUT_EVENTS, PARTNER_FAMILIES, own_topic
 from services.common.db import apply_migrations, create_pool
 from services.common.settings import Settings
 from services.intake.partners import Partner, issue_key, revoke_key, save_partner
@@ -47,6 +49,22 @@ def event_types(spec: str) -> frozenset[str]:
     return frozenset(types)
 
 
+async def create_own_topics(settings: Settings, partner_id: str) -> list[str]:
+    """The partner's own topics, one per partner topic family, as the registry sizes them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="redthread-admin")
+    await admin.start()
+    try:
+        names = {family: settings.topic(own_topic(family, partner_id)) for family in PARTNER_FAMILIES}
+        missing = set(names.values()) - set(await admin.list_topics())
+        if missing:
+            await admin.create_topics(
+                [NewTopic(name, num_partitions=f.partitions, replication_factor=1) for f, name in names.items() if name in missing]
+            )
+        return sorted(names.values())
+    finally:
+        await admin.close()
+
+
 def _list(value: str | None) -> frozenset[str] | None:
     return frozenset(v.strip() for v in value.split(",") if v.strip()) if value else None
 
@@ -67,9 +85,13 @@ async def run(args: argparse.Namespace) -> int:
                         regions=_list(args.regions),
                         org_numbers=_list(args.org_numbers),
                         requests_per_minute=args.requests_per_minute,
+                        own_kafka_topics=args.own_kafka_topics,
                     ),
                 )
                 print(f"partner {args.partner_id} saved")
+                if args.own_kafka_topics:
+                    created = await create_own_topics(settings, args.partner_id)
+                    print(f"its own topics: {', '.join(created)} (grant the PREFIXED ACL: docs/partner-access.md)")
             elif args.command == "issue-key":
                 if not await conn.fetchval("SELECT true FROM partners WHERE partner_id = $1", args.partner_id):
                     print(f"no partner {args.partner_id}", file=sys.stderr)
@@ -108,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--regions", help="Produktionslyftet regions it may speak for (default: any)")
     add.add_argument("--org-numbers", help="companies it may speak for (default: any)")
     add.add_argument("--requests-per-minute", type=int, default=600)
+    add.add_argument(
+        "--own-kafka-topics",
+        action="store_true",
+        help="create partner.<id>.* topics and accept its Kafka events only there",
+    )
     issue = commands.add_parser("issue-key", help="a new API key (printed once)")
     issue.add_argument("partner_id")
     revoke = commands.add_parser("revoke-key", help="revoke a key by its id (the part after rt_)")

@@ -7,13 +7,14 @@ Usage
     python -m services.intake.importer FILE --partner PARTNER_ID \\
         --kind needs|research-outputs|participations \\
         [--format csv|jsonl] [--encoding auto|utf-8|cp1252] [--batch-size 500] \\
-        [--bootstrap-servers HOST:PORT] [--namespace NS] [--restart] [--no-progress]
+        [--bootstrap-servers HOST:PORT] [--namespace NS] [--topic TOPIC] [--restart] [--no-progress]
 
     python -m services.intake.importer needs.csv --partner iuc-smaland --kind needs
 
 Each valid row becomes one CloudEvent (`ce_source=/partners/PARTNER_ID`) on the kind's
 partner topic (`partner.needs.v1`, `partner.research-outputs.v1`,
-`partner.participations.v1`), keyed as the topic registry says. Intake then checks it as
+`partner.participations.v1`; --topic names another, such as a partner's own
+`partner.<id>.needs.v1`), keyed as the topic registry says. Intake then checks it as
 it checks anything a partner sends (scope, county, conflicts) and dead-letters what it
 refuses, with the reason, on `redthread.dead-letters.v1`.
 
@@ -700,6 +701,7 @@ async def run_import(
     partner: str,
     kind: str | Kind,
     settings: Settings | None = None,
+    topic: str | None = None,
     fmt: str | None = None,
     encoding: str = "auto",
     batch_size: int = 500,
@@ -713,6 +715,7 @@ async def run_import(
     ImportFailed (exit 3); an interruption (Ctrl-C, SIGTERM, or KeyboardInterrupt from
     `on_row`) returns a summary with `interrupted` set, after the checkpoint is written.
 
+    `topic` replaces the kind's partner topic (a registry name; the namespace is added).
     `on_row(row, outcome)` is called for every row, with "sent" (handed to the producer),
     "invalid" or "skipped"."""
     path = Path(path)
@@ -727,7 +730,7 @@ async def run_import(
         raise ImportUsageError(f"{path} is not a file")
     fmt = format_of(path, fmt)
     settings = settings or Settings()
-    topic = settings.topic(kind.topic.name)
+    topic = settings.topic(topic or kind.topic.name)
     source = PARTNER_SOURCE_PREFIX + partner
     console = console or Console(stderr=True)
 
@@ -943,6 +946,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=500, help="records per acknowledged batch (default 500)")
     parser.add_argument("--bootstrap-servers", help="default: REDTHREAD_KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092")
     parser.add_argument("--namespace", help="topic prefix (default: REDTHREAD_NAMESPACE, usually none)")
+    parser.add_argument(
+        "--topic",
+        help="publish to this topic instead of the kind's shared partner topic, e.g. a partner's own "
+        "partner.<id>.needs.v1 (the namespace prefix is added)",
+    )
     parser.add_argument("--restart", action="store_true", help="ignore the checkpoint and import from the first row")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -967,6 +975,7 @@ def main(argv: list[str] | None = None) -> int:
                 fmt=args.format,
                 encoding=args.encoding,
                 batch_size=args.batch_size,
+                topic=args.topic,
                 restart=args.restart,
                 show_progress=not args.no_progress,
                 handle_signals=True,

@@ -27,6 +27,9 @@ class Partner:
     regions: frozenset[str] | None = None  # None: any region
     org_numbers: frozenset[str] | None = None  # None: any company
     requests_per_minute: int = 600
+    # On Kafka, only its own topics partner.<id>.*, which only its principal may write,
+    # count: its source on a shared topic could have been written by anyone.
+    own_kafka_topics: bool = False
 
     @property
     def source(self) -> str:
@@ -116,6 +119,7 @@ def _partner_from_row(row: asyncpg.Record) -> Partner:
         regions=frozenset(row["regions"]) if row["regions"] is not None else None,
         org_numbers=frozenset(row["org_numbers"]) if row["org_numbers"] is not None else None,
         requests_per_minute=row["requests_per_minute"],
+        own_kafka_topics=row["own_kafka_topics"],
     )
 
 
@@ -124,15 +128,16 @@ def _partner_from_row(row: asyncpg.Record) -> Partner:
 
 async def save_partner(conn: asyncpg.Connection, partner: Partner) -> None:
     await conn.execute(
-        "INSERT INTO partners (partner_id, name, event_types, regions, org_numbers, requests_per_minute)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (partner_id) DO UPDATE SET name = $2, event_types = $3,"
-        " regions = $4, org_numbers = $5, requests_per_minute = $6",
+        "INSERT INTO partners (partner_id, name, event_types, regions, org_numbers, requests_per_minute,"
+        " own_kafka_topics) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (partner_id) DO UPDATE SET name = $2,"
+        " event_types = $3, regions = $4, org_numbers = $5, requests_per_minute = $6, own_kafka_topics = $7",
         partner.partner_id,
         partner.name,
         sorted(partner.event_types),
         sorted(partner.regions) if partner.regions is not None else None,
         sorted(partner.org_numbers) if partner.org_numbers is not None else None,
         partner.requests_per_minute,
+        partner.own_kafka_topics,
     )
 
 

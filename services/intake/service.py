@@ -15,6 +15,7 @@ from contracts.events import (
 )
 from contracts.topics import (
     FEEDBACK,
+    partner_topic_owner,
     NEEDS,
     PARTICIPATIONS,
     PARTNER_FEEDBACK,
@@ -48,6 +49,8 @@ def kafka_batch_handler(directory: PartnerDirectory):
                     event,
                     Forbidden(f"source {event.envelope.source!r} is not a registered partner (expected /partners/<id>)"),
                 )
+            elif why_not := wrong_topic(partner, batch.topic_of[event.id]):
+                batch.reject(event, Forbidden(why_not))
             else:
                 submissions.append((partner, event))
         results = await accept_batch(batch, submissions)
@@ -58,6 +61,19 @@ def kafka_batch_handler(directory: PartnerDirectory):
                 log.info("%s %s from %s: %s", event.envelope.type, result.aggregate_id, partner.partner_id, result.effect)
 
     return accept_from_kafka
+
+
+def wrong_topic(partner: Partner, topic: str) -> str | None:
+    """Why `partner`'s event may not come on `topic`, or None when it may."""
+    _, owner = partner_topic_owner(topic) or (None, None)
+    if owner is not None and owner != partner.partner_id:
+        return f"{topic} carries only events from /partners/{owner}, not from {partner.source}"
+    if owner is None and partner.own_kafka_topics:
+        return (
+            f"partner {partner.partner_id} sends on its own topics (partner.{partner.partner_id}.*); "
+            f"its source on the shared topic {topic} is not trusted"
+        )
+    return None
 
 
 def build(settings: Settings | None = None) -> Service:
@@ -74,6 +90,7 @@ def build(settings: Settings | None = None) -> Service:
                 (PARTNER_NEEDS, PARTNER_RESEARCH_OUTPUTS, PARTNER_PARTICIPATIONS, PARTNER_FEEDBACK),
                 batch_handler=kafka_batch_handler(directory),
                 batch_types=frozenset(contract.EVENT_TYPE for contract in AGGREGATE_OF),
+                partner_topics_by_pattern=True,
             ),
         ),
         publications=(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS, PARTNER_RESEARCH_OUTPUTS
 from services.intake.importer import ImportUsageError, run_import
@@ -274,6 +274,28 @@ async def test_excels_plain_csv_in_windows_1252_is_read_as_such(intake, settings
     async with intake.pool.acquire() as conn:
         data = json.loads(await conn.fetchval("SELECT data FROM needs WHERE need_id = $1", uuid.UUID(need_id)))
     assert (data["title"], data["company"]["name"]) == ("Ställtider", "Värnamo Pressgjuteri AB")
+
+
+async def test_another_topic_can_be_named(settings, tmp_path):
+    topic = settings.topic("partner.import-own.research-outputs.v1")  # a partner's own topic
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    file = tmp_path / "outputs.jsonl"
+    write_outputs_jsonl(file, 3)
+
+    summary = await run_import(
+        file, partner="import-own", kind="research-outputs", settings=settings,
+        topic="partner.import-own.research-outputs.v1",
+    )
+    assert summary.topic == topic and summary.sent == 3
+    records = await read_topic(settings, topic, at_least=3)
+    assert [json.loads(r.value)["title"] for r in records] == ["Metod 1 för kortare ställtider",
+                                                              "Metod 2 för kortare ställtider",
+                                                              "Metod 3 för kortare ställtider"]
 
 
 async def cli(settings, *args: str, cwd: Path) -> tuple[int, str, str]:

@@ -129,3 +129,22 @@ async def test_http_accepts_valid_needs_and_explains_invalid_ones(intake, settin
 
     published = await read_topic(settings, settings.topic(NEEDS.name), where=lambda r: r.key == str(need.need_id).encode())
     assert headers_of(published[0])["ce_source"] == "/partners/coach-tool"
+
+
+async def test_nul_characters_become_a_dead_letter_not_a_stuck_partition(intake, settings, producer):
+    partner_topic = settings.topic(PARTNER_NEEDS.name)
+    value, headers = encode(new_event(a_need(), source="/partners/iuc-syd"))
+    poisoned = value.replace(b'"title":"', b'"title":"\\u0000')
+    await publish_raw(producer, partner_topic, poisoned, headers | {"ce_id": "nul\x00id", "traceparent": "\x00"}, key="k")
+    await publish_raw(producer, partner_topic, b'{"raw": "\x00"}', headers | {"ce_id": "nul-raw"}, key="k")
+    after = a_need(title="Efter NUL")
+    await publish_event(producer, partner_topic, after, source="/partners/iuc-syd", key="k")
+
+    accepted = await read_topic(settings, settings.topic(NEEDS.name), where=lambda r: r.key == str(after.need_id).encode())
+    letters = await read_topic(
+        settings, settings.topic(DEAD_LETTERS.name), at_least=2,
+        where=lambda r: json.loads(r.value)["original_headers"].get("ce_id", "").startswith("nul"),
+    )
+    assert len(accepted) == 1
+    assert len(letters) == 2
+    assert {json.loads(r.value)["original_value_encoding"] for r in letters} == {"utf-8", "base64"}

@@ -3,13 +3,15 @@ its scope, at its rate, and every refusal says why."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.events import NeedUpdated
-from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS
+from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS, own_topic
 from services.intake.service import build
 from tests.conftest import a_need, headers_of, publish_event, read_topic, register_partner
 
@@ -167,3 +169,35 @@ async def test_a_partner_can_ask_who_it_is(intake, client):
     assert me["partner_id"] == "whoami"
     assert "redthread.feedback.submitted" in me["event_types"]
     assert (await client.get("/v1/partners/me", headers={"X-API-Key": key + "x"})).status_code == 401
+
+
+async def test_own_topics_bind_a_partner_to_its_kafka_principal(intake, settings, producer):
+    """partner.<id>.* is writable only by the partner's principal (ACL, docs/partner-access.md):
+    intake accepts on it only that partner's source, and refuses that partner's source
+    on the shared topic, where anyone could have written it."""
+    await register_partner(intake, "iuc-own", own_kafka_topics=True)
+    await register_partner(intake, "iuc-other")
+    own = settings.topic(own_topic(PARTNER_NEEDS, "iuc-own"))
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    await admin.create_topics([NewTopic(own, num_partitions=1, replication_factor=1)])
+    await admin.close()
+    await asyncio.sleep(settings.kafka_metadata_max_age_ms / 1000 + 2)  # intake's pattern finds the new topic
+
+    genuine, impostor, off_topic = a_need(title="Eget ämne"), a_need(), a_need()
+    await publish_event(producer, own, genuine, source="/partners/iuc-own")
+    await publish_event(producer, own, impostor, source="/partners/iuc-other")
+    await publish_event(producer, settings.topic(PARTNER_NEEDS.name), off_topic, source="/partners/iuc-own")
+
+    accepted = await read_topic(settings, settings.topic(NEEDS.name), where=lambda r: r.key == str(genuine.need_id).encode())
+    refused = await read_topic(
+        settings, settings.topic(DEAD_LETTERS.name), at_least=2,
+        where=lambda r: any(str(n.need_id).encode() in r.value for n in (impostor, off_topic)),
+    )
+    reason = {
+        ("impostor" if str(impostor.need_id).encode() in r.value else "off-topic"): headers_of(r)["dlq_reason"]
+        for r in refused
+    }
+    assert len(accepted) == 1
+    assert "carries only events from /partners/iuc-own" in reason["impostor"]
+    assert "shared topic partner.needs.v1 is not trusted" in reason["off-topic"]
