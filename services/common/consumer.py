@@ -79,12 +79,15 @@ class BatchContext:
         self.rejections: dict[str, Rejected] = {}
         self.topic_of: dict[str, str] = {}  # event id -> the registry name of the topic it came on
         self._spans: dict[str, trace.Span] = {}
+        self._trace_headers: dict[str, dict[str, str]] = {}  # event id -> traceparent of its span
 
     def publish(self, topic: str, key: str | None, event: CloudEvent, cause: CloudEvent | None = None) -> None:
         """Stage `event` for the registry topic `topic`; `cause` names the event whose
         trace it continues (the current span when None)."""
         value, headers = encode(event)
-        with self.span_of(cause) if cause is not None else _nothing():
+        if cause is not None and cause.id in self._trace_headers:
+            headers |= self._trace_headers[cause.id]
+        else:
             headers |= current_trace_headers()
         self.staged.append(OutboxRow(self.settings.topic(topic), key.encode() if key else None, value, headers))
 
@@ -100,11 +103,6 @@ class BatchContext:
             return
         with trace.use_span(span, end_on_exit=False):
             yield
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 @dataclass
@@ -297,7 +295,10 @@ class EventConsumer:
                     "cloudevents.event_id": item.event.id,
                 },
             )
+            with trace.use_span(span, end_on_exit=False):
+                trace_headers = current_trace_headers()
             batch._spans[item.event.id] = span  # noqa: SLF001 - the consumer owns the batch's spans
+            batch._trace_headers[item.event.id] = trace_headers  # noqa: SLF001
             spans.append(span)
         try:
             yield

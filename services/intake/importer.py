@@ -7,14 +7,14 @@ Usage
     python -m services.intake.importer FILE --partner PARTNER_ID \\
         --kind needs|research-outputs|participations \\
         [--format csv|jsonl] [--encoding auto|utf-8|cp1252] [--batch-size 500] \\
-        [--bootstrap-servers HOST:PORT] [--namespace NS] [--topic TOPIC] [--restart] [--no-progress]
+        [--bootstrap-servers HOST:PORT] [--namespace NS] [--own-topic] [--restart] [--no-progress]
 
     python -m services.intake.importer needs.csv --partner iuc-smaland --kind needs
 
 Each valid row becomes one CloudEvent (`ce_source=/partners/PARTNER_ID`) on the kind's
 partner topic (`partner.needs.v1`, `partner.research-outputs.v1`,
-`partner.participations.v1`; --topic names another, such as a partner's own
-`partner.<id>.needs.v1`), keyed as the topic registry says. Intake then checks it as
+`partner.participations.v1`; with --own-topic the partner's own `partner.<id>.needs.v1` …,
+for a partner whose source intake trusts only there), keyed as the topic registry says. Intake then checks it as
 it checks anything a partner sends (scope, county, conflicts) and dead-letters what it
 refuses, with the reason, on `redthread.dead-letters.v1`.
 
@@ -99,7 +99,14 @@ from rich.text import Text
 
 from contracts.envelope import derived_event_id, encode, new_event
 from contracts.events import Contract, NeedSubmitted, ParticipationRecorded, ResearchOutputPublished
-from contracts.topics import PARTNER_NEEDS, PARTNER_PARTICIPATIONS, PARTNER_RESEARCH_OUTPUTS, Topic
+from contracts.topics import (
+    PARTNER_ID,  # partner ids that can be Kafka principals (docs/partner-access.md)
+    PARTNER_NEEDS,
+    PARTNER_PARTICIPATIONS,
+    PARTNER_RESEARCH_OUTPUTS,
+    Topic,
+)
+from contracts.topics import own_topic as own_topic_of
 from services.common.settings import Settings
 from services.intake.acceptance import Refusal, complete_company, partition_key
 from services.intake.partners import PARTNER_SOURCE_PREFIX
@@ -110,8 +117,6 @@ EXIT_USAGE = 2
 EXIT_BROKER = 3
 EXIT_INTERRUPTED = 130
 
-# Partner ids that can be Kafka principals (docs/partner-access.md).
-PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # Ids of rows that come without one: uuid5 in this namespace of partner, kind and content.
 IMPORTED_ID_NAMESPACE = UUID("5b0e6f3a-6d1c-4f7e-9a42-1c7d2b8e4f90")
 LIST_SEPARATOR = ";"
@@ -701,7 +706,7 @@ async def run_import(
     partner: str,
     kind: str | Kind,
     settings: Settings | None = None,
-    topic: str | None = None,
+    own_topic: bool = False,
     fmt: str | None = None,
     encoding: str = "auto",
     batch_size: int = 500,
@@ -715,7 +720,7 @@ async def run_import(
     ImportFailed (exit 3); an interruption (Ctrl-C, SIGTERM, or KeyboardInterrupt from
     `on_row`) returns a summary with `interrupted` set, after the checkpoint is written.
 
-    `topic` replaces the kind's partner topic (a registry name; the namespace is added).
+    `own_topic` sends to the partner's own topic of the kind instead of the shared one.
     `on_row(row, outcome)` is called for every row, with "sent" (handed to the producer),
     "invalid" or "skipped"."""
     path = Path(path)
@@ -730,7 +735,9 @@ async def run_import(
         raise ImportUsageError(f"{path} is not a file")
     fmt = format_of(path, fmt)
     settings = settings or Settings()
-    topic = settings.topic(topic or kind.topic.name)
+    shared_topic = settings.topic(kind.topic.name)
+    partners_topic = settings.topic(own_topic_of(kind.topic, partner))
+    topic = partners_topic if own_topic else shared_topic
     source = PARTNER_SOURCE_PREFIX + partner
     console = console or Console(stderr=True)
 
@@ -831,7 +838,12 @@ async def run_import(
         if topic not in cluster.topics():
             raise ImportFailed(
                 f"topic {topic} does not exist on {settings.kafka_bootstrap_servers} (or this client may not see "
-                "it): is the namespace right?"
+                "it): is the namespace right?" + ("" if own_topic else f" Does {partner} send on its own topics?")
+            )
+        if not own_topic and partners_topic in cluster.topics():
+            console.print(
+                f"note: {partners_topic} exists; if {partner} sends on its own topics, intake refuses what "
+                f"comes on {shared_topic}: use --own-topic"
             )
 
         task = asyncio.current_task()
@@ -947,9 +959,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bootstrap-servers", help="default: REDTHREAD_KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092")
     parser.add_argument("--namespace", help="topic prefix (default: REDTHREAD_NAMESPACE, usually none)")
     parser.add_argument(
-        "--topic",
-        help="publish to this topic instead of the kind's shared partner topic, e.g. a partner's own "
-        "partner.<id>.needs.v1 (the namespace prefix is added)",
+        "--own-topic",
+        action="store_true",
+        help="send to the partner's own topic (partner.<id>.needs.v1 …) instead of the shared partner topic",
     )
     parser.add_argument("--restart", action="store_true", help="ignore the checkpoint and import from the first row")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -975,7 +987,7 @@ def main(argv: list[str] | None = None) -> int:
                 fmt=args.format,
                 encoding=args.encoding,
                 batch_size=args.batch_size,
-                topic=args.topic,
+                own_topic=args.own_topic,
                 restart=args.restart,
                 show_progress=not args.no_progress,
                 handle_signals=True,

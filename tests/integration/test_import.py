@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS, PARTNER_RESEARCH_OUTPUTS
+from services.intake.admin import create_own_topics
 from services.intake.importer import ImportUsageError, run_import
 from services.intake.service import build
 from tests.conftest import headers_of, read_topic, register_partner
@@ -276,26 +277,26 @@ async def test_excels_plain_csv_in_windows_1252_is_read_as_such(intake, settings
     assert (data["title"], data["company"]["name"]) == ("Ställtider", "Värnamo Pressgjuteri AB")
 
 
-async def test_another_topic_can_be_named(settings, tmp_path):
-    topic = settings.topic("partner.import-own.research-outputs.v1")  # a partner's own topic
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
+async def test_a_partner_with_its_own_topics_imports_onto_them(intake, settings, tmp_path):
+    partner = "import-own"
+    await register_partner(intake, partner, own_kafka_topics=True)
+    await create_own_topics(settings, partner)
     file = tmp_path / "outputs.jsonl"
     write_outputs_jsonl(file, 3)
 
-    summary = await run_import(
-        file, partner="import-own", kind="research-outputs", settings=settings,
-        topic="partner.import-own.research-outputs.v1",
+    summary = await run_import(file, partner=partner, kind="research-outputs", settings=settings, own_topic=True)
+    assert summary.topic == settings.topic(f"partner.{partner}.research-outputs.v1") and summary.sent == 3
+    assert len(await eventually_stored(intake, "research_outputs", partner, 3)) == 3
+
+    # The shared topic is no place for it: intake refuses, with the reason.
+    other = tmp_path / "more.jsonl"
+    write_outputs_jsonl(other, 1)
+    shared = await run_import(other, partner=partner, kind="research-outputs", settings=settings)
+    assert shared.topic == settings.topic(PARTNER_RESEARCH_OUTPUTS.name) and shared.sent == 1
+    letters = await read_topic(
+        settings, settings.topic(DEAD_LETTERS.name), where=lambda r: f"/partners/{partner}".encode() in r.value
     )
-    assert summary.topic == topic and summary.sent == 3
-    records = await read_topic(settings, topic, at_least=3)
-    assert [json.loads(r.value)["title"] for r in records] == ["Metod 1 för kortare ställtider",
-                                                              "Metod 2 för kortare ställtider",
-                                                              "Metod 3 för kortare ställtider"]
+    assert "its own topics" in headers_of(letters[0])["dlq_reason"]
 
 
 async def cli(settings, *args: str, cwd: Path) -> tuple[int, str, str]:
