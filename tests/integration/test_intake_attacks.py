@@ -1,6 +1,10 @@
 """Attacks on intake's two front doors: whatever arrives — generated from the OpenAPI
 document over HTTP, or mangled events on a partner topic — gets a clear answer, never
-a 5xx or a crash, and nothing accepted is lost."""
+a 5xx or a crash, and nothing accepted is lost.
+
+The generation is derandomized so that CI sees the same cases every run; to explore
+further, set derandomize=False locally (random runs found the int32 overflow of
+revisions and the NUL characters PostgreSQL cannot store)."""
 
 from __future__ import annotations
 
@@ -60,7 +64,9 @@ def test_no_generated_request_gets_a_server_error(intake_process):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @hypothesis_settings(
+            max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True
+        )
         def answers_clearly(case) -> None:
             response = case.call(headers=auth, timeout=10)
             where = f"{case.method} {case.formatted_path}"
@@ -106,7 +112,7 @@ def mangled_events(draw) -> tuple[dict[str, str], bytes]:
 
 
 @given(st.lists(mangled_events(), min_size=40, max_size=40))
-@hypothesis_settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@hypothesis_settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
 def test_every_mangled_event_is_accepted_or_dead_lettered(intake_process, settings, events):
     asyncio.run(_send_and_account(intake_process, settings, events))
 
