@@ -276,7 +276,7 @@ class ParticipationRecorded(Contract):
 
 
 class MatchReason(Contract):
-    kind: Annotated[str, Field(pattern="^(shared-terms|strength-area|trl)$")]
+    kind: Annotated[str, Field(pattern="^(shared-concepts|shared-terms|strength-area|trl)$")]
     explanation: ShortText = Field(examples=["Båda handlar om: ställtid, omställning"])
 
 
@@ -298,6 +298,19 @@ class MatchProposed(Contract):
     company: CompanyRef | None
     coach: Person | None
     confidentiality: Confidentiality
+
+
+class MatchRetracted(Contract):
+    """A proposed match no longer stands: its need or output was withdrawn, or changed so
+    that it no longer fits."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.match.retracted"
+
+    match_id: UUID
+    need_id: UUID
+    output_id: UUID
+    reason: ShortText = Field(examples=["Forskningsresultatet har dragits tillbaka"])
+    company_org_number: str | None = None
 
 
 class NotificationDispatched(Contract):
@@ -372,6 +385,7 @@ ALL_CONTRACTS: tuple[type[Contract], ...] = (
     ResearchOutputWithdrawn,
     ParticipationRecorded,
     MatchProposed,
+    MatchRetracted,
     NotificationDispatched,
     FeedbackSubmitted,
     DeadLetterRecord,

@@ -14,6 +14,7 @@ from contracts.events import (
     DeadLetterRecord,
     FeedbackSubmitted,
     MatchProposed,
+    MatchRetracted,
     NeedResolved,
     NeedSubmitted,
     NeedUpdated,
@@ -75,8 +76,9 @@ FEEDBACK = Topic(
     "Accepted feedback from companies and coaches.",
 )
 MATCHES = Topic(
-    "redthread.matches.v1", "need_id", 6, "matching", ("notification", "reporting"), (MatchProposed.EVENT_TYPE,),
-    "Proposed matches between a need and a research output, with score and reasons.",
+    "redthread.matches.v1", "need_id", 6, "matching", ("notification", "reporting"),
+    (MatchProposed.EVENT_TYPE, MatchRetracted.EVENT_TYPE),
+    "Proposed matches between a need and a research output, with score and reasons, and their retractions.",
 )
 NOTIFICATIONS = Topic(
     "redthread.notifications.v1", "need_id", 3, "notification", ("reporting",),

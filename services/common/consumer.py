@@ -78,6 +78,7 @@ class BatchContext:
         self.staged: list[OutboxRow] = []
         self.rejections: dict[str, Rejected] = {}
         self.topic_of: dict[str, str] = {}  # event id -> the registry name of the topic it came on
+        self._undo: list[Callable[[], None]] = []
         self._spans: dict[str, trace.Span] = {}
         self._trace_headers: dict[str, dict[str, str]] = {}  # event id -> traceparent of its span
 
@@ -90,6 +91,20 @@ class BatchContext:
         else:
             headers |= current_trace_headers()
         self.staged.append(OutboxRow(self.settings.topic(topic), key.encode() if key else None, value, headers))
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Register how to undo a change to in-memory state (an index, a cache) made
+        while handling, should the database work it belongs to be rolled back."""
+        self._undo.append(undo)
+
+    def roll_back_memory(self, to: int = 0) -> None:
+        """Undo in-memory changes registered after mark `to`, newest first."""
+        while len(self._undo) > to:
+            self._undo.pop()()
+
+    @property
+    def undo_mark(self) -> int:
+        return len(self._undo)
 
     def reject(self, event: CloudEvent, rejection: Rejected) -> None:
         """Dead-letter `event` with this reason, without failing the rest of the batch."""
@@ -230,13 +245,17 @@ class EventConsumer:
                 batch.topic_of = {i.event.id: self._settings.registry_name(i.record.topic) for i in todo if i.event}
                 unreadable = [(item, item.failure) for item in todo if item.failure is not None]
                 valid = [item for item in todo if item.event is not None]
-                with self._spans(batch, valid):
-                    refused = await self._handle(batch, valid, outcome)
-                for item, rejection in unreadable + refused:
-                    batch.staged.append(self._dead_letter(item, rejection))
-                outcome.handled = len(valid) - len(refused)
-                outcome.dead_lettered = len(unreadable) + len(refused)
-                await stage_rows(conn, batch.staged)
+                try:
+                    with self._spans(batch, valid):
+                        refused = await self._handle(batch, valid, outcome)
+                    for item, rejection in unreadable + refused:
+                        batch.staged.append(self._dead_letter(item, rejection))
+                    outcome.handled = len(valid) - len(refused)
+                    outcome.dead_lettered = len(unreadable) + len(refused)
+                    await stage_rows(conn, batch.staged)
+                except BaseException:
+                    batch.roll_back_memory()  # the transaction is lost, so is what memory learnt in it
+                    raise
         self._on_commit()
         return outcome
 
@@ -251,6 +270,7 @@ class EventConsumer:
             raise
         except Exception as error:  # noqa: BLE001 - find the culprits one by one
             log.info("%s: batch of %d failed (%r); replaying one event at a time", self.name, len(items), error)
+            batch.roll_back_memory()
             batch.staged.clear()
             batch.rejections.clear()
             outcome.replayed_one_by_one += len(items)
@@ -259,6 +279,7 @@ class EventConsumer:
 
     async def _handle_alone(self, batch: BatchContext, item: _Item) -> tuple[_Item, Rejected] | None:
         staged_before = len(batch.staged)
+        undo_mark = batch.undo_mark
         try:
             async with batch.conn.transaction():  # a savepoint: a failed event leaves no trace
                 await self._handler(batch, [item.event])
@@ -274,6 +295,7 @@ class EventConsumer:
         if rejection is None:
             return None
         del batch.staged[staged_before:]  # nothing the failed event staged may leave
+        batch.roll_back_memory(undo_mark)
         with batch.span_of(item.event):
             trace.get_current_span().set_status(trace.Status(trace.StatusCode.ERROR, rejection.reason))
         return item, rejection

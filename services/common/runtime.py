@@ -4,6 +4,7 @@ from this, so the delivery mechanics exist once."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -73,7 +74,7 @@ class Service:
         subscriptions: tuple[Subscription, ...] = (),
         publications: tuple[Publication, ...] = (),
         http: Callable[["Service"], APIRouter] | None = None,
-        on_start: tuple[Callable[["Service"], None], ...] = (),
+        on_start: tuple[Callable[["Service"], object], ...] = (),
     ) -> None:
         self.name = name
         self.settings = settings or Settings()
@@ -132,7 +133,8 @@ class Service:
         self._pool = await create_pool(self.settings.database_url, self.name)
         await apply_migrations(self._pool, "services.common", self._package)
         for hook in self._on_start:
-            hook(self)
+            if inspect.isawaitable(result := hook(self)):
+                await result
         self._relay = OutboxRelay(self._pool, self.settings, self.name)
         await self._relay.start()
         for subscription in self._subscriptions:

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     # key takes effect within this time on every instance.
     partner_cache_s: float = 5.0
 
-    match_threshold: float = 0.2
+    match_threshold: float = 0.3
     matches_per_event: int = 5
 
     def topic(self, name: str) -> str:

@@ -1,14 +1,26 @@
-"""Matching in both directions: a new need against the stored outputs, a new output
-against the open needs. Each new pair above the threshold becomes a MatchProposed."""
+"""Matching in both directions: a new need against the indexed outputs, a new output
+against the indexed open needs. Each new pair above the threshold becomes a
+MatchProposed; a need or output that is withdrawn, or changed so that a pair no longer
+fits, retracts it with a MatchRetracted. A pair is never proposed twice.
+
+The two indexes live in memory (services/matching/engine.py) and mirror the matching
+schema: they are built from it at start and changed only alongside it, with an undo
+registered for when the transaction is rolled back.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from uuid import UUID
+
+import asyncpg
 
 from contracts.envelope import CloudEvent, derived_event_id, new_event
 from contracts.events import (
     MatchProposed,
     MatchReason,
+    MatchRetracted,
     NeedContent,
     NeedResolved,
     NeedSubmitted,
@@ -20,135 +32,179 @@ from contracts.events import (
     ResearchOutputWithdrawn,
 )
 from contracts.topics import MATCHES
-from services.common.consumer import HandlerContext
-from services.matching import lexical
+from services.common.consumer import Handler, HandlerContext
+from services.matching.engine import METHOD, Document, Engine, Hit, need_document, output_document
 
+log = logging.getLogger(__name__)
 SOURCE = "/redthread/matching"
+NEEDS_PER_OUTPUT = 200  # an output may answer many needs; a need gets its best few
 
 
-def need_text(need: NeedContent) -> str:
-    return " ".join([need.title, need.description, *need.keywords])
+class Matcher:
+    """The two indexes: outputs (searched by needs) and open needs (searched by outputs)."""
+
+    def __init__(self) -> None:
+        self.outputs = Engine()
+        self.needs = Engine()
+
+    async def load(self, pool: asyncpg.Pool) -> None:
+        started = time.perf_counter()
+        async with pool.acquire() as conn:
+            for row in await conn.fetch("SELECT output_id, data FROM research_outputs WHERE status = 'published'"):
+                self.outputs.add(output_document(str(row["output_id"]), ResearchOutputUpdated.model_validate_json(row["data"])))
+            for row in await conn.fetch("SELECT need_id, data FROM needs WHERE status = 'open'"):
+                self.needs.add(need_document(str(row["need_id"]), NeedUpdated.model_validate_json(row["data"])))
+        log.info(
+            "indexes built from the database: %d outputs, %d open needs in %.1fs",
+            len(self.outputs), len(self.needs), time.perf_counter() - started,
+        )
+
+    def put(self, ctx: HandlerContext, engine: Engine, document: Document) -> None:
+        previous = engine.entries.get(document.doc_id)
+        engine.add(document)
+        ctx.batch.on_rollback(lambda: engine.add(previous.document) if previous else engine.remove(document.doc_id))
+
+    def drop(self, ctx: HandlerContext, engine: Engine, doc_id: str) -> None:
+        previous = engine.entries.get(doc_id)
+        engine.remove(doc_id)
+        if previous:
+            ctx.batch.on_rollback(lambda: engine.add(previous.document))
 
 
-def output_text(output: ResearchOutputContent) -> str:
-    return " ".join([output.title, output.summary, *output.keywords])
+def build_handlers(matcher: Matcher) -> dict[str, Handler]:
+    async def match_need(ctx: HandlerContext, event: CloudEvent[NeedSubmitted | NeedUpdated]) -> None:
+        """A new need, or a new revision of one, against the indexed outputs."""
+        need = event.data
+        stored = await ctx.conn.fetchval(
+            "INSERT INTO needs (need_id, data, terms, focus_areas, min_trl, revision) VALUES ($1, $2, '{}', $3, $4, $5)"
+            " ON CONFLICT (need_id) DO UPDATE SET data = $2, focus_areas = $3, min_trl = $4, revision = $5"
+            " WHERE needs.status = 'open' AND needs.revision < $5 RETURNING true",
+            need.need_id, need.model_dump_json(), list(need.focus_areas), need.min_trl, need.revision,
+        )
+        if not stored:
+            return  # a closed need, or an older revision than the one we have
+        document = need_document(str(need.need_id), need)
+        matcher.put(ctx, matcher.needs, document)
+        hits = matcher.outputs.search(document, limit=ctx.settings.matches_per_event, threshold=ctx.settings.match_threshold)
+        fitting = {UUID(hit.doc_id) for hit in hits}
+        if isinstance(need, NeedUpdated):
+            await _retract(ctx, event, "need_id = $1 AND NOT (output_id = ANY($2))", [need.need_id, list(fitting)],
+                           "Behovet har ändrats och forskningsresultatet passar inte längre")
+        for hit in hits:
+            await _propose(ctx, event, need, matcher.outputs.entries[hit.doc_id].document, hit)
+
+    async def match_output(ctx: HandlerContext, event: CloudEvent[ResearchOutputPublished | ResearchOutputUpdated]) -> None:
+        """A new output, or a new revision of one, against the open needs."""
+        output = event.data
+        stored = await ctx.conn.fetchval(
+            "INSERT INTO research_outputs (output_id, data, terms, focus_areas, trl, revision)"
+            " VALUES ($1, $2, '{}', $3, $4, $5)"
+            " ON CONFLICT (output_id) DO UPDATE SET data = $2, focus_areas = $3, trl = $4, revision = $5"
+            " WHERE research_outputs.status = 'published' AND research_outputs.revision < $5 RETURNING true",
+            output.output_id, output.model_dump_json(), list(output.focus_areas), output.trl, output.revision,
+        )
+        if not stored:
+            return
+        document = output_document(str(output.output_id), output)
+        matcher.put(ctx, matcher.outputs, document)
+        hits = matcher.needs.search(document, limit=NEEDS_PER_OUTPUT, threshold=ctx.settings.match_threshold)
+        if isinstance(output, ResearchOutputUpdated):
+            await _retract(ctx, event, "output_id = $1 AND NOT (need_id = ANY($2))",
+                           [output.output_id, [UUID(h.doc_id) for h in hits]],
+                           "Forskningsresultatet har ändrats och passar inte längre behovet")
+        if not hits:
+            return
+        rows = await ctx.conn.fetch(
+            "SELECT need_id, data FROM needs WHERE need_id = ANY($1)", [UUID(hit.doc_id) for hit in hits]
+        )
+        needs = {str(row["need_id"]): NeedUpdated.model_validate_json(row["data"]) for row in rows}
+        for hit in hits:
+            if hit.doc_id in needs:
+                await _propose(ctx, event, needs[hit.doc_id], document, hit)
+
+    async def close_need(ctx: HandlerContext, event: CloudEvent[NeedWithdrawn | NeedResolved]) -> None:
+        """A withdrawn or resolved need gets no more proposals; a withdrawn one takes
+        back those it had."""
+        closed = await ctx.conn.fetchval(
+            "UPDATE needs SET status = 'closed', revision = $2 WHERE need_id = $1 AND revision < $2 RETURNING true",
+            event.data.need_id, event.data.revision,
+        )
+        if not closed:
+            return
+        matcher.drop(ctx, matcher.needs, str(event.data.need_id))
+        if isinstance(event.data, NeedWithdrawn):
+            await _retract(ctx, event, "need_id = $1", [event.data.need_id], "Behovet har dragits tillbaka")
+
+    async def withdraw_output(ctx: HandlerContext, event: CloudEvent[ResearchOutputWithdrawn]) -> None:
+        withdrawn = await ctx.conn.fetchval(
+            "UPDATE research_outputs SET status = 'withdrawn', revision = $2"
+            " WHERE output_id = $1 AND revision < $2 RETURNING true",
+            event.data.output_id, event.data.revision,
+        )
+        if not withdrawn:
+            return
+        matcher.drop(ctx, matcher.outputs, str(event.data.output_id))
+        await _retract(ctx, event, "output_id = $1", [event.data.output_id], "Forskningsresultatet har dragits tillbaka")
+
+    return {
+        NeedSubmitted.EVENT_TYPE: match_need,
+        NeedUpdated.EVENT_TYPE: match_need,
+        NeedWithdrawn.EVENT_TYPE: close_need,
+        NeedResolved.EVENT_TYPE: close_need,
+        ResearchOutputPublished.EVENT_TYPE: match_output,
+        ResearchOutputUpdated.EVENT_TYPE: match_output,
+        ResearchOutputWithdrawn.EVENT_TYPE: withdraw_output,
+    }
 
 
-def need_profile(need: NeedContent) -> lexical.Profile:
-    return lexical.Profile(need_text(need), frozenset(need.focus_areas), need.min_trl)
-
-
-def output_profile(output: ResearchOutputContent) -> lexical.Profile:
-    return lexical.Profile(output_text(output), frozenset(output.focus_areas), output.trl)
-
-
-async def match_need(ctx: HandlerContext, event: CloudEvent[NeedSubmitted | NeedUpdated]) -> None:
-    """A new need, or a new revision of one, against the stored outputs."""
-    need = event.data
-    stored = await ctx.conn.fetchval(
-        "INSERT INTO needs (need_id, data, terms, focus_areas, min_trl, revision) VALUES ($1, $2, $3, $4, $5, $6)"
-        " ON CONFLICT (need_id) DO UPDATE SET data = $2, terms = $3, focus_areas = $4, min_trl = $5, revision = $6"
-        " WHERE needs.status = 'open' AND needs.revision < $6 RETURNING true",
-        need.need_id, need.model_dump_json(), lexical.terms(need_text(need)), list(need.focus_areas), need.min_trl,
-        need.revision,
-    )
-    if not stored:
-        return  # a closed need, or an older revision than the one we have
-    rows = await ctx.conn.fetch(
-        "SELECT data FROM research_outputs WHERE status = 'published' AND terms && $1", lexical.terms(need_text(need))
-    )
-    profile = need_profile(need)
-    outputs = {str(o.output_id): o for o in (ResearchOutputUpdated.model_validate_json(r["data"]) for r in rows)}
-    candidates = [(key, lexical.score(profile, output_profile(o))) for key, o in outputs.items()]
-    for key, scored in _best(ctx, candidates):
-        await _propose(ctx, event, need, outputs[key], scored)
-
-
-async def match_output(ctx: HandlerContext, event: CloudEvent[ResearchOutputPublished | ResearchOutputUpdated]) -> None:
-    """A new output, or a new revision of one, against the open needs."""
-    output = event.data
-    stored = await ctx.conn.fetchval(
-        "INSERT INTO research_outputs (output_id, data, terms, focus_areas, trl, revision) VALUES ($1, $2, $3, $4, $5, $6)"
-        " ON CONFLICT (output_id) DO UPDATE SET data = $2, terms = $3, focus_areas = $4, trl = $5, revision = $6"
-        " WHERE research_outputs.status = 'published' AND research_outputs.revision < $6 RETURNING true",
-        output.output_id, output.model_dump_json(), lexical.terms(output_text(output)), list(output.focus_areas),
-        output.trl, output.revision,
-    )
-    if not stored:
-        return
-    rows = await ctx.conn.fetch(
-        "SELECT data FROM needs WHERE status = 'open' AND terms && $1", lexical.terms(output_text(output))
-    )
-    profile = output_profile(output)
-    needs = {str(n.need_id): n for n in (NeedUpdated.model_validate_json(r["data"]) for r in rows)}
-    # Each need keeps its own best few: an output is proposed to every need it answers well.
-    for key, need in needs.items():
-        scored = lexical.score(need_profile(need), profile)
-        if scored.value >= ctx.settings.match_threshold:
-            await _propose(ctx, event, need, output, scored)
-
-
-def _best(ctx: HandlerContext, candidates: list[tuple[str, lexical.Score]]) -> list[tuple[str, lexical.Score]]:
-    return lexical.best(candidates, ctx.settings.match_threshold, ctx.settings.matches_per_event)
-
-
-async def close_need(ctx: HandlerContext, event: CloudEvent[NeedWithdrawn | NeedResolved]) -> None:
-    """A withdrawn or resolved need gets no more proposals."""
-    await ctx.conn.execute(
-        "UPDATE needs SET status = 'closed', revision = $2 WHERE need_id = $1 AND revision < $2",
-        event.data.need_id, event.data.revision,
-    )
-
-
-async def withdraw_output(ctx: HandlerContext, event: CloudEvent[ResearchOutputWithdrawn]) -> None:
-    await ctx.conn.execute(
-        "UPDATE research_outputs SET status = 'withdrawn', revision = $2 WHERE output_id = $1 AND revision < $2",
-        event.data.output_id, event.data.revision,
-    )
-
-
-async def _propose(
-    ctx: HandlerContext,
-    cause: CloudEvent,
-    need: NeedContent,
-    output: ResearchOutputContent,
-    scored: lexical.Score,
-) -> None:
-    match_id = UUID(derived_event_id("match", need.need_id, output.output_id))
+async def _propose(ctx: HandlerContext, cause: CloudEvent, need: NeedContent, output: Document, hit: Hit) -> None:
+    need_id = getattr(need, "need_id")
+    output_id = UUID(output.doc_id)
+    match_id = UUID(derived_event_id("match", need_id, output_id))
     is_new = await ctx.conn.fetchval(
         "INSERT INTO proposed_matches (need_id, output_id, match_id, score) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT DO NOTHING RETURNING true",
-        need.need_id, output.output_id, match_id, scored.value,
+        need_id, output_id, match_id, hit.score,
     )
     if not is_new:
-        return
+        return  # never the same pair twice
     proposal = MatchProposed(
         match_id=match_id,
-        need_id=need.need_id,
-        output_id=output.output_id,
-        score=scored.value,
-        method=lexical.METHOD,
-        reasons=[MatchReason(kind=r.kind, explanation=r.explanation[:300]) for r in scored.reasons],
+        need_id=need_id,
+        output_id=output_id,
+        score=hit.score,
+        method=METHOD,
+        reasons=[MatchReason(kind=r.kind, explanation=r.explanation[:300]) for r in hit.reasons],
         need_title=need.title,
         output_title=output.title,
-        output_summary=output.summary,
+        output_summary=output.text,
         company=need.company,
         coach=need.coach,
         confidentiality=need.confidentiality,
     )
     await ctx.publish(
         MATCHES.name,
-        str(need.need_id),
-        new_event(proposal, source=SOURCE, subject=str(need.need_id), caused_by=cause, event_id=str(match_id)),
+        str(need_id),
+        new_event(proposal, source=SOURCE, subject=str(need_id), caused_by=cause, event_id=str(match_id)),
     )
 
 
-HANDLERS = {
-    NeedSubmitted.EVENT_TYPE: match_need,
-    NeedUpdated.EVENT_TYPE: match_need,
-    NeedWithdrawn.EVENT_TYPE: close_need,
-    NeedResolved.EVENT_TYPE: close_need,
-    ResearchOutputPublished.EVENT_TYPE: match_output,
-    ResearchOutputUpdated.EVENT_TYPE: match_output,
-    ResearchOutputWithdrawn.EVENT_TYPE: withdraw_output,
-}
+async def _retract(ctx: HandlerContext, cause: CloudEvent, where: str, params: list, reason: str) -> None:
+    rows = await ctx.conn.fetch(
+        f"UPDATE proposed_matches SET retracted_at = now() WHERE retracted_at IS NULL AND {where}"
+        " RETURNING match_id, need_id, output_id,"
+        " (SELECT data::jsonb -> 'company' ->> 'org_number' FROM needs n WHERE n.need_id = proposed_matches.need_id)"
+        " AS company_org_number",
+        *params,
+    )
+    for row in rows:
+        retraction = MatchRetracted(
+            match_id=row["match_id"], need_id=row["need_id"], output_id=row["output_id"], reason=reason,
+            company_org_number=row["company_org_number"],
+        )
+        await ctx.publish(
+            MATCHES.name,
+            str(row["need_id"]),
+            new_event(retraction, source=SOURCE, subject=str(row["need_id"]), caused_by=cause,
+                      event_id=derived_event_id("retraction", row["match_id"])),
+        )

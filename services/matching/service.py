@@ -1,5 +1,5 @@
 """Matching: proposes research outputs for company needs, in both directions, each
-proposal with a score and the reasons behind it."""
+proposal with a score and the reasons behind it, and retracts what no longer fits."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ from contracts.events import MatchProposed
 from contracts.topics import MATCHES, NEEDS, RESEARCH_OUTPUTS
 from services.common.runtime import Publication, Service, Subscription
 from services.common.settings import Settings
-from services.matching.handlers import HANDLERS
+from services.matching.handlers import Matcher, build_handlers
 
 
 def build(settings: Settings | None = None) -> Service:
+    matcher = Matcher()
     return Service(
         "matching",
         package="services.matching",
         description=__doc__ or "",
         settings=settings,
-        subscriptions=(Subscription("matching", (NEEDS, RESEARCH_OUTPUTS), HANDLERS),),
+        subscriptions=(Subscription("matching", (NEEDS, RESEARCH_OUTPUTS), build_handlers(matcher)),),
         publications=(Publication(MATCHES, MatchProposed),),
+        on_start=(lambda service: matcher.load(service.pool),),
     )

@@ -9,6 +9,7 @@ from contracts.envelope import CloudEvent
 from contracts.events import (
     FeedbackSubmitted,
     MatchProposed,
+    MatchRetracted,
     NeedResolved,
     NeedSubmitted,
     NeedUpdated,
@@ -113,6 +114,18 @@ async def project_match(ctx: HandlerContext, event: CloudEvent[MatchProposed]) -
     )
 
 
+async def project_retraction(ctx: HandlerContext, event: CloudEvent[MatchRetracted]) -> None:
+    r = event.data
+    title = await ctx.conn.fetchval(
+        "UPDATE need_matches SET retracted_at = $2, retraction_reason = $3 WHERE match_id = $1 RETURNING output_title",
+        r.match_id, event.envelope.time, r.reason,
+    )
+    await _timeline(
+        ctx, event, r.company_org_number, "match-retracted", f"Förslaget {title or r.output_id} drogs tillbaka: {r.reason}",
+        need_id=r.need_id, match_id=r.match_id,
+    )
+
+
 async def project_notification(ctx: HandlerContext, event: CloudEvent[NotificationDispatched]) -> None:
     n = event.data
     await ctx.conn.execute(
@@ -150,6 +163,7 @@ HANDLERS = {
     ResearchOutputWithdrawn.EVENT_TYPE: project_output_withdrawn,
     ParticipationRecorded.EVENT_TYPE: project_participation,
     MatchProposed.EVENT_TYPE: project_match,
+    MatchRetracted.EVENT_TYPE: project_retraction,
     NotificationDispatched.EVENT_TYPE: project_notification,
     FeedbackSubmitted.EVENT_TYPE: project_feedback,
 }

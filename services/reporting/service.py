@@ -25,7 +25,7 @@ def _routes(service: Service) -> APIRouter:
             need = await conn.fetchrow("SELECT title, company_org_number FROM needs WHERE need_id = $1", need_id)
             rows = await conn.fetch(
                 "SELECT match_id, output_id, output_title, score, reasons, proposed_at, notified_at, notified_to,"
-                " feedback FROM need_matches WHERE need_id = $1 ORDER BY score DESC",
+                " feedback, retracted_at, retraction_reason FROM need_matches WHERE need_id = $1 ORDER BY score DESC",
                 need_id,
             )
         if need is None and not rows:

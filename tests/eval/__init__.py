@@ -1,0 +1,1 @@
+"""Offline evaluation of the matcher against the labelled set in tests/data/matching/."""

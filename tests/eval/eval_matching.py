@@ -1,0 +1,217 @@
+"""`make eval-matching`: how well the matcher finds the research outputs that answer a
+need, on the labelled set in tests/data/matching/, next to two baselines run on the same
+data in the same run: PostgreSQL full-text search and plain BM25 (tests/eval/systems.py).
+
+Printed per system:
+
+- nDCG@10 (gain 2^grade − 1, ideal from all of the need's judged grades), MRR (first
+  result graded ≥ 2) and recall@10 (share of the outputs graded ≥ 2 in the top 10),
+  averaged over the needs that have an answer, on each system's top 10 *regardless of
+  its threshold*, so the three rankings are compared on the same footing;
+- nDCG@10 of what it would actually propose (only results at or above its threshold);
+- no-answer accuracy: the share of the needs that nothing answers for which the system
+  proposed nothing at or above its threshold;
+- nDCG@10 for Swedish, Norwegian and English needs separately;
+- how many explicitly zero-graded pairs (trap pairs and near-misses) are in a top 5.
+
+Then whether redthread's nDCG@10 reaches 1.2× the better baseline's. This is a report,
+not a test: it exits 0 whether or not the target is met (and 2 when it cannot run).
+
+    DATABASE_URL=… python -m tests.eval.eval_matching
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from contracts.events import NeedSubmitted, ResearchOutputPublished
+from tests.eval import metrics
+from tests.eval.systems import LIMIT, Bm25, PostgresFullText, Redthread, System
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "matching"
+TARGET = 1.2
+K = LIMIT
+TRAP_DEPTH = 5
+LANGUAGES = ("sv", "no", "en")
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    needs: list[NeedSubmitted]
+    outputs: list[ResearchOutputPublished]
+    judgements: dict[str, dict[str, int]]  # need id → output id → grade; every need present
+
+    def language_of(self, need: NeedSubmitted) -> str:
+        return need.language.value if need.language else "?"
+
+
+def load(directory: Path = DATA) -> EvaluationSet:
+    needs = [NeedSubmitted.model_validate(json.loads(line)) for line in _lines(directory / "needs.jsonl")]
+    outputs = [ResearchOutputPublished.model_validate(json.loads(line)) for line in _lines(directory / "outputs.jsonl")]
+    need_ids = {str(need.need_id) for need in needs}
+    output_ids = {str(output.output_id) for output in outputs}
+    judgements: dict[str, dict[str, int]] = {need_id: {} for need_id in need_ids}
+    with (directory / "judgements.csv").open(newline="", encoding="utf-8") as file:
+        for line, row in enumerate(csv.DictReader(file), start=2):
+            need_id, output_id, grade = row["need_id"], row["output_id"], int(row["grade"])
+            if need_id not in need_ids or output_id not in output_ids or not 0 <= grade <= 3:
+                raise ValueError(f"judgements.csv line {line}: unknown id or grade out of 0–3: {row}")
+            if output_id in judgements[need_id]:
+                raise ValueError(f"judgements.csv line {line}: pair judged twice: {need_id}, {output_id}")
+            judgements[need_id][output_id] = grade
+    return EvaluationSet(needs, outputs, judgements)
+
+
+def _lines(path: Path) -> list[str]:
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    threshold_rule: str
+    overall: metrics.Summary
+    proposed_ndcg: float
+    by_language: dict[str, metrics.Summary]
+    zeros_in_top: int
+    seconds: float
+
+
+def evaluate(system: System, data: EvaluationSet) -> Result:
+    started = time.perf_counter()
+    rankings: dict[str, list[str]] = {}
+    proposals: dict[str, list[str]] = {}
+    for need in data.needs:
+        ranking = system.rank(need)
+        rankings[str(need.need_id)] = [output_id for output_id, _ in ranking]
+        proposals[str(need.need_id)] = system.proposed(need, ranking)
+    seconds = time.perf_counter() - started
+    matched = {need_id: bool(proposed) for need_id, proposed in proposals.items()}
+    by_language = {
+        language: metrics.summarise(
+            rankings, matched, data.judgements, [str(n.need_id) for n in data.needs if data.language_of(n) == language], K
+        )
+        for language in LANGUAGES
+    }
+    return Result(
+        name=system.name,
+        threshold_rule=system.threshold_rule,
+        overall=metrics.summarise(rankings, matched, data.judgements, k=K),
+        proposed_ndcg=metrics.summarise(proposals, matched, data.judgements, k=K).ndcg,
+        by_language=by_language,
+        zeros_in_top=metrics.zeros_in_top(rankings, data.judgements, TRAP_DEPTH),
+        seconds=seconds,
+    )
+
+
+def run(data: EvaluationSet, server_url: str) -> list[Result]:
+    results = []
+    with PostgresFullText(server_url, data.outputs) as fts:
+        results.append(evaluate(fts, data))
+    results.append(evaluate(Bm25(data.outputs), data))
+    results.append(evaluate(Redthread(data.outputs), data))
+    return results
+
+
+def verdict(results: Sequence[Result]) -> str:
+    baselines = [r for r in results if r.name != "redthread"]
+    ours = next(r for r in results if r.name == "redthread")
+    better = max(baselines, key=lambda r: r.overall.ndcg)
+    if better.overall.ndcg <= 0:
+        return f"redthread nDCG@10 = {ours.overall.ndcg:.3f}; both baselines score 0, no ratio"
+    ratio = ours.overall.ndcg / better.overall.ndcg
+    outcome = "meets" if ratio >= TARGET else "MISSES"
+    return (
+        f"redthread nDCG@10 = {ratio:.2f}× the better baseline ({better.name}, {better.overall.ndcg:.3f}) "
+        f"(target ≥ {TARGET}×): {outcome}"
+    )
+
+
+def render(data: EvaluationSet, results: Sequence[Result]) -> str:
+    judged = sum(len(j) for j in data.judgements.values())
+    zeros = sum(1 for j in data.judgements.values() for grade in j.values() if grade == 0)
+    first = results[0]
+    counts = {language: first.by_language[language].answered_needs for language in LANGUAGES}
+    no_answer = first.overall.no_answer_needs
+    lines = [
+        f"Matching evaluation on {DATA.relative_to(Path.cwd()) if DATA.is_relative_to(Path.cwd()) else DATA}: "
+        f"{len(data.needs)} needs ({first.overall.answered_needs} with an answer, {no_answer} without), "
+        f"{len(data.outputs)} outputs, {judged} judged pairs ({zeros} graded 0); unlisted pairs count as 0.",
+        f"Ranking measures: mean over the {first.overall.answered_needs} needs with an answer, on each system's top {K} "
+        "regardless of its threshold; relevant = grade ≥ 2, gain 2^grade − 1.",
+        "",
+    ]
+    header = [
+        ("system", "", "<"),
+        (f"nDCG@{K}", "", ">"),
+        ("MRR", "", ">"),
+        (f"recall@{K}", "", ">"),
+        ("no-answer", f"acc. (n={no_answer})", ">"),
+        (f"nDCG@{K}", "proposed only", ">"),
+        *[(f"nDCG@{K} {language}", f"(n={counts[language]})", ">") for language in LANGUAGES],
+        (f"zeros in", f"top {TRAP_DEPTH} (of {zeros})", ">"),
+        ("time", "", ">"),
+    ]
+    rows = [
+        [
+            r.name,
+            f"{r.overall.ndcg:.3f}",
+            f"{r.overall.mrr:.3f}",
+            f"{r.overall.recall:.3f}",
+            f"{r.overall.no_answer_accuracy:.3f} ({round(r.overall.no_answer_accuracy * no_answer)}/{no_answer})",
+            f"{r.proposed_ndcg:.3f}",
+            *[f"{r.by_language[language].ndcg:.3f}" for language in LANGUAGES],
+            str(r.zeros_in_top),
+            f"{r.seconds:.1f} s",
+        ]
+        for r in results
+    ]
+    widths = [max(len(h[0]), len(h[1]), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            f"{cell:{align}{width}}" for cell, width, (_, _, align) in zip(cells, widths, header, strict=True)
+        ).rstrip()
+
+    lines.append(line([h[0] for h in header]))
+    lines.append(line([h[1] for h in header]))
+    lines.append(line(["-" * width for width in widths]))
+    lines.extend(line(row) for row in rows)
+    lines += [
+        "",
+        "no-answer acc. = share of the no-answer needs for which the system proposed nothing at or above its threshold.",
+        "Thresholds (\"matched\" = at least one output at or above it; one fixed rule per system, the same for every need):",
+        *[f"  {r.name}: {r.threshold_rule}" for r in results],
+        "",
+        verdict(results),
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        print(
+            "eval-matching: DATABASE_URL is not set; the PostgreSQL baseline needs a server. Run `make eval-matching`.",
+            file=sys.stderr,
+        )
+        return 2
+    data = load()
+    try:
+        results = run(data, server_url)
+    except OSError as error:
+        print(f"eval-matching: PostgreSQL is not reachable ({error}); run `make up`.", file=sys.stderr)
+        return 2
+    print(render(data, results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The matcher on its own: languages, compounds, concepts, TRL and thresholds."""
+
+from services.matching.engine import DEFAULT_THRESHOLD, Document, Engine
+from services.matching.text import analyse, default_thesaurus
+
+
+def need(text: str, language: str = "sv", title: str = "", areas=(), trl=None) -> Document:
+    return Document("need-1", "need", title or text[:40], text, (), language, frozenset(areas), trl)
+
+
+def output(doc_id: str, text: str, language: str = "sv", title: str = "", areas=(), trl=None) -> Document:
+    return Document(doc_id, "output", title or text[:40], text, (), language, frozenset(areas), trl)
+
+
+def outputs_index(*documents: Document) -> Engine:
+    engine = Engine()
+    for document in documents:
+        engine.add(document)
+    return engine
+
+
+SMED = output("smed", "Metod för snabba omställningar i pressar: SMED halverar ställtiden.", title="Kortare ställtider")
+ENERGY = output("energy", "Läcksökning i tryckluftssystem sparar el och energi i verkstaden.", title="Tryckluft utan läckor")
+COBOT = output("cobot", "Kollaborativa robotar för maskinbetjäning i små serier.", title="Cobotar i CNC-celler")
+
+
+def test_thesaurus_concepts_are_shared_across_languages():
+    features = {
+        language: {f for f in analyse([(text, 1.0)], language, default_thesaurus()).features if f.startswith("c:")}
+        for language, text in (
+            ("sv", "lång omställningstid"),
+            ("no", "lang omstillingstid"),
+            ("en", "long changeover time"),
+        )
+    }
+    assert features["sv"] & features["no"] & features["en"]
+
+
+def test_a_norwegian_need_finds_the_swedish_method():
+    hits = outputs_index(SMED, ENERGY, COBOT).search(
+        need("Vi trenger kortere omstillingstid i pressene", language="no"), limit=3, threshold=0.0
+    )
+    assert hits[0].doc_id == "smed"
+
+
+def test_an_english_need_finds_the_swedish_output():
+    hits = outputs_index(SMED, ENERGY, COBOT).search(
+        need("Our compressed air system leaks and the energy bill is high", language="en"), limit=3, threshold=0.0
+    )
+    assert hits[0].doc_id == "energy"
+
+
+def test_compounds_written_as_one_word_match_their_parts():
+    engine = outputs_index(output("leak", "Vi hittar läckage i tryckluften", title="Tryckluft"), COBOT)
+    hits = engine.search(need("tryckluftsläckage kostar oss mycket"), threshold=0.0)
+    assert hits and hits[0].doc_id == "leak"
+
+
+def test_nothing_shared_means_no_match():
+    assert outputs_index(SMED, ENERGY).search(need("Ergonomi vid manuell montering av tunga detaljer")) == []
+
+
+def test_an_output_below_the_wanted_trl_ranks_lower_and_says_why():
+    mature = output("mature", "Digital tvilling för simulering av monteringsflöde", trl=7)
+    immature = output("immature", "Digital tvilling för simulering av monteringsflöde", trl=3)
+    hits = outputs_index(mature, immature).search(need("digital tvilling och simulering av flödet", trl=6), threshold=0.0)
+    assert [hit.doc_id for hit in hits] == ["mature", "immature"]
+    assert "lägre än önskade TRL 6" in hits[1].reasons[-1].explanation
+
+
+def test_reasons_name_the_shared_concepts_and_areas():
+    hits = outputs_index(output("smed", SMED.text, title=SMED.title, areas=["P2"])).search(
+        need("Ställtiderna i pressen är för långa", areas=["P2"])
+    )
+    kinds = {reason.kind for reason in hits[0].reasons}
+    assert {"shared-concepts", "strength-area"} <= kinds
+    assert hits[0].score >= DEFAULT_THRESHOLD
+
+
+def test_removed_documents_are_not_found():
+    engine = outputs_index(SMED, ENERGY)
+    engine.remove("smed")
+    assert "smed" not in {hit.doc_id for hit in engine.search(need("omställning i pressar"), threshold=0.0)}
+    assert len(engine) == 1
