@@ -77,3 +77,7 @@ schemas: $(VENV)/.installed
 .PHONY: bench-intake
 bench-intake: up
 	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.bench.bench_intake
+
+.PHONY: eval-matching
+eval-matching: up
+	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.eval.eval_matching

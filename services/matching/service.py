@@ -12,7 +12,7 @@ from services.matching.handlers import Matcher, build_handlers
 
 def build(settings: Settings | None = None) -> Service:
     matcher = Matcher()
-    return Service(
+    service = Service(
         "matching",
         package="services.matching",
         description=__doc__ or "",
@@ -21,3 +21,5 @@ def build(settings: Settings | None = None) -> Service:
         publications=(Publication(MATCHES, MatchProposed),),
         on_start=(lambda service: matcher.load(service.pool),),
     )
+    service.http_app.state.matcher = matcher
+    return service

@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
+
 from contracts.events import NeedSubmitted, ResearchOutputPublished
 from tests.eval import metrics
 from tests.eval.systems import LIMIT, Bm25, PostgresFullText, Redthread, System
@@ -206,8 +208,8 @@ def main() -> int:
     data = load()
     try:
         results = run(data, server_url)
-    except OSError as error:
-        print(f"eval-matching: PostgreSQL is not reachable ({error}); run `make up`.", file=sys.stderr)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        print(f"eval-matching: PostgreSQL at DATABASE_URL is not usable ({error!r}); run `make up`.", file=sys.stderr)
         return 2
     print(render(data, results))
     return 0

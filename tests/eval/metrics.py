@@ -27,7 +27,7 @@ def gain(grade: int) -> float:
 
 def discount(position: int) -> float:
     """Discount of the result at 1-based `position`: 1 / log2(position + 1)."""
-    return 1.0 / position
+    return 1.0 / math.log2(position + 1)
 
 
 def _unique(ranking: Iterable[str]) -> list[str]:

@@ -118,6 +118,7 @@ class PostgresFullText:
         self.database = "redthread_eval" + secrets.token_hex(3)
         self._runner: asyncio.Runner | None = None
         self._conn: asyncpg.Connection | None = None
+        self._created = False
 
     def __enter__(self) -> PostgresFullText:
         self._runner = asyncio.Runner()
@@ -141,6 +142,7 @@ class PostgresFullText:
         admin = await asyncpg.connect(self.server_url)
         try:
             await admin.execute(f'CREATE DATABASE "{self.database}"')
+            self._created = True
         finally:
             await admin.close()
         self._conn = await asyncpg.connect(self.server_url.rpartition("/")[0] + "/" + self.database)
@@ -164,9 +166,12 @@ class PostgresFullText:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+        if not self._created:
+            return
         admin = await asyncpg.connect(self.server_url)
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            self._created = False
         finally:
             await admin.close()
 
