@@ -81,3 +81,7 @@ bench-intake: up
 .PHONY: eval-matching
 eval-matching: up
 	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.eval.eval_matching
+
+.PHONY: bench-matching
+bench-matching: up
+	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.bench.bench_matching

@@ -23,7 +23,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS, PARTNER_RESEARCH_OUTPUTS
 from services.intake.admin import create_own_topics
 from services.intake.importer import ImportUsageError, run_import
-from services.intake.service import build
 from tests.conftest import headers_of, read_topic, register_partner
 
 pytestmark = pytest.mark.integration
@@ -35,14 +34,6 @@ HEADER = [
     "need_id", "company.org_number", "company.name", "company.county", "coach.name", "coach.email",
     "title", "description", "need_type", "focus_areas", "keywords", "min_trl",
 ]
-
-
-@pytest.fixture(scope="module")
-async def intake(settings):
-    service = build(settings)
-    await service.start()
-    yield service
-    await service.stop()
 
 
 def write_needs_csv(path: Path, count: int = 40) -> dict[int, str]:

@@ -3,7 +3,6 @@ and what is broken becomes a dead letter with its reason while the stream goes o
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 
@@ -12,21 +11,15 @@ import pytest
 
 from contracts.envelope import encode, new_event
 from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS
-from services.intake.service import build
+from tests.integration.conftest import eventually_true
 from tests.conftest import a_need, an_output, headers_of, register_partner, publish_event, publish_raw, read_topic
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-async def intake(settings):
-    service = build(settings)
-    await service.start()
-    service.keys = {
-        partner: await register_partner(service, partner) for partner in ("iuc-syd", "redelivery", "coach-tool")
-    }
-    yield service
-    await service.stop()
+@pytest.fixture(scope="module", autouse=True)
+async def partners(intake):
+    intake.keys = {partner: await register_partner(intake, partner) for partner in ("iuc-syd", "redelivery", "coach-tool")}
 
 
 async def test_valid_broken_and_repeated_events_on_a_partner_topic(intake, settings, producer):
@@ -72,7 +65,7 @@ async def test_redelivered_batch_changes_nothing(intake, settings, producer):
     records = await read_topic(
         settings, partner_topic, where=lambda r: dict(r.headers).get("ce_source") == b"/partners/redelivery"
     )
-    await eventually_in_database(intake, need.need_id)
+    await eventually_true(intake, "SELECT true FROM needs WHERE need_id = $1", need.need_id)
 
     async with intake.pool.acquire() as conn:
         before = await conn.fetchval("SELECT count(*) FROM needs")
@@ -81,16 +74,6 @@ async def test_redelivered_batch_changes_nothing(intake, settings, producer):
     assert (outcome.handled, outcome.duplicates, outcome.dead_lettered) == (0, 1, 0)
     async with intake.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM needs") == before
-
-
-async def eventually_in_database(intake, need_id, timeout_s: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        async with intake.pool.acquire() as conn:
-            if await conn.fetchval("SELECT true FROM needs WHERE need_id = $1", need_id):
-                return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"need {need_id} was not accepted within {timeout_s}s")
 
 
 async def test_http_accepts_valid_needs_and_explains_invalid_ones(intake, settings):

@@ -12,18 +12,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.events import NeedUpdated
 from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS, own_topic
-from services.intake.service import build
 from tests.conftest import a_need, headers_of, publish_event, read_topic, register_partner
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def intake(settings):
-    service = build(settings)
-    await service.start()
-    yield service
-    await service.stop()
 
 
 @pytest.fixture(scope="module")

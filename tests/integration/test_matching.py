@@ -3,7 +3,6 @@ retractions, and indexes that come back from the database after a restart."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from contracts.events import NeedUpdated, NeedWithdrawn, ResearchOutputWithdrawn
 from contracts.topics import MATCHES, NEEDS, RESEARCH_OUTPUTS
 from services.matching.service import build
+from tests.integration.conftest import eventually_true
 from tests.conftest import a_need, an_output, headers_of, publish_event, read_topic
 
 pytestmark = pytest.mark.integration
@@ -86,22 +86,12 @@ async def test_withdrawals_and_changes_retract(matching, settings, producer):
     # Withdrawn needs are not offered to new outputs.
     await publish_event(producer, settings.topic(NEEDS.name), NeedWithdrawn(need_id=need.need_id, revision=3), source=SOURCE,
                         key=str(need.need_id))
-    await eventually_closed(matching, need.need_id)
+    await eventually_true(matching, "SELECT status = 'closed' FROM needs WHERE need_id = $1", need.need_id)
     newcomer = an_output(title="Ergonomi vid tunga lyft i monteringen", keywords=["ergonomi", "lyft"], focus_areas=["P4"])
     await publish_event(producer, settings.topic(RESEARCH_OUTPUTS.name), newcomer, source=SOURCE)
     late = await read_topic(settings, settings.topic(MATCHES.name), timeout_s=4, where=of_type(
         "redthread.match.proposed", need_id=need.need_id, output_id=newcomer.output_id))
     assert late == []
-
-
-async def eventually_closed(matching, need_id, timeout_s: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        async with matching.pool.acquire() as conn:
-            if await conn.fetchval("SELECT status = 'closed' FROM needs WHERE need_id = $1", need_id):
-                return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"need {need_id} was not closed within {timeout_s}s")
 
 
 async def test_the_indexes_come_back_from_the_database(matching, settings):

@@ -4,18 +4,8 @@ import uuid
 import pytest
 
 from contracts.envelope import EnvelopeError, decode, encode, new_event
-from contracts.events import FeedbackSubmitted, NeedSubmitted, Person
-
-
-def a_need(**changes) -> NeedSubmitted:
-    fields = dict(
-        need_id=uuid.uuid4(),
-        title="Långa ställtider i pressen",
-        description="Omställningen tar två timmar.",
-        need_type="process",
-        company={"org_number": "556036-0793", "name": "Testbolaget AB"},
-    )
-    return NeedSubmitted.model_validate(fields | changes)
+from contracts.events import FeedbackSubmitted, Person
+from tests.conftest import a_need
 
 
 def test_binary_mode_headers_round_trip():
@@ -27,7 +17,7 @@ def test_binary_mode_headers_round_trip():
     assert headers["ce_specversion"] == "1.0"
     assert headers["content-type"] == "application/json"
     assert "ce_id" in headers and "ce_time" in headers
-    assert json.loads(value)["title"] == "Långa ställtider i pressen"
+    assert json.loads(value)["title"] == event.data.title
 
     decoded = decode(headers, value)
     assert decoded.data == event.data
