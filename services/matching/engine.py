@@ -10,8 +10,10 @@ hit says why, in words a coach understands.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
+from operator import itemgetter
 from dataclasses import dataclass, field
 
 from contracts.events import NeedContent, ResearchOutputContent
@@ -23,7 +25,10 @@ CONCEPT_WEIGHT = 1.5  # a shared concept says more than a shared word
 AREA_BONUS, AREA_BONUS_MAX = 0.05, 0.1
 TRL_PENALTY = 0.5
 CANDIDATES = 50  # cosine leaders re-scored with areas and TRL
-COMMON_SHARE = 0.3  # features in more than this share of documents carry no signal
+# Features in more than this share of a large index say little (their IDF is low) and
+# cost the most to search (their postings are long): a search leaves them out.
+COMMON_SHARE = 0.05
+COMMON_FLOOR = 1000
 
 
 @dataclass(frozen=True)
@@ -85,25 +90,32 @@ class _Entry:
 
 @dataclass
 class Engine:
-    """An index of documents of one kind, searched with documents of the other."""
+    """An index of documents of one kind, searched with documents of the other.
+
+    Postings hold each document's TF-IDF weights already divided by its vector's length,
+    so a search only sums products. IDF moves as the index grows; the weights are
+    recomputed for all documents when the index has grown or shrunk by a tenth since,
+    and `add_all` builds a whole index with one such pass.
+    """
 
     thesaurus: Thesaurus = field(default_factory=default_thesaurus)
     entries: dict[str, _Entry] = field(default_factory=dict)
     postings: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
-    _norms: dict[str, float] = field(default_factory=dict)
-    _norms_for: int = -1  # the index size the norms were computed at
+    _weighted_at: int = 0  # the index size the posted weights were computed at
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def add(self, document: Document) -> None:
-        self.remove(document.doc_id)
-        analysis = analyse_document(document, self.thesaurus)
-        weights = {feature: _tf(count, feature) for feature, count in analysis.features.items()}
-        self.entries[document.doc_id] = _Entry(document, analysis, weights)
-        for feature, weight in weights.items():
-            self.postings[feature][document.doc_id] = weight
-        self._norms.pop(document.doc_id, None)
+        self._insert(document)
+        self._post(self.entries[document.doc_id])
+        self._reweigh_if_drifted()
+
+    def add_all(self, documents: list[Document]) -> None:
+        """Index many documents at once (at start): one weighting pass at the end."""
+        for document in documents:
+            self._insert(document)
+        self.reweigh()
 
     def remove(self, doc_id: str) -> None:
         entry = self.entries.pop(doc_id, None)
@@ -114,24 +126,37 @@ class Engine:
             documents.pop(doc_id, None)
             if not documents:
                 del self.postings[feature]
-        self._norms.pop(doc_id, None)
+        self._reweigh_if_drifted()
 
     def idf(self, feature: str) -> float:
         return math.log((len(self.entries) + 1) / (len(self.postings.get(feature, ())) + 1)) + 1
 
-    def _norm(self, doc_id: str) -> float:
-        # IDF moves as the index grows; norms are recomputed when it has grown or shrunk
-        # by a tenth, which keeps scores stable without recomputing on every add.
-        size = len(self.entries)
-        if self._norms_for < 0 or abs(size - self._norms_for) > max(10, self._norms_for // 10):
-            self._norms.clear()
-            self._norms_for = size
-        norm = self._norms.get(doc_id)
-        if norm is None:
-            weights = self.entries[doc_id].weights
-            norm = math.sqrt(sum((w * self.idf(f)) ** 2 for f, w in weights.items())) or 1.0
-            self._norms[doc_id] = norm
-        return norm
+    def reweigh(self) -> None:
+        """Recompute every posted weight with the IDF of the index as it is now."""
+        for entry in self.entries.values():
+            for feature in entry.weights:
+                self.postings[feature].setdefault(entry.document.doc_id, 0.0)
+        for entry in self.entries.values():
+            self._post(entry)
+        self._weighted_at = len(self.entries)
+
+    def _insert(self, document: Document) -> None:
+        self.remove(document.doc_id)
+        analysis = analyse_document(document, self.thesaurus)
+        weights = {feature: _tf(count, feature) for feature, count in analysis.features.items()}
+        self.entries[document.doc_id] = _Entry(document, analysis, weights)
+
+    def _post(self, entry: _Entry) -> None:
+        for feature in entry.weights:
+            self.postings[feature].setdefault(entry.document.doc_id, 0.0)
+        weighted = {feature: weight * self.idf(feature) for feature, weight in entry.weights.items()}
+        norm = math.sqrt(sum(w * w for w in weighted.values())) or 1.0
+        for feature, weight in weighted.items():
+            self.postings[feature][entry.document.doc_id] = weight / norm
+
+    def _reweigh_if_drifted(self) -> None:
+        if abs(len(self.entries) - self._weighted_at) > max(50, self._weighted_at // 10):
+            self.reweigh()
 
     def search(self, query: Document, limit: int = 10, threshold: float = DEFAULT_THRESHOLD) -> list[Hit]:
         analysis = analyse_document(query, self.thesaurus)
@@ -139,7 +164,7 @@ class Engine:
         vector = {}
         for feature, count in analysis.features.items():
             postings = self.postings.get(feature)
-            if not postings or (size > 100 and len(postings) > COMMON_SHARE * size):
+            if not postings or len(postings) > max(COMMON_FLOOR, COMMON_SHARE * size):
                 continue
             vector[feature] = _tf(count, feature) * self.idf(feature)
         if not vector:
@@ -147,14 +172,10 @@ class Engine:
         query_norm = math.sqrt(sum(w * w for w in vector.values()))
         dots: dict[str, float] = defaultdict(float)
         for feature, query_weight in vector.items():
-            idf = self.idf(feature)
             for doc_id, weight in self.postings[feature].items():
-                dots[doc_id] += query_weight * weight * idf
-        leaders = sorted(dots.items(), key=lambda item: -item[1] / self._norm(item[0]))[: max(CANDIDATES, limit)]
-        hits = [
-            self._hit(query, analysis, doc_id, dot / (query_norm * self._norm(doc_id)), set(vector))
-            for doc_id, dot in leaders
-        ]
+                dots[doc_id] += query_weight * weight
+        leaders = heapq.nlargest(max(CANDIDATES, limit), dots.items(), key=itemgetter(1))
+        hits = [self._hit(query, analysis, doc_id, dot / query_norm, set(vector)) for doc_id, dot in leaders]
         kept = [hit for hit in hits if hit.score >= threshold and hit.score > 0]
         kept.sort(key=lambda hit: (-hit.score, hit.doc_id))
         return kept[:limit]
@@ -164,7 +185,7 @@ class Engine:
         need, output = (query, entry.document) if query.kind == "need" else (entry.document, query)
         need_analysis = analysis if query.kind == "need" else entry.analysis
         shared = query_features & entry.weights.keys()
-        score, reasons = adjust(cosine, need, output, explain_shared(shared, need_analysis, need.language, self))
+        score, reasons = adjust(min(cosine, 1.0), need, output, explain_shared(shared, need_analysis, need.language, self))
         return Hit(doc_id, score, reasons)
 
 

@@ -50,10 +50,12 @@ class Matcher:
     async def load(self, pool: asyncpg.Pool) -> None:
         started = time.perf_counter()
         async with pool.acquire() as conn:
-            for row in await conn.fetch("SELECT output_id, data FROM research_outputs WHERE status = 'published'"):
-                self.outputs.add(output_document(str(row["output_id"]), ResearchOutputUpdated.model_validate_json(row["data"])))
-            for row in await conn.fetch("SELECT need_id, data FROM needs WHERE status = 'open'"):
-                self.needs.add(need_document(str(row["need_id"]), NeedUpdated.model_validate_json(row["data"])))
+            outputs = await conn.fetch("SELECT output_id, data FROM research_outputs WHERE status = 'published'")
+            needs = await conn.fetch("SELECT need_id, data FROM needs WHERE status = 'open'")
+        self.outputs.add_all(
+            [output_document(str(r["output_id"]), ResearchOutputUpdated.model_validate_json(r["data"])) for r in outputs]
+        )
+        self.needs.add_all([need_document(str(r["need_id"]), NeedUpdated.model_validate_json(r["data"])) for r in needs])
         log.info(
             "indexes built from the database: %d outputs, %d open needs in %.1fs",
             len(self.outputs), len(self.needs), time.perf_counter() - started,
