@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import heapq
 import math
+import sys
 from collections import defaultdict
 from operator import itemgetter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from contracts.events import NeedContent, ResearchOutputContent
 from services.matching.text import Analysis, Thesaurus, analyse, default_thesaurus
@@ -81,11 +82,11 @@ def _tf(count: float, feature: str) -> float:
     return (1 + math.log(count)) * (CONCEPT_WEIGHT if feature.startswith("c:") else 1.0)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     document: Document
-    analysis: Analysis
-    weights: dict[str, float]  # feature -> tf weight
+    weights: dict[str, float]  # feature (interned) -> tf weight
+    surface: dict[str, str] | None  # feature -> the word behind it; kept for needs, whose words explain a match
 
 
 @dataclass
@@ -143,8 +144,14 @@ class Engine:
     def _insert(self, document: Document) -> None:
         self.remove(document.doc_id)
         analysis = analyse_document(document, self.thesaurus)
-        weights = {feature: _tf(count, feature) for feature, count in analysis.features.items()}
-        self.entries[document.doc_id] = _Entry(document, analysis, weights)
+        weights = {sys.intern(feature): _tf(count, feature) for feature, count in analysis.features.items()}
+        if document.kind == "need":
+            # A need's own text is not needed once indexed (proposals read it from the
+            # database), but its words are, to explain a match.
+            words = {sys.intern(f): w for f, w in analysis.surface.items() if f.startswith("t:") and w != f[2:]}
+            self.entries[document.doc_id] = _Entry(replace(document, text=""), weights, words)
+        else:
+            self.entries[document.doc_id] = _Entry(document, weights, None)
 
     def _post(self, entry: _Entry) -> None:
         for feature in entry.weights:
@@ -183,17 +190,17 @@ class Engine:
     def _hit(self, query: Document, analysis: Analysis, doc_id: str, cosine: float, query_features: set[str]) -> Hit:
         entry = self.entries[doc_id]
         need, output = (query, entry.document) if query.kind == "need" else (entry.document, query)
-        need_analysis = analysis if query.kind == "need" else entry.analysis
+        need_surface = analysis.surface if query.kind == "need" else (entry.surface or {})
         shared = query_features & entry.weights.keys()
-        score, reasons = adjust(min(cosine, 1.0), need, output, explain_shared(shared, need_analysis, need.language, self))
+        score, reasons = adjust(min(cosine, 1.0), need, output, explain_shared(shared, need_surface, need.language, self))
         return Hit(doc_id, score, reasons)
 
 
-def explain_shared(shared: set[str], need_analysis: Analysis, language: str | None, engine: Engine) -> list[Reason]:
+def explain_shared(shared: set[str], need_surface: dict[str, str], language: str | None, engine: Engine) -> list[Reason]:
     """Say what the two share, strongest first, in the need's language and words."""
     ranked = sorted(shared, key=lambda f: -engine.idf(f) * (CONCEPT_WEIGHT if f.startswith("c:") else 1))
     concepts = [engine.thesaurus.concepts[f[2:]].label(language or "sv") for f in ranked if f.startswith("c:")]
-    terms = [need_analysis.surface.get(f, f[2:]) for f in ranked if f.startswith("t:")]
+    terms = [need_surface.get(f, f[2:]) for f in ranked if f.startswith("t:")]
     reasons = []
     if concepts:
         reasons.append(Reason("shared-concepts", "Båda handlar om: " + ", ".join(dict.fromkeys(concepts[:6]))))
