@@ -14,8 +14,10 @@ on the same generated corpus in the same run.
   in the document's language (swedish / english / norwegian; title A, keywords B, text C)
   and a GIN index, loaded with COPY; for each new need the top 5 outputs by ts_rank_cd
   for an OR of the need's words in the need's language, and for each new output the top
-  50 needs, over one connection, one after the other. A direction stops early (and says
-  so) after BENCH_MATCHING_BASELINE_BUDGET_S seconds (default 150).
+  50 needs, over one connection, one after the other. The same again ranked by ts_rank,
+  which is about ten times cheaper than ts_rank_cd on these queries and so the stricter
+  baseline. Each direction of each ranking stops early (and says so) after
+  BENCH_MATCHING_BASELINE_BUDGET_S seconds (default 100).
 
 Targets (issue): p95 ≤ 50 ms per event, ≥ 5× the baseline's throughput, the matching
 service's memory ≤ 2 GB.
@@ -49,8 +51,9 @@ from tests.bench.harness import bench_environment
 
 DOCS = int(os.environ.get("BENCH_MATCHING_DOCS", "100000"))
 QUERIES = int(os.environ.get("BENCH_MATCHING_QUERIES", "200"))
-WARMUP = 20
-BASELINE_BUDGET_S = float(os.environ.get("BENCH_MATCHING_BASELINE_BUDGET_S", "150"))
+WARMUP = 20  # engine searches before measuring; the baseline warms up with BASELINE_WARMUP
+BASELINE_WARMUP = 3
+BASELINE_BUDGET_S = float(os.environ.get("BENCH_MATCHING_BASELINE_BUDGET_S", "100"))
 PROFILE = os.environ.get("BENCH_MATCHING_PROFILE", "")
 NEED_LIMIT, OUTPUT_LIMIT = 5, 50  # outputs proposed per new need, needs per new output
 
@@ -119,14 +122,24 @@ def profiled(phase: str):
 
 
 def build(engine: Engine, documents: Sequence[Document], label: str) -> float:
+    """Index everything as the service does at start: in one go when the engine can."""
     started = time.perf_counter()
-    step = max(1, len(documents) // 5)
-    for i, document in enumerate(documents, 1):
-        engine.add(document)
-        if i % step == 0 and i < len(documents):
-            took = time.perf_counter() - started
-            progress(f"  {label}: {i:,} indexed, {i / took:,.0f} docs/s")
-    return time.perf_counter() - started
+    add_all = getattr(engine, "add_all", None)
+    if add_all is not None:
+        add_all(list(documents))
+    else:
+        for document in documents:
+            engine.add(document)
+    took = time.perf_counter() - started
+    how = "add_all" if add_all is not None else "add, one by one"
+    progress(f"  {label}: {len(documents):,} indexed ({how}) in {took:.1f} s, {len(documents) / took:,.0f} docs/s")
+    return took
+
+
+def adds(engine: Engine, documents: Sequence[Document]) -> Run:
+    """Engine.add of each new document to its own side's index, as the service does
+    before it searches the other side."""
+    return engine_run(lambda document: [engine.add(document)], documents)
 
 
 def engine_run(search: Callable[[object], list], events: Sequence) -> Run:
@@ -146,7 +159,10 @@ def engine_run(search: Callable[[object], list], events: Sequence) -> Run:
 # ---------------------------------------------------------------------------------------
 
 CONFIGS = {"sv": "swedish", "en": "english", "no": "norwegian"}
-_CFG = "CASE language WHEN 'en' THEN 'english'::regconfig WHEN 'no' THEN 'norwegian'::regconfig ELSE 'swedish'::regconfig END"
+_CFG = (
+    "CASE language WHEN 'en' THEN 'english'::regconfig WHEN 'no' THEN 'norwegian'::regconfig"
+    " ELSE 'swedish'::regconfig END"
+)
 _LETTERS = re.compile(r"[^\W\d_]+")
 
 
@@ -180,9 +196,12 @@ def or_query(document: Document) -> tuple[str, str]:
     return CONFIGS.get(document.language or "sv", "swedish"), " | ".join(words) or "x"
 
 
-def baseline_sql(table: str) -> str:
+RANKINGS = ("ts_rank_cd", "ts_rank")
+
+
+def baseline_sql(table: str, ranking: str = "ts_rank_cd") -> str:
     return (
-        f"SELECT id, ts_rank_cd(tsv, q) AS rank FROM {table}, to_tsquery($1::regconfig, $2) AS q"
+        f"SELECT id, {ranking}(tsv, q) AS rank FROM {table}, to_tsquery($1::regconfig, $2) AS q"
         " WHERE tsv @@ q ORDER BY rank DESC LIMIT $3"
     )
 
@@ -202,8 +221,10 @@ async def load(conn: asyncpg.Connection, table: str, documents: Sequence[Documen
     return {"copy": t1 - t0, "index": t2 - t1, "analyze": t3 - t2, "total": t3 - t0}
 
 
-async def baseline_run(conn: asyncpg.Connection, table: str, events: Sequence[Document], limit: int) -> Run:
-    statement = await conn.prepare(baseline_sql(table))
+async def baseline_run(
+    conn: asyncpg.Connection, table: str, events: Sequence[Document], limit: int, ranking: str
+) -> Run:
+    statement = await conn.prepare(baseline_sql(table, ranking))
     run = Run()
     started = time.perf_counter()
     for event in events:
@@ -231,6 +252,11 @@ async def matched_rows(conn: asyncpg.Connection, table: str, events: Sequence[Do
 # ---------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------
+
+
+def faster(ours: float, theirs: float) -> str:
+    """How much less time ours takes than theirs, in words."""
+    return f"{theirs / ours:.1f}× faster" if ours <= theirs else f"{ours / theirs:.1f}× slower"
 
 
 def verdict(ok: bool) -> str:
@@ -280,6 +306,13 @@ async def main() -> int:
         progress(f"redthread: {len(rt_need.samples)} needs matched, p95 {rt_need.ms(0.95):.1f} ms")
         rt_output = engine_run(output_search, new_outputs[WARMUP:])
         progress(f"redthread: {len(rt_output.samples)} outputs matched, p95 {rt_output.ms(0.95):.1f} ms")
+    add_need = adds(engine_needs, [need_document(str(n.need_id), n) for n in new_needs])
+    add_output = adds(engine_outputs, [output_document(str(o.output_id), o) for o in new_outputs])
+    reweigh_s = None
+    if hasattr(engine_outputs, "reweigh"):  # what an add costs when the index has drifted by a tenth
+        t0 = time.perf_counter()
+        engine_outputs.reweigh()
+        reweigh_s = time.perf_counter() - t0
     _, peak = memory_mb()
     del engine_outputs, engine_needs
     gc.collect()
@@ -295,15 +328,19 @@ async def main() -> int:
             progress(f"baseline: PostgreSQL {server}, loading with COPY")
             load_outputs = await load(conn, "outputs", published)
             load_needs = await load(conn, "needs", open_needs)
-            await baseline_run(conn, "outputs", need_queries[:WARMUP], NEED_LIMIT)
-            await baseline_run(conn, "needs", output_queries[:WARMUP], OUTPUT_LIMIT)
+            await baseline_run(conn, "outputs", need_queries[:BASELINE_WARMUP], NEED_LIMIT, "ts_rank")
+            await baseline_run(conn, "needs", output_queries[:BASELINE_WARMUP], OUTPUT_LIMIT, "ts_rank")
             progress("baseline: warmed up")
-            pg_need = await baseline_run(conn, "outputs", need_queries[WARMUP:], NEED_LIMIT)
-            progress(f"baseline: {len(pg_need.samples)} needs matched, p95 {pg_need.ms(0.95):.1f} ms")
-            pg_output = await baseline_run(conn, "needs", output_queries[WARMUP:], OUTPUT_LIMIT)
-            progress(f"baseline: {len(pg_output.samples)} outputs matched, p95 {pg_output.ms(0.95):.1f} ms")
-            matched_outputs = await matched_rows(conn, "outputs", need_queries[WARMUP : WARMUP + 5])
-            matched_needs = await matched_rows(conn, "needs", output_queries[WARMUP : WARMUP + 5])
+            pg: dict[str, tuple[Run, Run]] = {}
+            for ranking in RANKINGS:
+                need_run = await baseline_run(conn, "outputs", need_queries[WARMUP:], NEED_LIMIT, ranking)
+                progress(f"baseline {ranking}: {len(need_run.samples)} needs matched, p95 {need_run.ms(0.95):.1f} ms")
+                output_run = await baseline_run(conn, "needs", output_queries[WARMUP:], OUTPUT_LIMIT, ranking)
+                progress(f"baseline {ranking}: {len(output_run.samples)} outputs matched, "
+                         f"p95 {output_run.ms(0.95):.1f} ms")
+                pg[ranking] = (need_run, output_run)
+            matched_outputs = await matched_rows(conn, "outputs", need_queries[WARMUP : WARMUP + 3])
+            matched_needs = await matched_rows(conn, "needs", output_queries[WARMUP : WARMUP + 3])
         finally:
             await conn.close()
 
@@ -312,47 +349,64 @@ async def main() -> int:
     rt_build = build_outputs + build_needs
     pg_build = load_outputs["total"] + load_needs["total"]
     print(f"\nmatching, {DOCS:,} needs + {DOCS:,} outputs (corpus generated in {generated:.1f} s)\n")
-    print(f"  {'':<38} {'redthread engine':>18} {'PostgreSQL FTS':>18} {'redthread/baseline':>19}")
+    columns = ["redthread", "FTS ts_rank_cd", "FTS ts_rank", "vs ts_rank_cd", "vs ts_rank"]
+    print(f"  {'':<38}" + "".join(f"{c:>15}" for c in columns))
 
-    def line(name: str, ours: str, theirs: str, ratio: str = "") -> None:
-        print(f"  {name:<38} {ours:>18} {theirs:>18} {ratio:>19}")
+    def line(name: str, *cells: str) -> None:
+        print(f"  {name:<38}" + "".join(f"{c:>15}" for c in cells))
 
-    line("index build, both sides", f"{rt_build:.1f} s", f"{pg_build:.1f} s", f"{pg_build / rt_build:.2f}× faster")
-    line("  docs/s", f"{docs / rt_build:,.0f}", f"{docs / pg_build:,.0f}")
-    line("  (baseline: COPY+tsvector / GIN / ANALYZE)", "",
-         f"{load_outputs['copy'] + load_needs['copy']:.0f}/{load_outputs['index'] + load_needs['index']:.0f}/"
-         f"{load_outputs['analyze'] + load_needs['analyze']:.0f} s")
-    for title, ours, theirs in (
-        (f"new need → top {NEED_LIMIT} outputs", rt_need, pg_need),
-        (f"new output → top {OUTPUT_LIMIT} needs", rt_output, pg_output),
-    ):
-        note = f" ({len(theirs.samples)} of {QUERIES}: budget)" if theirs.stopped_early else ""
-        line(title + note, "", "")
+    line("index build, both sides (same tables)", f"{rt_build:.1f} s", f"{pg_build:.1f} s", f"{pg_build:.1f} s",
+         faster(rt_build, pg_build), faster(rt_build, pg_build))
+    line("  docs/s", f"{docs / rt_build:,.0f}", f"{docs / pg_build:,.0f}", f"{docs / pg_build:,.0f}")
+    line("  (FTS: COPY+tsvector/GIN/ANALYZE s)", "",
+         f"{load_outputs['copy'] + load_needs['copy']:.1f}/{load_outputs['index'] + load_needs['index']:.1f}/"
+         f"{load_outputs['analyze'] + load_needs['analyze']:.1f}")
+    directions = ((0, f"new need → top {NEED_LIMIT} outputs"), (1, f"new output → top {OUTPUT_LIMIT} needs"))
+    for index, title in directions:
+        ours = rt_need if index == 0 else rt_output
+        cd, plain = pg["ts_rank_cd"][index], pg["ts_rank"][index]
+        line(title)
         for label, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
-            line(f"  {label} ms", f"{ours.ms(q):.1f}", f"{theirs.ms(q):.1f}", f"{theirs.ms(q) / ours.ms(q):.1f}× faster")
-        line("  events/s, sequential", f"{ours.rate:,.1f}", f"{theirs.rate:,.1f}", f"{ours.rate / theirs.rate:.1f}×")
-        line("  mean hits returned", f"{ours.mean_hits:.1f}", f"{theirs.mean_hits:.1f}")
-    line("rows the OR-query matches (mean of 5)", "", f"{matched_outputs:,.0f} / {matched_needs:,.0f}")
-    line("first search after build (cold), ms", f"{1000 * cold_need.samples[0]:.0f} / {1000 * cold_output.samples[0]:.0f}", "")
-    line("memory: RSS growth for both indexes", f"{rss_after - rss_before:,.0f} MiB", "")
-    line("memory: process RSS after build", f"{rss_after:,.0f} MiB", "")
-    line("memory: process peak (VmHWM)", f"{peak:,.0f} MiB", "")
-    line("  (RSS at start / with the corpus)", f"{rss_start:,.0f} / {rss_before:,.0f}", "")
+            line(f"  {label} ms", f"{ours.ms(q):.1f}", f"{cd.ms(q):.1f}", f"{plain.ms(q):.1f}",
+                 faster(ours.ms(q), cd.ms(q)), faster(ours.ms(q), plain.ms(q)))
+        line("  events/s, sequential", f"{ours.rate:,.1f}", f"{cd.rate:,.2f}", f"{plain.rate:,.2f}",
+             f"{ours.rate / cd.rate:.1f}×", f"{ours.rate / plain.rate:.1f}×")
+        line("  events measured", f"{len(ours.samples)}", f"{len(cd.samples)}{'*' if cd.stopped_early else ''}",
+             f"{len(plain.samples)}{'*' if plain.stopped_early else ''}")
+        line("  mean hits returned", f"{ours.mean_hits:.1f}", f"{cd.mean_hits:.1f}", f"{plain.mean_hits:.1f}")
+    if any(run.stopped_early for runs in pg.values() for run in runs):
+        print(f"  * stopped after the {BASELINE_BUDGET_S:.0f} s budget of that direction")
+    line("rows an OR-query matches (mean of 3)", "", f"{matched_outputs:,.0f} / {matched_needs:,.0f}")
+    line("first search after build (cold) ms",
+         f"{1000 * cold_need.samples[0]:.0f} / {1000 * cold_output.samples[0]:.0f}")
+    line("add to own index, p50/p95/max ms")
+    for label, run in (("  new need → needs index", add_need), ("  new output → outputs index", add_output)):
+        line(label, f"{run.ms(0.5):.1f}/{run.ms(0.95):.1f}/{1000 * max(run.samples):.0f}")
+    if reweigh_s is not None:
+        line("  full reweigh of the outputs index s", f"{reweigh_s:.1f}")
+    line("memory: RSS growth, both indexes", f"{rss_after - rss_before:,.0f} MiB")
+    line("memory: process RSS after build", f"{rss_after:,.0f} MiB")
+    line("memory: process peak (VmHWM)", f"{peak:,.0f} MiB")
+    line("  (RSS at start / with the corpus)", f"{rss_start:,.0f} / {rss_before:,.0f}")
 
     checks = [
-        (f"p95 ≤ {P95_TARGET_MS:.0f} ms, new need → outputs", f"{rt_need.ms(0.95):.1f} ms", rt_need.ms(0.95) <= P95_TARGET_MS),
+        (f"p95 ≤ {P95_TARGET_MS:.0f} ms, new need → outputs", f"{rt_need.ms(0.95):.1f} ms",
+         rt_need.ms(0.95) <= P95_TARGET_MS),
         (f"p95 ≤ {P95_TARGET_MS:.0f} ms, new output → needs", f"{rt_output.ms(0.95):.1f} ms",
          rt_output.ms(0.95) <= P95_TARGET_MS),
-        (f"throughput ≥ {THROUGHPUT_TARGET:.0f}× baseline, need → outputs", f"{rt_need.rate / pg_need.rate:.1f}×",
-         rt_need.rate / pg_need.rate >= THROUGHPUT_TARGET),
-        (f"throughput ≥ {THROUGHPUT_TARGET:.0f}× baseline, output → needs", f"{rt_output.rate / pg_output.rate:.1f}×",
-         rt_output.rate / pg_output.rate >= THROUGHPUT_TARGET),
+        *(
+            (f"throughput ≥ {THROUGHPUT_TARGET:.0f}× FTS {ranking}, {direction}", f"{ours.rate / theirs.rate:.1f}×",
+             ours.rate / theirs.rate >= THROUGHPUT_TARGET)
+            for ranking in RANKINGS
+            for direction, ours, theirs in (("need → outputs", rt_need, pg[ranking][0]),
+                                            ("output → needs", rt_output, pg[ranking][1]))
+        ),
         (f"memory ≤ {MEMORY_TARGET_MB / 1024:.0f} GB (process RSS after build)", f"{rss_after / 1024:.2f} GB",
          rss_after <= MEMORY_TARGET_MB),
     ]
     print("\ntargets:")
     for name, value, ok in checks:
-        print(f"  {name:<48} {value:>10}  {verdict(ok)}")
+        print(f"  {name:<56} {value:>10}  {verdict(ok)}")
     progress("done")
     return 0
 

@@ -153,7 +153,8 @@ ACCESS_TERMS = {
     "sv": ["Fritt att använda, CC BY 4.0", "Kostnadsfri pdf; workshop via IUC eller Produktionslyftet",
            "Öppen källkod (MIT)", "Kursavgift för företag utanför Produktionslyftet",
            "Besök och tester efter överenskommelse", "Licens för kommersiellt bruk, gratis för SMF"],
-    "no": ["Fritt tilgjengelig, CC BY 4.0", "Gratis for bedrifter i Produktivitetsspranget", "Åpen kildekode (Apache 2.0)"],
+    "no": ["Fritt tilgjengelig, CC BY 4.0", "Gratis for bedrifter i Produktivitetsspranget",
+           "Åpen kildekode (Apache 2.0)"],
     "en": ["Free to use, CC BY 4.0", "Open source (Apache 2.0)", "Free for SMEs; licence for commercial use",
            "Visits and trials by arrangement", "Course fee for companies outside Produktionslyftet"],
 }
@@ -195,6 +196,10 @@ NEED_CONTEXT = {
         "Verkstaden i {place} är från 70-talet o maskinparken är blandad.",
         "Ägaren går i pension om ngt år o nya ledningen vill ta tag i det här.",
         "Vi är med i Produktionslyftet sen i våras.",
+        "Det gäller främst {rare} o {rare2} på vår serie {code}.",
+        "Problemet syns mest vid {rare} o ibland vid {rare2}.",
+        "Vi har redan bytt {rare} men problemet med {rare2} är kvar.",
+        "Kunden {company} har klagat på {rare} flera gånger.",
     ],
     "no": [
         "Vi er en bedrift med rundt {n} ansatte i {place} som lager {prod} til {cust}.",
@@ -202,6 +207,9 @@ NEED_CONTEXT = {
         "Største kunden er innen {cust} og de har skjerpet kravene.",
         "Det gjelder først og fremst serien {code}.",
         "Vi er med i Produktivitetsspranget.",
+        "Det gjelder først og fremst {rare} og {rare2}.",
+        "Problemet ses mest ved {rare} og av og til ved {rare2}.",
+        "Kunden {company} har klaget på {rare} flere ganger.",
     ],
     "en": [
         "We are a company of about {n} people in {place} making {prod} for {cust} customers.",
@@ -209,6 +217,9 @@ NEED_CONTEXT = {
         "Our largest customer is in {cust} and they have raised their requirements.",
         "It mainly concerns our {code} series.",
         "Our management team is international so we work in English.",
+        "It mainly concerns the {rare} and the {rare2} on our {code} series.",
+        "The problem shows up at the {rare} and sometimes at the {rare2}.",
+        "Our customer {company} has complained about the {rare} several times.",
     ],
 }
 NEED_PROBLEM = {
@@ -287,6 +298,9 @@ OUTPUT_SENTENCES = {
         "Arbetet gjordes tillsammans med operatörer, arbetsledning och skyddsombud.",
         "Ett räkneexempel från en tillverkare av {prod} visar återbetalningstiden.",
         "Metoden kräver ingen specialist och kan införas på några veckor.",
+        "Fallstudierna omfattar {rare}, {rare2} och {rare3}.",
+        "Projektet {acro} drevs tillsammans med {company} och {company2}.",
+        "Särskilt studerades {rare} och {rare2} hos {company}.",
     ],
     "no": [
         "{Kind} for {t1} tilpasset små og mellomstore produsenter.",
@@ -296,6 +310,8 @@ OUTPUT_SENTENCES = {
         "Maler for {t2} og sjekklister følger med.",
         "Kurset går over {weeks} uker og tar for seg {t1}, {t2} og {t3}.",
         "Arbeidet ble gjort sammen med operatører, ledelse og tillitsvalgte.",
+        "Casestudiene omfatter {rare}, {rare2} og {rare3}.",
+        "Prosjektet {acro} ble gjennomført sammen med {company} og {company2}.",
     ],
     "en": [
         "A {kind} for {t1} adapted to small and medium-sized manufacturers.",
@@ -309,6 +325,8 @@ OUTPUT_SENTENCES = {
         "The results build on measurements in {m} workshops with {mach}.",
         "The report compares {t1} with {t2} and describes what it takes from the organisation.",
         "A worked example from a maker of {prod} shows the payback time.",
+        "The case studies cover the {rare}, the {rare2} and the {rare3}.",
+        "The {acro} project was run with {company} and {company2}.",
     ],
 }
 KIND_WORDS = {
@@ -325,6 +343,49 @@ PROJECT_TITLES = {
     "no": ["Produktivitetsspranget: {T1}", "SINTEF: {T1} i små bedrifter"],
     "en": ["Produktion2030: {T1} in SMEs", "Produktion2030: {T1} and {t2}"],
 }
+# The long tail: the words a real corpus holds once or a few times in ten thousand
+# documents (part names, defects, places, projects). Swedish and Norwegian compounds of a
+# first part and a last part, English hyphenated ones; drawn with Zipf-like weights.
+TAIL_PARTS = {
+    "sv": (
+        """stål alu mässing koppar plast gummi trä glas press svets lack härd gjut fräs svarv borr slip
+        kant rör balk fläns axel hjul kugg lager ventil pump motor växel hydraul el kabel sensor styr
+        robot truck pall kran lyft fixtur verktygs form stans plåt tråd fjäder skruv mutter nit list
+        profil ram skåp lucka dörr golv tak vägg tank kärl filter fläkt brännar ugns tvätt kyl värme
+        ång olje vatten luft gas damm spån skrot kartong etikett order kund montage pack kontroll mät
+        prov test ritnings artikel serie batch skift operatörs team kvalitets underhålls service
+        reserv säkerhets miljö energi chassi hytt stol bänk hylla trapp räcke bom arm gaffel""".split(),
+        """hus lock platta ring tapp hylsa fäste list skena bygel kåpa ställ bord vagn station cell
+        linje maskin mall rutin plan lista logg tavla mätare givare slang koppling fog söm yta kant
+        hål spår gänga radie defekt spricka por repa buckla rost läckage stopp haveri fel avvikelse
+        kostnad flöde nivå grad takt volym vikt längd bredd tjocklek temperatur tryck hastighet kraft
+        moment tätning bult plugg krok lås hake bricka sats enhet modul""".split(),
+    ),
+    "no": (
+        """stål alu messing kobber plast gummi tre glass presse sveise lakk herde støpe frese dreie bor
+        slipe kant rør bjelke flens aksel hjul tann lager ventil pumpe motor gir hydraulikk kabel
+        sensor styre robot truck pall kran løfte verktøy form stanse plate tråd fjær skrue mutter
+        profil ramme skap luke dør gulv tak vegg tank filter vifte brenner ovn vaske kjøle varme olje
+        vann luft gass støv spon skrap ordre kunde montasje pakke kontroll måle prøve test""".split(),
+        """hus lokk plate ring tapp hylse feste list skinne bøyle deksel stativ bord vogn stasjon celle
+        linje maskin mal rutine plan liste logg tavle måler giver slange kobling fuge søm flate kant
+        hull spor gjenge radius defekt sprekk pore ripe bulk rust lekkasje stopp havari feil avvik
+        kostnad flyt nivå grad takt volum vekt lengde bredde tykkelse temperatur trykk hastighet""".split(),
+    ),
+    "en": (
+        """steel aluminium brass copper plastic rubber wood glass press weld paint harden cast mill
+        turn drill grind edge tube beam flange shaft wheel gear bearing valve pump motor gearbox
+        hydraulic cable sensor control robot truck pallet crane lift fixture tool mould die sheet
+        wire spring screw nut rivet profile frame cabinet hatch door floor roof wall tank filter fan
+        burner oven wash cooling heat steam oil water air gas dust chip scrap carton label order""".split(),
+        """housing lid plate ring pin sleeve mount strip rail bracket cover stand table trolley station
+        cell line machine template routine plan list log board gauge sensor hose coupling joint seam
+        surface edge hole groove thread radius defect crack pore scratch dent rust leak stop failure
+        fault deviation cost flow level rate volume weight length width thickness temperature pressure""".split(),
+    ),
+}
+_SYLLABLES = "ka ro mi te su la ne vi po fa de lu ri so na ma ti ko be da".split()
+
 # Informal Swedish of needs: what coaches and owners write.
 _INFORMAL = (("någon", "ngn"), ("något", "ngt"), ("eller", "el."), ("exempel", "ex"), ("med", "m"))
 
@@ -381,10 +442,27 @@ def _evaluation_sentences() -> dict[tuple[str, str], list[str]]:
     for kind, file, text in (("need", "needs.jsonl", "description"), ("output", "outputs.jsonl", "summary")):
         for line in (EVALUATION / file).read_text(encoding="utf-8").splitlines():
             item = json.loads(line)
-            for sentence in re.split(r"(?<=[.?!])\s+", item[text]):
-                if 4 <= len(sentence.split()) <= 30:
+            for sentence in re.split(r"(?<=[.?!])\s+(?=[A-ZÅÄÖÆØ])", item[text]):
+                if 4 <= len(sentence.split()) <= 30 and sentence.count("(") == sentence.count(")"):
                     found.setdefault((kind, item["language"]), []).append(sentence)
     return found
+
+
+@lru_cache(maxsize=4)
+def _tail(language: str) -> tuple[list[str], list[float]]:
+    """The long-tail words of a language in a fixed order of popularity, with cumulative
+    weights 1/rank (Zipf)."""
+    firsts, lasts = TAIL_PARTS[language]
+    if language == "en":
+        words = [f"{a}-{b}" for a in firsts for b in lasts if a != b]
+    else:
+        words = [a + b for a in firsts for b in lasts if not a.endswith(b)]
+    random.Random(f"redthread-bench:tail:{language}").shuffle(words)
+    cumulative, total = [], 0.0
+    for rank in range(len(words)):
+        total += 1 / (rank + 1)
+        cumulative.append(total)
+    return words, cumulative
 
 
 # ---------------------------------------------------------------------------------------
@@ -432,6 +510,7 @@ class _Writer:
             self.by_section.setdefault(concept.section, []).append(concept)
         self.places = _places()
         self.evaluation = _evaluation_sentences()
+        self.tail = {language: _tail(language) for language in TAIL_PARTS}
 
     # -- small pieces ------------------------------------------------------------------
 
@@ -462,15 +541,34 @@ class _Writer:
         rng = self.rng
         return f"{rng.choice('ABCDEFGHKLMNPRSTVX')}{rng.choice('ABCDEFGHKLMNPRSTVX')}-{rng.randint(100, 9999)}"
 
+    def rare(self, language: str) -> str:
+        words, cumulative = self.tail[language]
+        return self.rng.choices(words, cum_weights=cumulative)[0]
+
+    def company(self, language: str) -> str:
+        country = "NO" if language == "no" else "SE"
+        _, place = self.rng.choice(self.places[country])
+        branch = self.rng.choice(BRANCHES["no" if country == "NO" else "sv"])
+        return f"{place} {branch} {'AS' if country == 'NO' else 'AB'}"
+
     def fill(self, template: str, slots: dict[str, str]) -> str:
         rng = self.rng
         n = rng.choice((5, 8, 12, 15, 20, 25, 30, 40, 45, 60, 80, 120, 200))
         values = {
             **slots,
             "n": str(n), "n2": str(n * rng.choice((3, 5, 10))), "m": str(rng.randint(2, 14)),
-            "pct": str(rng.randint(3, 60)), "weeks": str(rng.randint(3, 12)), "code": self.code(),
+            "pct": str(rng.randint(3, 60)), "weeks": str(rng.randint(3, 12)),
             "org": rng.choice(RESEARCH_ORGS),
         }
+        if "{code}" in template:
+            values["code"] = self.code()
+        if "{rare" in template:
+            language = slots["language"]
+            values.update(rare=self.rare(language), rare2=self.rare(language), rare3=self.rare(language))
+        if "{company" in template:
+            values.update(company=self.company(slots["language"]), company2=self.company(slots["language"]))
+        if "{acro}" in template:
+            values["acro"] = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).upper()
         values["T1"] = _capitalise(values["t1"])
         return template.format_map(values)
 
@@ -485,6 +583,7 @@ class _Writer:
             "mach": rng.choice(MACHINES[language]),
             "cust": rng.choice(CUSTOMERS[language]),
             "place": place,
+            "language": language,
         }
 
     def title(self, templates: list[str], slots: dict[str, str]) -> str:
@@ -542,6 +641,8 @@ class _Writer:
             chosen.append(slots["prod"])
         if rng.random() < 0.3:
             chosen.append(slots["mach"])
+        if rng.random() < 0.3:
+            chosen.append(self.rare(language))
         return list(dict.fromkeys(k for k in chosen if k))[:10]
 
     def areas(self, topic: list[Concept]) -> list[StrengthArea]:
@@ -558,7 +659,8 @@ class _Writer:
 
     def person(self, country: str, domain: str, organisation: str | None) -> dict:
         first, last = self.rng.choice(FIRST_NAMES[country]), self.rng.choice(LAST_NAMES[country])
-        return {"name": f"{first} {last}", "email": f"{_ascii(first)}.{_ascii(last)}@{domain}", "organisation": organisation}
+        email = f"{_ascii(first)}.{_ascii(last)}@{domain}"
+        return {"name": f"{first} {last}", "email": email, "organisation": organisation}
 
     # -- documents ---------------------------------------------------------------------
 
@@ -610,7 +712,8 @@ class _Writer:
             person = self.person("NO" if language == "no" else "SE", "example.org", rng.choice(RESEARCH_ORGS))
             orcid = None
             if rng.random() < 0.3:
-                orcid = f"0000-000{rng.randint(0, 2)}-{rng.randrange(10000):04d}-{rng.randrange(1000):03d}{rng.choice('0123456789X')}"
+                orcid = (f"0000-000{rng.randint(0, 2)}-{rng.randrange(10000):04d}-"
+                         f"{rng.randrange(1000):03d}{rng.choice('0123456789X')}")
             researchers.append(Researcher.model_construct(**person, orcid=orcid))
         slug = re.sub(r"[^a-z0-9]+", "-", _ascii(slots["t1"]).lower()).strip("-") or "resultat"
         published = datetime(2024, 1, 1, 8, tzinfo=timezone.utc) + timedelta(minutes=rng.randrange(0, 820 * 24 * 60))
