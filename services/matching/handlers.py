@@ -78,7 +78,7 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         """A new need, or a new revision of one, against the indexed outputs."""
         need = event.data
         stored = await ctx.conn.fetchval(
-            "INSERT INTO needs (need_id, data, terms, focus_areas, min_trl, revision) VALUES ($1, $2, '{}', $3, $4, $5)"
+            "INSERT INTO needs (need_id, data, focus_areas, min_trl, revision) VALUES ($1, $2, $3, $4, $5)"
             " ON CONFLICT (need_id) DO UPDATE SET data = $2, focus_areas = $3, min_trl = $4, revision = $5"
             " WHERE needs.status = 'open' AND needs.revision < $5 RETURNING true",
             need.need_id, need.model_dump_json(), list(need.focus_areas), need.min_trl, need.revision,
@@ -99,8 +99,7 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         """A new output, or a new revision of one, against the open needs."""
         output = event.data
         stored = await ctx.conn.fetchval(
-            "INSERT INTO research_outputs (output_id, data, terms, focus_areas, trl, revision)"
-            " VALUES ($1, $2, '{}', $3, $4, $5)"
+            "INSERT INTO research_outputs (output_id, data, focus_areas, trl, revision) VALUES ($1, $2, $3, $4, $5)"
             " ON CONFLICT (output_id) DO UPDATE SET data = $2, focus_areas = $3, trl = $4, revision = $5"
             " WHERE research_outputs.status = 'published' AND research_outputs.revision < $5 RETURNING true",
             output.output_id, output.model_dump_json(), list(output.focus_areas), output.trl, output.revision,

@@ -7,14 +7,25 @@ import asyncio
 import pytest
 
 from services.intake.service import build as build_intake
+from services.matching.service import build as build_matching
+
+
+async def _running(service):
+    await service.start()
+    yield service
+    await service.stop()
 
 
 @pytest.fixture(scope="module")
 async def intake(settings):
-    service = build_intake(settings)
-    await service.start()
-    yield service
-    await service.stop()
+    async for service in _running(build_intake(settings)):
+        yield service
+
+
+@pytest.fixture(scope="module")
+async def matching(settings):
+    async for service in _running(build_matching(settings)):
+        yield service
 
 
 async def eventually_true(service, query: str, *args, timeout_s: float = 20) -> None:

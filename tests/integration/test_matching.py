@@ -18,14 +18,6 @@ pytestmark = pytest.mark.integration
 SOURCE = "/partners/test"
 
 
-@pytest.fixture(scope="module")
-async def matching(settings):
-    service = build(settings)
-    await service.start()
-    yield service
-    await service.stop()
-
-
 def of_type(event_type: str, **fields):
     def check(record) -> bool:
         if headers_of(record).get("ce_type") != event_type:
