@@ -26,9 +26,10 @@ CONCEPT_WEIGHT = 1.5  # a shared concept says more than a shared word
 AREA_BONUS, AREA_BONUS_MAX = 0.05, 0.1
 TRL_PENALTY = 0.5
 CANDIDATES = 50  # cosine leaders re-scored with areas and TRL
-# Features in more than this share of a large index say little (their IDF is low) and
-# cost the most to search (their postings are long): a search leaves them out.
-COMMON_SHARE = 0.05
+# Words in more than this share of a large index say little (their IDF is low) and cost
+# the most to search (their postings are long): a search leaves them out. Concepts are
+# kept up to a larger share: a need about a popular topic must still match on it.
+COMMON_SHARE = {"t": 0.05, "c": 0.2}
 COMMON_FLOOR = 1000
 
 
@@ -171,7 +172,7 @@ class Engine:
         vector = {}
         for feature, count in analysis.features.items():
             postings = self.postings.get(feature)
-            if not postings or len(postings) > max(COMMON_FLOOR, COMMON_SHARE * size):
+            if not postings or len(postings) > max(COMMON_FLOOR, COMMON_SHARE[feature[0]] * size):
                 continue
             vector[feature] = _tf(count, feature) * self.idf(feature)
         if not vector:
