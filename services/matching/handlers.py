@@ -26,7 +26,6 @@ from contracts.events import (
     NeedSubmitted,
     NeedUpdated,
     NeedWithdrawn,
-    ResearchOutputContent,
     ResearchOutputPublished,
     ResearchOutputUpdated,
     ResearchOutputWithdrawn,

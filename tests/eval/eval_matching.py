@@ -158,7 +158,7 @@ def render(data: EvaluationSet, results: Sequence[Result]) -> str:
         ("no-answer", f"acc. (n={no_answer})", ">"),
         (f"nDCG@{K}", "proposed only", ">"),
         *[(f"nDCG@{K} {language}", f"(n={counts[language]})", ">") for language in LANGUAGES],
-        (f"zeros in", f"top {TRAP_DEPTH} (of {zeros})", ">"),
+        ("zeros in", f"top {TRAP_DEPTH} (of {zeros})", ">"),
         ("time", "", ">"),
     ]
     rows = [
