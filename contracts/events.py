@@ -342,6 +342,9 @@ class FeedbackSubmitted(Contract):
     EVENT_TYPE: ClassVar[str] = "redthread.feedback.submitted"
 
     feedback_id: UUID
+    revision: Revision = Field(
+        1, description="Answering again sends the same feedback_id with a higher revision: it replaces the earlier answer"
+    )
     match_id: UUID
     company_org_number: str | None = None
     reporter: Person

@@ -104,6 +104,8 @@ AGGREGATE_OF: dict[type[Contract], Aggregate] = {
     FeedbackSubmitted: FEEDBACK_ITEM,
 }
 CREATIONS = (NeedSubmitted, ResearchOutputPublished, ParticipationRecorded, FeedbackSubmitted)
+# Creations that may be sent again with a higher revision to replace the earlier content.
+REANSWERABLE = (FeedbackSubmitted,)
 CLOSING_STATUS = {NeedWithdrawn: "withdrawn", NeedResolved: "resolved", ResearchOutputWithdrawn: "withdrawn"}
 
 
@@ -206,6 +208,14 @@ def decide(aggregate: Aggregate, state: State | None, partner: Partner, data: Co
             return Outcome(Effect.ACCEPTED, aggregate_id(data), canonical_id, topic, revision), created
         if json.loads(state.data) == json.loads(content):
             return Outcome(Effect.UNCHANGED, aggregate_id(data), state.accepted_event_id, topic, state.revision), None
+        if isinstance(data, REANSWERABLE):
+            # A new answer to the same question replaces the old one; a late older answer changes nothing.
+            if revision <= state.revision:
+                return Outcome(Effect.STALE, aggregate_id(data), state.accepted_event_id, topic, state.revision), None
+            replaced = State(
+                state.source, content, canonical_id, revision, state.status, lookup_values(data), state.in_database, True
+            )
+            return Outcome(Effect.ACCEPTED, aggregate_id(data), canonical_id, topic, revision), replaced
         raise Conflict(
             f"{aggregate.label} {aggregate_id(data)} already exists with other content; send an update with a higher revision",
             [(aggregate.id_column, "already exists")],
@@ -272,7 +282,11 @@ async def _load_states(batch: BatchContext, prepared) -> dict[tuple[str, str], S
         wanted.setdefault(aggregate, set()).add(getattr(data, aggregate.id_column))
     states: dict[tuple[str, str], State] = {}
     for aggregate, ids in wanted.items():
-        lifecycle = "revision, status" if aggregate.open_status else "1 AS revision, NULL AS status"
+        # Aggregates without a lifecycle keep their revision (feedback answered again) in the data.
+        lifecycle = (
+            "revision, status" if aggregate.open_status
+            else "coalesce((data->>'revision')::int, 1) AS revision, NULL AS status"
+        )
         lookups = "".join(f", {c}" for c in aggregate.lookups)
         rows = await batch.conn.fetch(
             f"SELECT {aggregate.id_column} AS id, source, data, accepted_event_id, {lifecycle}{lookups}"

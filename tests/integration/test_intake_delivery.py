@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from contracts.envelope import encode, new_event
-from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS
+from contracts.topics import DEAD_LETTERS, FEEDBACK, NEEDS, PARTNER_NEEDS
 from tests.integration.conftest import eventually_true
 from tests.conftest import a_need, an_output, headers_of, register_partner, publish_event, publish_raw, read_topic
 
@@ -131,3 +131,33 @@ async def test_nul_characters_become_a_dead_letter_not_a_stuck_partition(intake,
     assert len(accepted) == 1
     assert len(letters) == 2
     assert {json.loads(r.value)["original_value_encoding"] for r in letters} == {"utf-8", "base64"}
+
+
+async def test_feedback_answered_again_replaces_the_earlier_answer(intake, settings):
+    match_id = str(uuid.uuid4())
+    first = {
+        "feedback_id": str(uuid.uuid4()), "match_id": match_id, "verdict": "useful",
+        "reporter": {"name": "Karin Lindqvist", "email": "karin@example.se"},
+    }
+    transport = httpx.ASGITransport(app=intake.http_app)
+    auth = {"Authorization": f"Bearer {intake.keys['coach-tool']}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        answered = await client.post("/v1/feedback", json=first, headers=auth)
+        repeated = await client.post("/v1/feedback", json=first, headers=auth)
+        adopted = await client.post("/v1/feedback", json=first | {"revision": 2, "verdict": "adopted"}, headers=auth)
+        late = await client.post("/v1/feedback", json=first | {"revision": 1, "verdict": "not-useful"}, headers=auth)
+        same_revision_other_answer = await client.post(
+            "/v1/feedback", json=first | {"revision": 2, "verdict": "not-useful"}, headers=auth
+        )
+
+    assert answered.status_code == 202 and answered.json()["effect"] == "accepted"
+    assert repeated.json()["effect"] == "unchanged"
+    assert adopted.status_code == 202 and adopted.json()["effect"] == "accepted"
+    assert late.status_code == 409 and same_revision_other_answer.status_code == 409  # older or same revision: stale
+    async with intake.pool.acquire() as conn:
+        stored = json.loads(await conn.fetchval("SELECT data FROM feedback WHERE feedback_id = $1", uuid.UUID(first["feedback_id"])))
+    assert stored["verdict"] == "adopted" and stored["revision"] == 2
+    published = await read_topic(
+        settings, settings.topic(FEEDBACK.name), at_least=2, where=lambda r: r.key == match_id.encode()
+    )
+    assert [json.loads(r.value)["verdict"] for r in published] == ["useful", "adopted"]
