@@ -38,6 +38,23 @@ class Settings(BaseSettings):
     smtp_port: int = 8025
     mail_from: str = "redthread <noreply@redthread.local>"
 
+    # Notification: where its links point (unsubscribe, answer a match, Atom feeds), and
+    # how hard it tries to deliver before a message becomes a dead letter.
+    public_url: str = "http://127.0.0.1:8003"
+    delivery_max_attempts: int = 8
+    delivery_backoff_initial_s: float = 2.0
+    delivery_backoff_max_s: float = 3600.0
+    delivery_lease_s: float = 60.0
+    delivery_batch_size: int = 100
+    delivery_concurrency: int = 16
+    delivery_poll_interval_s: float = 0.5
+    webhook_timeout_s: float = 10.0
+    # After a webhook secret is rotated, the old one keeps signing this long.
+    webhook_secret_overlap_h: float = 24.0
+    # Digests go out at this local hour; weekly ones on Mondays.
+    digest_hour: int = 7
+    digest_timezone: str = "Europe/Stockholm"
+
     # How long intake trusts its cached partners and keys: a new partner or a revoked
     # key takes effect within this time on every instance.
     partner_cache_s: float = 5.0
