@@ -298,6 +298,8 @@ class MatchProposed(Contract):
     company: CompanyRef | None
     coach: Person | None
     confidentiality: Confidentiality
+    language: Language | None = Field(None, description="The need's language: the coach is written to in it")
+    focus_areas: list[StrengthArea] = Field(default_factory=list, description="The need's strength areas")
 
 
 class MatchRetracted(Contract):

@@ -25,6 +25,7 @@ from contracts.events import (
     ResearchOutputUpdated,
     ResearchOutputWithdrawn,
 )
+from contracts.notices import NeedNotice, PartnerAccessChanged
 
 NEED_EVENTS = tuple(c.EVENT_TYPE for c in (NeedSubmitted, NeedUpdated, NeedWithdrawn, NeedResolved))
 OUTPUT_EVENTS = tuple(c.EVENT_TYPE for c in (ResearchOutputPublished, ResearchOutputUpdated, ResearchOutputWithdrawn))
@@ -39,6 +40,8 @@ class Topic:
     readers: tuple[str, ...]
     event_types: tuple[str, ...]
     description: str
+    # Topic-level configuration, e.g. compaction for topics that hold the latest state per key.
+    config: tuple[tuple[str, str], ...] = ()
 
 
 PARTNERS = "partner systems"
@@ -56,11 +59,12 @@ PARTNER_PARTICIPATIONS = Topic(
     "Participations in initiatives, from IUC CRMs, coach tools and Produktivitetsspranget.",
 )
 PARTNER_FEEDBACK = Topic(
-    "partner.feedback.v1", "match_id", 3, PARTNERS, ("intake",), (FeedbackSubmitted.EVENT_TYPE,),
-    "Feedback on matches from partner tools.",
+    "partner.feedback.v1", "match_id", 3, f"{PARTNERS}; notification", ("intake",), (FeedbackSubmitted.EVENT_TYPE,),
+    "Feedback on matches from partner tools, and the answers coaches and companies give through the "
+    "links in notification's messages (notification is a partner of intake here, like any other).",
 )
 NEEDS = Topic(
-    "redthread.needs.v1", "need_id", 6, "intake", ("matching", "reporting"), NEED_EVENTS,
+    "redthread.needs.v1", "need_id", 6, "intake", ("matching", "notification", "reporting"), NEED_EVENTS,
     "Accepted company needs and their changes (updated, withdrawn, resolved).",
 )
 RESEARCH_OUTPUTS = Topic(
@@ -72,7 +76,7 @@ PARTICIPATIONS = Topic(
     (ParticipationRecorded.EVENT_TYPE,), "Accepted participations in initiatives.",
 )
 FEEDBACK = Topic(
-    "redthread.feedback.v1", "match_id", 3, "intake", ("reporting",), (FeedbackSubmitted.EVENT_TYPE,),
+    "redthread.feedback.v1", "match_id", 3, "intake", ("notification", "reporting"), (FeedbackSubmitted.EVENT_TYPE,),
     "Accepted feedback from companies and coaches.",
 )
 MATCHES = Topic(
@@ -83,6 +87,17 @@ MATCHES = Topic(
 NOTIFICATIONS = Topic(
     "redthread.notifications.v1", "need_id", 3, "notification", ("reporting",),
     (NotificationDispatched.EVENT_TYPE,), "Messages sent to people about matches.",
+)
+NEED_FEED = Topic(
+    "redthread.need-feed.v1", "need_id", 3, "notification", ("partner systems",), (NeedNotice.EVENT_TYPE,),
+    "The need feed for partners who consume Kafka directly: every open need as researchers may see it "
+    "(anonymised needs without their company, coach-only needs never), and when it closes.",
+)
+PARTNER_ACCESS = Topic(
+    "redthread.partner-access.v1", "partner_id", 1, "intake", ("notification",), (PartnerAccessChanged.EVENT_TYPE,),
+    "Each partner's scope and API key hashes as they are now (compacted), so every service with an HTTP "
+    "API authenticates partners the same way.",
+    config=(("cleanup.policy", "compact"),),
 )
 DEAD_LETTERS = Topic(
     "redthread.dead-letters.v1", "source topic", 3, "every consumer", ("operators",),
@@ -102,6 +117,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
     FEEDBACK,
     MATCHES,
     NOTIFICATIONS,
+    NEED_FEED,
+    PARTNER_ACCESS,
     DEAD_LETTERS,
 )
 

@@ -172,9 +172,11 @@ async def register_partner(intake, partner_id: str, **scope) -> str:
     """A partner of the running intake service with the given scope (default: may send
     anything); returns a fresh API key."""
     from services.intake.admin import event_types
+    from contracts.topics import PARTNER_ACCESS
     from services.intake.partners import Partner, issue_key, save_partner
 
-    async with intake.pool.acquire() as conn:
+    access_topic = intake.settings.topic(PARTNER_ACCESS.name)
+    async with intake.pool.acquire() as conn, conn.transaction():
         await save_partner(
             conn,
             Partner(
@@ -183,7 +185,8 @@ async def register_partner(intake, partner_id: str, **scope) -> str:
                 event_types=event_types(scope.pop("may_send", "all")),
                 **scope,
             ),
+            access_topic=access_topic,
         )
-        key = await issue_key(conn, partner_id)
+        key = await issue_key(conn, partner_id, access_topic=access_topic)
     intake.http_app.state.partner_directory.invalidate()
     return key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contracts.topics import PARTNER_ACCESS
 from services.common.db import apply_migrations, create_pool
 from services.common.settings import Settings
 from services.intake.admin import event_types
@@ -21,10 +22,11 @@ async def provision(settings: Settings, partners: tuple[Partner, ...] = DEMO_PAR
     try:
         await apply_migrations(pool, "services.common", "services.intake")
         keys = {}
-        async with pool.acquire() as conn:
+        access_topic = settings.topic(PARTNER_ACCESS.name)
+        async with pool.acquire() as conn, conn.transaction():
             for partner in partners:
-                await save_partner(conn, partner)
-                keys[partner.partner_id] = await issue_key(conn, partner.partner_id)
+                await save_partner(conn, partner, access_topic=access_topic)
+                keys[partner.partner_id] = await issue_key(conn, partner.partner_id, access_topic=access_topic)
         return keys
     finally:
         await pool.close()

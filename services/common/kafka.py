@@ -106,7 +106,10 @@ async def ensure_topics(settings: Settings, topics: Sequence[Topic] = ALL_TOPICS
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(settings.topic(t.name), num_partitions=t.partitions, replication_factor=replication_factor)
+            NewTopic(
+                settings.topic(t.name), num_partitions=t.partitions, replication_factor=replication_factor,
+                topic_configs=dict(t.config),
+            )
             for t in topics
             if settings.topic(t.name) not in existing
         ]

@@ -22,6 +22,7 @@ from contracts.events import FeedbackSubmitted, ParticipationRecorded
 from contracts.topics import NEED_EVENTS, OUTPUT_EVENTS, PARTNER_FAMILIES, own_topic
 from services.common.db import apply_migrations, create_pool
 from services.common.settings import Settings
+from contracts.topics import PARTNER_ACCESS
 from services.intake.partners import Partner, issue_key, revoke_key, save_partner
 
 EVENT_GROUPS: dict[str, tuple[str, ...]] = {
@@ -74,7 +75,9 @@ async def run(args: argparse.Namespace) -> int:
     pool = await create_pool(settings.database_url, "intake", max_size=2)
     try:
         await apply_migrations(pool, "services.common", "services.intake")
-        async with pool.acquire() as conn:
+        # Intake's outbox relay announces the change to the other services.
+        access_topic = settings.topic(PARTNER_ACCESS.name)
+        async with pool.acquire() as conn, conn.transaction():
             if args.command == "add-partner":
                 await save_partner(
                     conn,
@@ -87,6 +90,7 @@ async def run(args: argparse.Namespace) -> int:
                         requests_per_minute=args.requests_per_minute,
                         own_kafka_topics=args.own_kafka_topics,
                     ),
+                    access_topic=access_topic,
                 )
                 print(f"partner {args.partner_id} saved")
                 if args.own_kafka_topics:
@@ -96,9 +100,9 @@ async def run(args: argparse.Namespace) -> int:
                 if not await conn.fetchval("SELECT true FROM partners WHERE partner_id = $1", args.partner_id):
                     print(f"no partner {args.partner_id}", file=sys.stderr)
                     return 1
-                print(await issue_key(conn, args.partner_id))
+                print(await issue_key(conn, args.partner_id, access_topic=access_topic))
             elif args.command == "revoke-key":
-                if not await revoke_key(conn, args.key_id):
+                if not await revoke_key(conn, args.key_id, access_topic=access_topic):
                     print(f"no active key {args.key_id}", file=sys.stderr)
                     return 1
                 print(f"key {args.key_id} revoked")

@@ -27,6 +27,7 @@ from contracts.events import (
     ResearchOutputUpdated,
     ResearchOutputWithdrawn,
 )
+from services.common.api_keys import presented_key, unauthenticated
 from services.common.consumer import BatchContext
 from services.common.outbox import stage_rows
 from services.common.problems import Problem
@@ -84,19 +85,10 @@ PROBLEM_RESPONSES = {
 def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
     buckets: dict[str, TokenBucket] = {}
 
-    async def current_partner(
-        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-        x_api_key: Annotated[str | None, Header(alias="X-API-Key", description="Alternative to Authorization: Bearer")] = None,
-    ) -> Partner:
-        key = x_api_key or (authorization.removeprefix("Bearer ").strip() if authorization else None)
+    async def current_partner(key: Annotated[str | None, Depends(presented_key)]) -> Partner:
         partner = await directory.authenticate(key) if key else None
         if partner is None:
-            raise Problem(
-                401,
-                "a valid API key is required (Authorization: Bearer rt_… or X-API-Key)",
-                slug="unauthenticated",
-                headers={"WWW-Authenticate": 'Bearer realm="redthread"'},
-            )
+            raise unauthenticated()
         bucket = buckets.setdefault(partner.partner_id, TokenBucket(partner.requests_per_minute))
         if (wait := bucket.take()) > 0:
             raise Problem(

@@ -1,12 +1,10 @@
 """Partners: who may send what, about which companies, and how they prove who they are.
 
-API keys look like `rt_<key id>_<secret>`. Only a SHA-256 of the secret is stored: the
-secrets are 256 random bits, so a slow password hash would add nothing but latency.
+API keys and how they are checked: services/common/api_keys.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
 import secrets
@@ -15,7 +13,11 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-KEY_PREFIX = "rt"
+from contracts.envelope import new_event
+from contracts.notices import ApiKeyHash, PartnerAccessChanged
+from services.common.api_keys import KEY_PREFIX, hash_secret, split_key
+from services.common.outbox import add_to_outbox
+
 PARTNER_SOURCE_PREFIX = "/partners/"
 
 
@@ -51,17 +53,6 @@ def partner_id_from_source(source: str) -> str | None:
     if source.startswith(PARTNER_SOURCE_PREFIX):
         return source[len(PARTNER_SOURCE_PREFIX):] or None
     return None
-
-
-def _hash(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
-
-
-def split_key(api_key: str) -> tuple[str, str] | None:
-    parts = api_key.split("_", 2)
-    if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
-        return None
-    return parts[1], parts[2]
 
 
 class PartnerDirectory:
@@ -106,7 +97,7 @@ class PartnerDirectory:
         await self._refresh()
         key_id, secret = parts
         known = self._keys.get(key_id)
-        if known is None or not hmac.compare_digest(known[1], _hash(secret)):
+        if known is None or not hmac.compare_digest(known[1], hash_secret(secret)):
             return None
         return self._partners.get(known[0])
 
@@ -126,7 +117,11 @@ def _partner_from_row(row: asyncpg.Record) -> Partner:
 # --- administration (used by `python -m services.intake.admin` and by tests) ---------
 
 
-async def save_partner(conn: asyncpg.Connection, partner: Partner) -> None:
+# Every change is announced on the partner-access topic (through the outbox, in the same
+# transaction), so that the other services with an HTTP API know the same partners and keys.
+
+
+async def save_partner(conn: asyncpg.Connection, partner: Partner, *, access_topic: str) -> None:
     await conn.execute(
         "INSERT INTO partners (partner_id, name, event_types, regions, org_numbers, requests_per_minute,"
         " own_kafka_topics) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (partner_id) DO UPDATE SET name = $2,"
@@ -139,21 +134,49 @@ async def save_partner(conn: asyncpg.Connection, partner: Partner) -> None:
         partner.requests_per_minute,
         partner.own_kafka_topics,
     )
+    await announce_access(conn, partner.partner_id, access_topic)
 
 
-async def issue_key(conn: asyncpg.Connection, partner_id: str, secret: str | None = None) -> str:
+async def issue_key(conn: asyncpg.Connection, partner_id: str, secret: str | None = None, *, access_topic: str) -> str:
     """A new API key for the partner; the only time the full key is ever seen."""
     key_id = secrets.token_hex(6)
     secret = secret or secrets.token_urlsafe(32)
     await conn.execute(
-        "INSERT INTO api_keys (key_id, partner_id, secret_hash) VALUES ($1, $2, $3)", key_id, partner_id, _hash(secret)
+        "INSERT INTO api_keys (key_id, partner_id, secret_hash) VALUES ($1, $2, $3)", key_id, partner_id, hash_secret(secret)
     )
+    await announce_access(conn, partner_id, access_topic)
     return f"{KEY_PREFIX}_{key_id}_{secret}"
 
 
-async def revoke_key(conn: asyncpg.Connection, key_id: str) -> bool:
-    status = await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL", key_id)
-    return status.endswith(" 1")
+async def revoke_key(conn: asyncpg.Connection, key_id: str, *, access_topic: str) -> bool:
+    partner_id = await conn.fetchval(
+        "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL RETURNING partner_id", key_id
+    )
+    if partner_id is None:
+        return False
+    await announce_access(conn, partner_id, access_topic)
+    return True
+
+
+async def announce_access(conn: asyncpg.Connection, partner_id: str, access_topic: str) -> None:
+    """Stage the partner's whole access as it is now: a compacted topic then always holds
+    each partner's latest state."""
+    row = await conn.fetchrow("SELECT * FROM partners WHERE partner_id = $1", partner_id)
+    keys = await conn.fetch("SELECT key_id, secret_hash, revoked_at FROM api_keys WHERE partner_id = $1", partner_id)
+    partner = _partner_from_row(row)
+    access = PartnerAccessChanged(
+        partner_id=partner.partner_id,
+        name=partner.name,
+        event_types=sorted(partner.event_types),
+        regions=sorted(partner.regions) if partner.regions is not None else None,
+        org_numbers=sorted(partner.org_numbers) if partner.org_numbers is not None else None,
+        requests_per_minute=partner.requests_per_minute,
+        keys=[
+            ApiKeyHash(key_id=k["key_id"], sha256=bytes(k["secret_hash"]).hex(), revoked=k["revoked_at"] is not None)
+            for k in keys
+        ],
+    )
+    await add_to_outbox(conn, access_topic, partner_id, new_event(access, source="/redthread/intake", subject=partner_id))
 
 
 @dataclass

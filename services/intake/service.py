@@ -13,7 +13,9 @@ from contracts.events import (
     ParticipationRecorded,
     ResearchOutputPublished,
 )
+from contracts.notices import PartnerAccessChanged
 from contracts.topics import (
+    PARTNER_ACCESS,
     FEEDBACK,
     partner_topic_owner,
     NEEDS,
@@ -98,6 +100,7 @@ def build(settings: Settings | None = None) -> Service:
             Publication(RESEARCH_OUTPUTS, ResearchOutputPublished),
             Publication(PARTICIPATIONS, ParticipationRecorded),
             Publication(FEEDBACK, FeedbackSubmitted),
+            Publication(PARTNER_ACCESS, PartnerAccessChanged),
         ),
         http=partial(build_router, directory=directory),
         on_start=(lambda service: directory.bind(service.pool),),

@@ -181,6 +181,8 @@ async def _propose(ctx: HandlerContext, cause: CloudEvent, need: NeedContent, ou
         company=need.company,
         coach=need.coach,
         confidentiality=need.confidentiality,
+        language=need.language,
+        focus_areas=need.focus_areas,
     )
     await ctx.publish(
         MATCHES.name,
