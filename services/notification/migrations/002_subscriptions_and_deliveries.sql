@@ -50,6 +50,7 @@ CREATE TABLE deliveries (
     subscription_id uuid REFERENCES subscriptions ON DELETE SET NULL,
     recipient_key   text        NOT NULL,    -- subscription:<id> or coach:<e-mail>
     notice_key      text        NOT NULL,    -- match:<id>, need:<id>:<revision>, feedback:<id>:<revision>, digest:<period>
+    about_id        uuid,                    -- the match, need or feedback it tells of (none for a digest)
     channel         text        NOT NULL,    -- email | webhook | atom
     destination     text        NOT NULL,    -- e-mail address, webhook URL, or the feed
     message         jsonb       NOT NULL,    -- the OutgoingMessage (for a held item: its single notice)
@@ -65,6 +66,7 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX deliveries_held ON deliveries (subscription_id) WHERE status = 'held';
+CREATE INDEX deliveries_about ON deliveries (about_id);
 CREATE INDEX deliveries_of_subscription ON deliveries (subscription_id, created_at DESC);
 
 -- Every attempt at a delivery, as operators and partners see it through the API.
