@@ -95,3 +95,11 @@ def test_scores_explain_the_decision():
 
 def test_a_place_name_does_not_outvote_english_function_words():
     assert detect_language("We need help with OEE at our plant in Värnamo, Jönköping and Gävle") == "en"
+
+
+def test_a_long_text_is_judged_by_its_first_characters():
+    swedish = "Vi behöver hjälp med ställtiden och ledtiden i pressen. " * 40
+    english = "We need help with the setup time of the press and the whole line. " * 200
+    assert len(swedish) > 2_000
+    assert detect_language(english) == "en"
+    assert detect_language(swedish + english) == "sv"
