@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import pydantic_core
 from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 
@@ -37,14 +41,17 @@ async def stage_rows(conn: asyncpg.Connection, rows: list[OutboxRow]) -> None:
         [r.topic for r in rows],
         [r.key for r in rows],
         [r.value for r in rows],
-        [json.dumps({k: _storable(v) for k, v in r.headers.items()}) for r in rows],
+        [_headers_json(r.headers) for r in rows],
     )
 
 
-def _storable(text: str) -> str:
-    # jsonb cannot hold NUL; a header carrying one (say, a dead letter's reason quoting
-    # the bad input) keeps a visible U+FFFD in its place.
-    return text.replace("\x00", "\ufffd")
+def _headers_json(headers: dict[str, str]) -> str:
+    text = pydantic_core.to_json(headers).decode()
+    if "\\u0000" in text:
+        # jsonb cannot hold NUL; a header carrying one (say, a dead letter's reason
+        # quoting the bad input) keeps a visible U+FFFD in its place.
+        text = json.dumps({k: v.replace("\x00", "\ufffd") for k, v in headers.items()})
+    return text
 
 
 async def add_to_outbox(conn: asyncpg.Connection, topic: str, key: str | None, event: CloudEvent) -> None:
@@ -62,7 +69,43 @@ def kafka_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
+        # aiokafka's default (16 KiB) holds a dozen of our events: a relay pass of
+        # hundreds would go out as dozens of produce requests, one after the other.
+        max_batch_size=MAX_BATCH_BYTES,
     )
+
+
+MAX_BATCH_BYTES = 256 * 1024
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's key hash (the Java client's Utils.murmur2, as aiokafka's DefaultPartitioner
+    uses it), reading the key four bytes at a time."""
+    length = len(data)
+    m = 0x5BD1E995
+    h = 0x9747B28C ^ length
+    for k in struct.unpack_from(f"<{length // 4}I", data):
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        h = ((h * m) & 0xFFFFFFFF) ^ ((k * m) & 0xFFFFFFFF)
+    tail = length & ~3
+    extra = length & 3
+    if extra >= 3:
+        h ^= data[tail + 2] << 16
+    if extra >= 2:
+        h ^= data[tail + 1] << 8
+    if extra >= 1:
+        h = ((h ^ data[tail]) * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def partition_for(key: bytes | None, partitions: Sequence[int]) -> int:
+    """The partition the default partitioner picks for `key` (any one when None)."""
+    if key is None:
+        return random.choice(partitions)
+    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
 
 class OutboxRelay:
@@ -131,28 +174,46 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            deliveries = []
-            for row in rows:
-                headers: dict[str, str] = json.loads(row["headers"])
-                with span_continuing(
-                    f"{row['topic']} publish",
-                    headers,
-                    trace.SpanKind.PRODUCER,
-                    {"messaging.system": "kafka", "messaging.destination.name": row["topic"]},
-                ):
-                    headers.update(current_trace_headers())
-                    deliveries.append(
-                        await self._producer.send(
-                            row["topic"],
-                            value=row["value"],
-                            key=row["key"],
-                            headers=[(k, v.encode()) for k, v in headers.items()],
-                        )
-                    )
-            await asyncio.gather(*deliveries)
+            await self._send(rows)
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         self.relayed += len(rows)
         return len(rows)
+
+    async def _send(self, rows: Sequence[asyncpg.Record]) -> None:
+        """Send rows in record batches of one partition each, in outbox order, and wait
+        until the broker has acknowledged all of them. The partition is the one the
+        producer's default partitioner would choose, so a key keeps its partition."""
+        tracing = _recording()
+        batches: dict[tuple[str, int], list] = {}
+        partitions: dict[str, list[int]] = {}
+        for row in rows:
+            topic = row["topic"]
+            if topic not in partitions:
+                partitions[topic] = sorted(await self._producer.partitions_for(topic))
+            headers: dict[str, str] = pydantic_core.from_json(row["headers"])
+            if tracing:
+                with span_continuing(
+                    f"{topic} publish",
+                    headers,
+                    trace.SpanKind.PRODUCER,
+                    {"messaging.system": "kafka", "messaging.destination.name": topic},
+                ):
+                    headers.update(current_trace_headers())
+            key = row["key"]
+            batches.setdefault((topic, partition_for(key, partitions[topic])), []).append(
+                (key, row["value"], [(k, v.encode()) for k, v in headers.items()])
+            )
+        deliveries = []
+        for (topic, partition), records in batches.items():
+            batch = self._producer.create_batch()
+            for key, value, headers in records:
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full
+                    deliveries.append(await self._producer.send_batch(batch, topic, partition=partition))
+                    batch = self._producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None, headers=headers)
+            batch.close()
+            deliveries.append(await self._producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*deliveries)
 
     async def _record_failure(self, error: str) -> None:
         try:
@@ -165,3 +226,10 @@ class OutboxRelay:
                 )
         except Exception:  # noqa: BLE001 - bookkeeping only; the database may be the failure
             log.debug("could not record the outbox failure", exc_info=True)
+
+
+def _recording() -> bool:
+    """Whether spans are recorded (telemetry.setup_tracing installed an exporting
+    provider). When they are not, a relayed row's headers already carry the trace
+    context of the step that staged it, and a span of its own would change nothing."""
+    return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
