@@ -15,6 +15,7 @@ from uuid import UUID, uuid4, uuid5
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from contracts.events import CONTRACTS_BY_TYPE, Contract, refuse_nul
+import contracts.notices  # noqa: F401  registers the notice events with CONTRACTS_BY_TYPE
 
 SPEC_VERSION = "1.0"
 JSON_CONTENT_TYPE = "application/json"

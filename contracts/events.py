@@ -295,8 +295,8 @@ class MatchProposed(Contract):
     need_title: ShortText
     output_title: ShortText
     output_summary: LongText
-    company: CompanyRef | None
-    coach: Person | None
+    company: CompanyRef | None = None
+    coach: Person | None = None
     confidentiality: Confidentiality
     language: Language | None = Field(None, description="The need's language: the coach is written to in it")
     focus_areas: list[StrengthArea] = Field(default_factory=list, description="The need's strength areas")
@@ -323,7 +323,7 @@ class NotificationDispatched(Contract):
     notification_id: UUID
     match_id: UUID
     need_id: UUID
-    company_org_number: str | None
+    company_org_number: str | None = None
     channel: Annotated[str, Field(pattern="^(email|webhook|feed|kafka)$")]
     recipient: ShortText
     subject: ShortText
@@ -373,7 +373,7 @@ class DeadLetterRecord(Contract):
     source_topic: str
     source_partition: int
     source_offset: int
-    original_key: str | None
+    original_key: str | None = None
     original_headers: dict[str, str]
     original_value: str
     original_value_encoding: Annotated[str, Field(pattern="^(utf-8|base64)$")]

@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import Field
 
 from contracts.events import (
+    CONTRACTS_BY_TYPE,
     Contract,
     Email,
     FeedbackVerdict,
@@ -151,3 +152,8 @@ class PartnerAccessChanged(Contract):
     requests_per_minute: int = 600
     keys: list[ApiKeyHash] = Field(default_factory=list)
     removed: bool = False
+
+
+# Events of this module travel on Kafka too: make them known to the envelope's decoder.
+NOTICE_EVENT_CONTRACTS: tuple[type[Contract], ...] = (NeedNotice, PartnerAccessChanged)
+CONTRACTS_BY_TYPE.update({c.EVENT_TYPE: c for c in NOTICE_EVENT_CONTRACTS})

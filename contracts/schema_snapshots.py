@@ -12,13 +12,15 @@ from pathlib import Path
 
 from contracts.envelope import Envelope
 from contracts.events import ALL_CONTRACTS
+from contracts.notices import NOTICE_EVENT_CONTRACTS, OutgoingMessage
 
 SNAPSHOT_DIR = Path(__file__).parent / "schemas"
 
 
 def render() -> dict[str, str]:
     snapshots = {"cloudevents-envelope.json": Envelope.model_json_schema()}
-    for contract in ALL_CONTRACTS:
+    snapshots["redthread.notices.webhook-body.json"] = OutgoingMessage.model_json_schema()
+    for contract in (*ALL_CONTRACTS, *NOTICE_EVENT_CONTRACTS):
         schema = contract.model_json_schema()
         schema["$id"] = f"urn:redthread:{contract.EVENT_TYPE}:v{contract.SCHEMA_VERSION}"
         snapshots[f"{contract.EVENT_TYPE}.v{contract.SCHEMA_VERSION}.json"] = schema

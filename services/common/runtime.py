@@ -75,12 +75,17 @@ class Service:
         publications: tuple[Publication, ...] = (),
         http: Callable[["Service"], APIRouter] | None = None,
         on_start: tuple[Callable[["Service"], object], ...] = (),
+        on_stop: tuple[Callable[["Service"], object], ...] = (),
     ) -> None:
         self.name = name
         self.settings = settings or Settings()
         self._package = package
         self._subscriptions = subscriptions
         self._on_start = on_start
+        self._on_stop = on_stop
+        # Called after every committed batch, besides waking the outbox relay (say, to
+        # wake a worker that acts on what the batch wrote).
+        self.commit_listeners: list[Callable[[], None]] = []
         self.tracer_provider = setup_tracing(name)
         self.broker = make_broker(self.settings, name, self.tracer_provider)
         self.consumers: dict[str, EventConsumer] = {}
@@ -132,11 +137,11 @@ class Service:
     async def start(self) -> None:
         self._pool = await create_pool(self.settings.database_url, self.name)
         await apply_migrations(self._pool, "services.common", self._package)
+        self._relay = OutboxRelay(self._pool, self.settings, self.name)
+        await self._relay.start()
         for hook in self._on_start:
             if inspect.isawaitable(result := hook(self)):
                 await result
-        self._relay = OutboxRelay(self._pool, self.settings, self.name)
-        await self._relay.start()
         for subscription in self._subscriptions:
             self.consumers[subscription.name] = EventConsumer(
                 subscription.name,
@@ -145,13 +150,21 @@ class Service:
                 subscription.handles,
                 subscription.handler,
                 subscription.topics,
-                on_commit=self._relay.wake,
+                on_commit=self._after_commit,
             )
         await self.broker.start()
         log.info("%s started", self.name)
 
+    def _after_commit(self) -> None:
+        self.relay.wake()
+        for listener in self.commit_listeners:
+            listener()
+
     async def stop(self) -> None:
         await self.broker.stop()
+        for hook in self._on_stop:
+            if inspect.isawaitable(result := hook(self)):
+                await result
         if self._relay:
             await self._relay.stop()
         if self._pool:

@@ -4,22 +4,19 @@ small OTLP/HTTP receiver for their traces — all on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from deploy.demo.partners import provision
 from deploy.local import SERVICES, ServiceProcesses
 from services.intake.admin import event_types
 from services.intake.partners import Partner
+from tests.peers import Inbox, free_port
 
 E2E_PARTNERS = (
     Partner("iuc-smaland", "IUC Småland", event_types("needs,participations,feedback")),
@@ -27,23 +24,6 @@ E2E_PARTNERS = (
     Partner("produktion2030", "Produktion2030 projektregister", event_types("research-outputs")),
     Partner("rise", "RISE", event_types("research-outputs")),
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps what it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
 
 
 class SpanCollector:
@@ -85,12 +65,9 @@ class SpanCollector:
 
 @pytest.fixture(scope="session")
 def inbox() -> Iterator[Inbox]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    inbox.port = controller.port
+    inbox = Inbox().start()
     yield inbox
-    controller.stop()
+    inbox.stop()
 
 
 @pytest.fixture(scope="session")
@@ -114,8 +91,10 @@ def platform(settings, inbox, span_collector, tmp_path_factory) -> Iterator[Serv
         "OTEL_EXPORTER_OTLP_ENDPOINT": span_collector.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
     }
+    ports = {name: free_port() for name in SERVICES}
+    env["REDTHREAD_PUBLIC_URL"] = f"http://127.0.0.1:{ports['notification']}"
     log_dir: Path = tmp_path_factory.mktemp("service-logs")
-    processes = ServiceProcesses(env, log_dir, {name: free_port() for name in SERVICES})
+    processes = ServiceProcesses(env, log_dir, ports)
     processes.start()
     try:
         processes.wait_healthy(timeout_s=90)

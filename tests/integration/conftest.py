@@ -8,6 +8,8 @@ import pytest
 
 from services.intake.service import build as build_intake
 from services.matching.service import build as build_matching
+from services.notification.service import build as build_notification
+from tests.peers import Inbox
 
 
 async def _running(service):
@@ -25,6 +27,29 @@ async def intake(settings):
 @pytest.fixture(scope="module")
 async def matching(settings):
     async for service in _running(build_matching(settings)):
+        yield service
+
+
+@pytest.fixture(scope="module")
+def inbox():
+    inbox = Inbox().start()
+    yield inbox
+    inbox.stop()
+
+
+@pytest.fixture(scope="module")
+async def notification(settings, inbox):
+    """Notification sending mail to the module's real SMTP server, retrying quickly."""
+    quick = settings.model_copy(
+        update={
+            "smtp_port": inbox.port,
+            "delivery_backoff_initial_s": 0.05,
+            "delivery_backoff_max_s": 0.2,
+            "delivery_poll_interval_s": 0.1,
+            "public_url": "http://notification.test",
+        }
+    )
+    async for service in _running(build_notification(quick)):
         yield service
 
 

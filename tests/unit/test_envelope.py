@@ -76,3 +76,15 @@ def test_unknown_event_types_are_rejected():
         decode(headers | {"ce_type": "redthread.need.teleported"}, value)
     with pytest.raises(EnvelopeError, match="not accepted here"):
         decode(headers, value, accepted_types={"redthread.feedback.submitted"})
+
+
+def test_every_contract_survives_the_wire_with_its_optional_fields_left_out():
+    """encode() leaves out None values, so every nullable field must have a default:
+    otherwise an event without, say, a coach cannot be read back by its consumers."""
+    from contracts.events import ALL_CONTRACTS
+    from contracts.notices import NOTICE_EVENT_CONTRACTS
+
+    for contract in (*ALL_CONTRACTS, *NOTICE_EVENT_CONTRACTS):
+        for name, field in contract.model_fields.items():
+            nullable = "None" in str(field.annotation)
+            assert not (nullable and field.is_required()), f"{contract.__name__}.{name} is nullable but required"

@@ -1,0 +1,311 @@
+"""Notification on the real broker and database, with real peers: an SMTP server, an HTTP
+server receiving webhooks, feedparser reading the Atom feeds. The test plays matching and
+intake by putting their events on the canonical topics; intake itself runs too, for the
+partner keys and for the answers that come back as feedback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import feedparser
+import httpx
+import pytest
+from standardwebhooks import Webhook
+
+from contracts.events import (
+    Confidentiality,
+    FeedbackSubmitted,
+    MatchProposed,
+    MatchReason,
+)
+from contracts.topics import FEEDBACK, MATCHES, NEED_FEED, NEEDS, PARTNER_ACCESS
+from services.intake.partners import revoke_key
+from services.notification.digests import compose_due_digests
+from tests.conftest import a_need, publish_event, read_topic, register_partner
+from tests.integration.conftest import eventually_true
+from tests.peers import WebhookReceiver, wait_for
+
+pytestmark = pytest.mark.integration
+
+INTAKE_SOURCE = "/redthread/intake"
+
+
+@pytest.fixture(scope="module")
+async def partner_key(intake, notification):
+    key = await register_partner(intake, "forskarportalen", name="Forskarportalen")
+    await eventually_true(notification, "SELECT true FROM partner_keys WHERE partner_id = 'forskarportalen'")
+    return key
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    receiver = WebhookReceiver(respond=lambda path, count: 200).start()
+    yield receiver
+    receiver.stop()
+
+
+def client(notification, key: str | None = None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=notification.http_app), base_url="http://notification.test", headers=headers
+    )
+
+
+async def subscribe(notification, key: str, **body) -> dict:
+    async with client(notification, key) as api:
+        response = await api.post("/v1/subscriptions", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def a_match(*, coach_email: str | None = None, confidentiality=Confidentiality.public, output_id=None, language="sv"):
+    need = a_need()
+    return MatchProposed(
+        match_id=uuid.uuid4(),
+        need_id=need.need_id,
+        output_id=output_id or uuid.uuid4(),
+        score=0.72,
+        method="concepts-tfidf-v1",
+        reasons=[MatchReason(kind="shared-concepts", explanation="Båda handlar om: ställtid, SMED")],
+        need_title=need.title,
+        output_title="SMED i pressverkstaden: en metod för kortare ställtider",
+        output_summary="En steg-för-steg-metod för att korta omställningstider i små verkstäder.",
+        company=need.company.model_copy(update={"region": "Småland och öarna", "iuc": "IUC Sjuhärad"}),
+        coach={"name": "Karin Lindqvist", "email": coach_email} if coach_email else None,
+        confidentiality=confidentiality,
+        language=language,
+        focus_areas=["P2"],
+    )
+
+
+async def test_a_key_issued_by_intake_works_here_until_it_is_revoked(intake, notification, partner_key):
+    async with client(notification, partner_key) as api:
+        allowed = await api.get("/v1/subscriptions")
+    async with client(notification, "rt_nonsense_key") as api:
+        refused = await api.get("/v1/subscriptions")
+    assert allowed.status_code == 200 and allowed.json() == []
+    assert refused.status_code == 401 and refused.headers["content-type"] == "application/problem+json"
+
+    doomed = await register_partner(intake, "short-lived")
+    await eventually_true(notification, "SELECT true FROM partner_keys WHERE partner_id = 'short-lived'")
+    async with intake.pool.acquire() as conn, conn.transaction():
+        await revoke_key(conn, doomed.split("_")[1], access_topic=intake.settings.topic(PARTNER_ACCESS.name))
+    await eventually_true(notification, "SELECT revoked FROM partner_keys WHERE partner_id = 'short-lived'")
+    async with client(notification, doomed) as api:
+        assert (await api.get("/v1/subscriptions")).status_code == 401
+
+
+async def test_the_coach_is_mailed_the_match_once_and_the_answer_becomes_feedback(
+    intake, notification, settings, producer, inbox
+):
+    coach = f"coach-{uuid.uuid4().hex[:8]}@iuc.example.se"
+    match = a_match(coach_email=coach, language="en")
+    event_id = await publish_event(producer, settings.topic(MATCHES.name), match, source="/redthread/matching",
+                                   key=str(match.need_id))
+    await publish_event(producer, settings.topic(MATCHES.name), match, source="/redthread/matching",
+                        key=str(match.need_id), event_id=event_id)  # redelivered
+    await publish_event(producer, settings.topic(MATCHES.name), match, source="/redthread/matching",
+                        key=str(match.need_id))  # the same match again, as a new event
+
+    await asyncio.to_thread(wait_for, lambda: inbox.to(coach), what="the coach's mail")
+    await asyncio.sleep(1.0)  # time for any duplicate to arrive
+    [mail] = inbox.to(coach)
+    text = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    assert match.output_title in text and match.output_title in html
+    assert mail["List-Unsubscribe"].startswith("<http://notification.test/v1/unsubscribe/")
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    token = re.search(r"http://notification\.test/v1/answers/([\w-]+)\?verdict=useful", text).group(1)
+
+    async with client(notification) as api:
+        page = await api.get(f"/v1/answers/{token}", params={"verdict": "useful"})
+        first = await api.post(f"/v1/answers/{token}", data={"verdict": "useful", "comment": "Bra!"})
+        second = await api.post(f"/v1/answers/{token}", json={"verdict": "adopted", "comment": "Infört i linje 2"})
+        again = await api.post(f"/v1/answers/{token}", json={"verdict": "adopted", "comment": "Infört i linje 2"})
+        no_question = await api.post(f"/v1/answers/{token}", json={"verdict": "new-question"})
+        unknown = await api.post("/v1/answers/not-a-token", json={"verdict": "useful"})
+
+    assert page.status_code == 200 and 'value="useful" checked' in page.text
+    assert first.status_code == 200 and "Tack" in first.text
+    assert second.json()["revision"] == 2 and second.json()["effect"] == "recorded"
+    assert again.json()["effect"] == "unchanged" and again.json()["feedback_id"] == second.json()["feedback_id"]
+    assert no_question.status_code == 422 and "new_question" in no_question.json()["detail"]
+    assert unknown.status_code == 404
+
+    # Intake accepts both answers from notification as one feedback, now at its second revision.
+    feedback_id = uuid.UUID(second.json()["feedback_id"])
+    await eventually_true(
+        intake, "SELECT (data::jsonb->>'revision')::int = 2 FROM feedback WHERE feedback_id = $1", feedback_id
+    )
+    canonical = await read_topic(settings, settings.topic(FEEDBACK.name), at_least=2,
+                                 where=lambda r: r.key == str(match.match_id).encode())
+    assert [json.loads(r.value)["verdict"] for r in canonical] == ["useful", "adopted"]
+    async with client(notification) as api:
+        sent = (await api.get("/v1/notifications", params={"match_id": str(match.match_id)})).json()
+    assert [n["recipient"] for n in sent] == [coach]
+
+
+async def test_researchers_get_the_need_feed_their_way_and_confidentiality_holds(
+    notification, settings, producer, inbox, receiver, partner_key
+):
+    researcher = f"forskare-{uuid.uuid4().hex[:8]}@chalmers.example.se"
+    await subscribe(
+        notification, partner_key, about="needs", channel="email",
+        subscriber={"name": "Eva Forskare", "email": researcher, "language": "en"},
+        filters={"focus_areas": ["P2"], "keywords": ["ställtid"]},
+    )
+    by_hook = await subscribe(
+        notification, partner_key, about="needs", channel="webhook", webhook_url=f"{receiver.url}/needs",
+        subscriber={"name": "Projektregistret"}, filters={"need_types": ["process"]},
+    )
+    by_feed = await subscribe(
+        notification, partner_key, about="needs", channel="atom", subscriber={"name": "Läsare", "language": "sv"},
+    )
+    assert by_hook["webhook_secret"].startswith("whsec_") and by_feed["feed_url"].startswith("http://notification.test/")
+
+    public = a_need(title="Långa ställtider i kantpressen")
+    anonymised = a_need(title="Ställtid i svetscellen", confidentiality="anonymised")
+    coach_only = a_need(title="Hemligt ställtidsprojekt", confidentiality="coach-only")
+    elsewhere = a_need(title="Ledarskap i skiftlag", description="Hur leder vi tre skift?", focus_areas=["P4"],
+                       need_type="organisation", keywords=["ledarskap"])
+    for need in (public, anonymised, coach_only, elsewhere):
+        await publish_event(producer, settings.topic(NEEDS.name), need, source=INTAKE_SOURCE, key=str(need.need_id))
+
+    await asyncio.to_thread(wait_for, lambda: len(inbox.to(researcher)) >= 2, what="two need mails")
+    await asyncio.to_thread(wait_for, lambda: len(receiver.at("/needs")) >= 2, what="two webhooks")
+    await eventually_true(notification, "SELECT count(*) = 3 FROM deliveries WHERE channel = 'atom'")
+    await asyncio.sleep(1.0)
+
+    mails = inbox.to(researcher)
+    bodies = [m.get_body(("plain",)).get_content() for m in mails]
+    assert len(mails) == 2
+    assert any(public.title in b for b in bodies) and any(anonymised.title in b for b in bodies)
+    anonymised_body = next(b for b in bodies if anonymised.title in b)
+    assert anonymised.company.name not in anonymised_body
+    assert all(coach_only.title not in b and elsewhere.title not in b for b in bodies)
+
+    hooks = receiver.at("/needs")
+    verifier = Webhook(by_hook["webhook_secret"])
+    payloads = [verifier.verify(body, headers) for headers, body in hooks]
+    titles = sorted(p["notices"][0]["title"] for p in payloads)
+    assert titles == sorted([public.title, anonymised.title])
+    assert {p["subscription_id"] for p in payloads} == {by_hook["subscription_id"]}
+    assert all(p["unsubscribe_url"] for p in payloads)
+    with pytest.raises(Exception):
+        Webhook("whsec_" + "QUJD" * 8).verify(hooks[0][1], hooks[0][0])  # someone else's secret fails
+
+    async with client(notification) as api:
+        feed_response = await api.get(by_feed["feed_url"].removeprefix("http://notification.test"))
+    feed = feedparser.parse(feed_response.content)
+    assert feed_response.headers["content-type"].startswith("application/atom+xml") and feed.bozo == 0
+    entry_titles = " | ".join(e.title for e in feed.entries)
+    assert len(feed.entries) == 3
+    assert public.title in entry_titles and elsewhere.title in entry_titles and coach_only.title not in entry_titles
+
+    on_kafka = await read_topic(settings, settings.topic(NEED_FEED.name), at_least=3)
+    feed_items = {json.loads(r.value)["need_id"]: json.loads(r.value) for r in on_kafka}
+    assert str(coach_only.need_id) not in feed_items
+    assert feed_items[str(anonymised.need_id)].get("company") is None
+    assert feed_items[str(public.need_id)]["company"]["name"] == public.company.name
+
+
+async def test_researchers_hear_what_companies_say_about_their_output(notification, settings, producer, receiver, partner_key):
+    output_id = uuid.uuid4()
+    hook = await subscribe(
+        notification, partner_key, about="feedback", channel="webhook", webhook_url=f"{receiver.url}/feedback",
+        subscriber={"name": "Projekt SMED-lab", "email": "lab@example.org"}, filters={"output_ids": [str(output_id)]},
+    )
+    match = a_match(output_id=output_id)
+    other = a_match()
+    for m in (match, other):
+        await publish_event(producer, settings.topic(MATCHES.name), m, source="/redthread/matching", key=str(m.need_id))
+    for m in (match, other):
+        feedback = FeedbackSubmitted(
+            feedback_id=uuid.uuid4(), match_id=m.match_id, reporter={"name": "Karin", "email": "karin@example.se"},
+            verdict="new-question", new_question="Fungerar SMED för kundorderstyrd tillverkning?",
+        )
+        await publish_event(producer, settings.topic(FEEDBACK.name), feedback, source="/partners/coach-tool",
+                            key=str(m.match_id))
+
+    await asyncio.to_thread(wait_for, lambda: receiver.at("/feedback"), what="the feedback webhook")
+    await asyncio.sleep(0.5)
+    [(headers, body)] = receiver.at("/feedback")
+    notice = Webhook(hook["webhook_secret"]).verify(body, headers)["notices"][0]
+    assert notice["kind"] == "feedback" and notice["output_id"] == str(output_id)
+    assert notice["new_question"] == "Fungerar SMED för kundorderstyrd tillverkning?"
+
+
+async def test_a_daily_digest_tells_each_thing_once(notification, settings, producer, inbox, partner_key):
+    reader = f"digest-{uuid.uuid4().hex[:8]}@example.org"
+    subscription = await subscribe(
+        notification, partner_key, about="needs", channel="email", cadence="daily",
+        subscriber={"name": "Dag Digest", "email": reader, "language": "no"}, filters={"keywords": ["kassation"]},
+    )
+    needs = [a_need(title=f"Kassation i gjuteriet {n}", keywords=["kassation"]) for n in range(3)]
+    ids = [await publish_event(producer, settings.topic(NEEDS.name), need, source=INTAKE_SOURCE, key=str(need.need_id))
+           for need in needs]
+    sid = uuid.UUID(subscription["subscription_id"])
+    await eventually_true(notification, "SELECT count(*) = 3 FROM deliveries WHERE subscription_id = $1 AND status = 'held'", sid)
+
+    later = datetime.now(UTC) + timedelta(days=2)
+    assert await compose_due_digests(notification.pool, notification.settings, now=later) >= 1
+    await asyncio.to_thread(wait_for, lambda: inbox.to(reader), what="the digest")
+    # Redelivered and repeated events, and a second composing, add nothing.
+    await publish_event(producer, settings.topic(NEEDS.name), needs[0], source=INTAKE_SOURCE,
+                        key=str(needs[0].need_id), event_id=ids[0])
+    await publish_event(producer, settings.topic(NEEDS.name), needs[1], source=INTAKE_SOURCE, key=str(needs[1].need_id))
+    await asyncio.sleep(1.0)
+    assert await compose_due_digests(notification.pool, notification.settings, now=later + timedelta(days=2)) == 0
+    await asyncio.sleep(0.5)
+
+    [digest] = inbox.to(reader)
+    text = digest.get_body(("plain",)).get_content()
+    assert all(need.title in text for need in needs)
+    async with client(notification, partner_key) as api:
+        deliveries = (await api.get(f"/v1/subscriptions/{sid}/deliveries")).json()
+    statuses = sorted(d["status"] for d in deliveries)
+    assert statuses == ["delivered", "digested", "digested", "digested"]
+
+
+async def test_partners_manage_their_subscriptions_and_recipients_can_leave(
+    intake, notification, settings, producer, partner_key
+):
+    other_key = await register_partner(intake, "annan-partner")
+    await eventually_true(notification, "SELECT true FROM partner_keys WHERE partner_id = 'annan-partner'")
+    mine = await subscribe(
+        notification, partner_key, about="needs", channel="email",
+        subscriber={"name": "Paus Person", "email": "paus@example.org"}, filters={"keywords": ["pausad"]},
+    )
+    sid = mine["subscription_id"]
+    async with client(notification, partner_key) as api:
+        no_url = await api.post("/v1/subscriptions", json={"about": "needs", "channel": "webhook", "subscriber": {"name": "X"}})
+        bad_filter = await api.post("/v1/subscriptions", json={
+            "about": "needs", "channel": "atom", "subscriber": {"name": "X"}, "filters": {"trl_min": 12}})
+        paused = await api.patch(f"/v1/subscriptions/{sid}", json={"status": "paused"})
+    async with client(notification, other_key) as api:
+        not_theirs = await api.get(f"/v1/subscriptions/{sid}")
+        not_theirs_either = await api.delete(f"/v1/subscriptions/{sid}")
+
+    assert no_url.status_code == 422 and "webhook_url" in no_url.json()["detail"]
+    assert bad_filter.status_code == 422 and bad_filter.json()["errors"][0]["pointer"] == "/filters/trl_min"
+    assert paused.json()["status"] == "paused"
+    assert not_theirs.status_code == 404 and not_theirs_either.status_code == 404
+
+    quiet = a_need(title="Pausad prenumeration", keywords=["pausad"])
+    await publish_event(producer, settings.topic(NEEDS.name), quiet, source=INTAKE_SOURCE, key=str(quiet.need_id))
+    await asyncio.sleep(1.5)
+    async with notification.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM deliveries WHERE subscription_id = $1", uuid.UUID(sid)) == 0
+
+    async with client(notification) as api:
+        confirm = await api.get(mine["unsubscribe_url"].removeprefix("http://notification.test"))
+        one_click = await api.post(mine["unsubscribe_url"].removeprefix("http://notification.test"),
+                                   data={"List-Unsubscribe": "One-Click"})
+    async with client(notification, partner_key) as api:
+        gone = await api.get(f"/v1/subscriptions/{sid}")
+    assert confirm.status_code == 200 and "<form" in confirm.text
+    assert one_click.status_code == 200 and gone.status_code == 404
