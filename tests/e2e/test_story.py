@@ -8,6 +8,7 @@ the match and the notification on the company's red thread. One trace follows it
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 
@@ -40,26 +41,51 @@ def new_trace() -> tuple[str, str]:
     return trace_id, f"00-{trace_id}-{secrets.token_hex(8)}-01"
 
 
+def addressed_to(address: str):
+    return lambda message: any(a.addr_spec == address for a in message["To"].addresses)
+
+
 def test_a_coachs_need_meets_new_research_and_the_coach_is_told(platform, inbox):
+    # A researcher at RISE follows the need feed for changeover problems, by e-mail, in English.
+    rise = {"Authorization": f"Bearer {platform.keys['rise']}"}
+    subscription = {
+        "about": "needs", "channel": "email", "filters": {"keywords": ["ställtid"]},
+        "subscriber": {"name": "Eva Forsberg", "email": "eva.e2e@ri.example.se", "language": "en"},
+    }
+
+    def subscribed():
+        """the RISE key works at notification, and the researcher is subscribed"""
+        response = httpx.post(platform.url("notification") + "/v1/subscriptions", json=subscription, headers=rise, timeout=5)
+        return response.status_code == 201
+
+    eventually(subscribed)
+
     # A coach at IUC Småland records the need of a die-casting shop in Värnamo.
     need = a_need(coach={"name": "Karin Lindqvist", "email": "karin.e2e@example.se"})
     assert post(platform, "/v1/needs", need, "iuc-smaland").status_code == 202
+
+    # The researcher hears of the need.
+    to_eva = addressed_to("eva.e2e@ri.example.se")
+    eva_mail = eventually(lambda: next((m for m in inbox.messages if to_eva(m)), None))
+    assert need.title in eva_mail.get_body(("plain",)).get_content()
 
     # Weeks later, a Produktion2030 project publishes a method for shorter changeovers.
     output = an_output()
     assert post(platform, "/v1/research-outputs", output, "produktion2030").status_code == 202
 
     # The coach gets an e-mail that names the need, the research and why it fits.
+    to_karin = addressed_to("karin.e2e@example.se")
+
     def mail_to_karin():
         """an e-mail reaches karin.e2e@example.se"""
-        return next((m for m in inbox.messages if m["To"] == "karin.e2e@example.se"), None)
+        return next((m for m in inbox.messages if to_karin(m)), None)
 
     mail = eventually(mail_to_karin)
-    text = mail.get_content()
+    text = mail.get_body(("plain",)).get_content()
     assert need.title in mail["Subject"]
-    assert output.title in text
+    assert output.title in text and output.title in mail.get_body(("html",)).get_content()
     assert "ställtid" in text
-    assert str(mail["X-Redthread-Match-Id"]) in text
+    answer_url = re.search(r"(http://\S+/v1/answers/[\w-]+)\?verdict=adopted", text).group(1)
 
     # The report shows the match for the need, with its reasons and who was told.
     def notified_match():
@@ -73,14 +99,22 @@ def test_a_coachs_need_meets_new_research_and_the_coach_is_told(platform, inbox)
     kinds = {reason["kind"] for reason in match["reasons"]}
     assert {"strength-area", "trl"} <= kinds and kinds & {"shared-concepts", "shared-terms"}
 
-    # And the company's red thread holds the need, the match and the notification.
-    timeline = httpx.get(f"{platform.url('reporting')}/v1/companies/556036-0793/timeline", timeout=5).json()
-    kinds = [event["kind"] for event in timeline["events"] if event["need_id"] == str(need.need_id)]
-    assert kinds == ["need-submitted", "match-proposed", "notification-dispatched"]
+    # The company tries the method and adopts it; the coach says so through the link.
+    answered = httpx.post(answer_url, data={"verdict": "adopted", "comment": "Ställtiden halverad"}, timeout=5)
+    assert answered.status_code == 200
 
-    # Exactly one e-mail, however often Kafka redelivers.
+    # And the company's red thread holds the need, the match, the notification and the answer.
+    def whole_thread():
+        """the company's timeline ends with the feedback"""
+        timeline = httpx.get(f"{platform.url('reporting')}/v1/companies/556036-0793/timeline", timeout=5).json()
+        kinds = [event["kind"] for event in timeline["events"] if event["need_id"] == str(need.need_id)]
+        return kinds if "feedback-submitted" in kinds else None
+
+    assert eventually(whole_thread) == ["need-submitted", "match-proposed", "notification-dispatched", "feedback-submitted"]
+
+    # Exactly one e-mail to the coach, however often Kafka redelivers.
     time.sleep(1)
-    assert sum(m["To"] == "karin.e2e@example.se" for m in inbox.messages) == 1
+    assert sum(1 for m in inbox.messages if to_karin(m)) == 1
 
 
 def test_one_trace_follows_a_need_through_all_four_services(platform, inbox, span_collector):
