@@ -35,7 +35,7 @@ from opentelemetry import propagate, trace
 from contracts.envelope import CloudEvent, EnvelopeError, decode, encode, new_event
 from contracts.events import DeadLetterRecord, ValidationProblem
 from contracts.topics import DEAD_LETTERS, Topic, partner_topic_owner
-from services.common.outbox import OutboxRow, stage_rows
+from services.common.outbox import OutboxRow, spans_recorded, stage_rows
 from services.common.settings import Settings
 from services.common.telemetry import current_trace_headers
 
@@ -302,7 +302,17 @@ class EventConsumer:
 
     @contextmanager
     def _spans(self, batch: BatchContext, items: list[_Item]) -> Iterator[None]:
-        """One span per event, continuing the trace its record carries."""
+        """One span per event, continuing the trace its record carries. When spans are
+        not recorded, only that trace context is kept, for what the event causes."""
+        if not spans_recorded():
+            trace_fields = propagate.get_global_textmap().fields
+            for item in items:
+                carrier: dict[str, str] = {}
+                if not trace_fields.isdisjoint(item.headers):
+                    propagate.inject(carrier, context=propagate.extract(item.headers))
+                batch._trace_headers[item.event.id] = carrier  # noqa: SLF001 - the consumer owns the batch's spans
+            yield
+            return
         tracer = trace.get_tracer("redthread")
         spans = []
         for item in items:

@@ -183,7 +183,7 @@ class OutboxRelay:
         """Send rows in record batches of one partition each, in outbox order, and wait
         until the broker has acknowledged all of them. The partition is the one the
         producer's default partitioner would choose, so a key keeps its partition."""
-        tracing = _recording()
+        tracing = spans_recorded()
         batches: dict[tuple[str, int], list] = {}
         partitions: dict[str, list[int]] = {}
         for row in rows:
@@ -228,8 +228,8 @@ class OutboxRelay:
             log.debug("could not record the outbox failure", exc_info=True)
 
 
-def _recording() -> bool:
+def spans_recorded() -> bool:
     """Whether spans are recorded (telemetry.setup_tracing installed an exporting
-    provider). When they are not, a relayed row's headers already carry the trace
-    context of the step that staged it, and a span of its own would change nothing."""
+    provider). When they are not, a span per event or row would change nothing but the
+    cost: the trace context travels in the headers all the same."""
     return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))

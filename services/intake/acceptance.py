@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
-from uuid import UUID
 
-from contracts.envelope import CloudEvent, derived_event_id, new_event
+from contracts.envelope import SPEC_VERSION, CloudEvent, Envelope, derived_event_id
 from contracts.events import (
     CompanyRef,
     Confidentiality,
@@ -259,7 +259,8 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
 
     states = await _load_states(batch, prepared)
     for index, partner, event, data, aggregate in prepared:
-        key = (aggregate.table, aggregate_id(data))
+        subject = aggregate_id(data)
+        key = (aggregate.table, subject)
         canonical_id = derived_event_id("intake", event.envelope.source, event.id)
         try:
             outcome, changed = decide(aggregate, states.get(key), partner, data, canonical_id)
@@ -271,7 +272,8 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
             states[key] = changed
             if isinstance(data, NeedClosed):
                 data = _with_need_facts(data, json.loads(changed.data))
-            batch.publish(aggregate.topic.name, partition_key(data), _canonical(event, data, canonical_id), cause=event)
+            canonical = _canonical(event, data, canonical_id, subject)
+            batch.publish(aggregate.topic.name, partition_key(data), canonical, cause=event)
     await _save_states(batch, states)
     return results  # type: ignore[return-value]
 
@@ -302,6 +304,7 @@ async def _load_states(batch: BatchContext, prepared) -> dict[tuple[str, str], S
 
 
 async def _save_states(batch: BatchContext, states: dict[tuple[str, str], State]) -> None:
+    """One INSERT and one UPDATE per kind of aggregate, whatever the number of rows."""
     by_table = {a.table: a for a in AGGREGATE_OF.values()}
     inserts: dict[str, list[tuple]] = {}
     updates: dict[str, list[tuple]] = {}
@@ -309,20 +312,25 @@ async def _save_states(batch: BatchContext, states: dict[tuple[str, str], State]
         if not state.changed:
             continue
         lifecycle = (state.revision, state.status) if by_table[table].open_status else ()
-        row = (_uuid(item_id), state.data, state.accepted_event_id, *lifecycle, *state.lookup)
+        row = (item_id, state.data, state.accepted_event_id, *lifecycle, *state.lookup)
         if state.in_database:
             updates.setdefault(table, []).append(row)
         else:
             inserts.setdefault(table, []).append((*row, state.source))
     for table, rows in inserts.items():
         columns = [*_written_columns(by_table[table]), "source"]
-        placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-        await batch.conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
+        await batch.conn.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({_array_parameters(columns)})",
+            *map(list, zip(*rows)),
+        )
     for table, rows in updates.items():
         columns = _written_columns(by_table[table])
-        assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns[1:], start=2))
-        await batch.conn.executemany(
-            f"UPDATE {table} SET {assignments}, updated_at = now() WHERE {columns[0]} = $1", rows
+        assignments = ", ".join(f"{c} = u.{c}" for c in columns[1:])
+        await batch.conn.execute(
+            f"UPDATE {table} SET {assignments}, updated_at = now()"
+            f" FROM unnest({_array_parameters(columns)}) AS u({', '.join(columns)})"
+            f" WHERE {table}.{columns[0]} = u.{columns[0]}",
+            *map(list, zip(*rows)),
         )
 
 
@@ -331,8 +339,16 @@ def _written_columns(aggregate: Aggregate) -> list[str]:
     return [aggregate.id_column, "data", "accepted_event_id", *lifecycle, *aggregate.lookups]
 
 
-def _uuid(value: str) -> UUID:
-    return UUID(value)
+_COLUMN_TYPES = {
+    "need_id": "uuid", "output_id": "uuid", "participation_id": "uuid", "feedback_id": "uuid", "match_id": "uuid",
+    "data": "jsonb", "accepted_event_id": "text", "revision": "integer", "status": "text",
+    "company_org_number": "text", "source": "text",
+}
+
+
+def _array_parameters(columns: list[str]) -> str:
+    """$1::uuid[], $2::jsonb[], …: one array parameter per column."""
+    return ", ".join(f"${i}::{_COLUMN_TYPES[c]}[]" for i, c in enumerate(columns, start=1))
 
 
 def _with_need_facts(data: NeedClosed, stored_need: dict) -> NeedClosed:
@@ -356,7 +372,22 @@ def lookup_values(data: Contract) -> tuple:
     return ()
 
 
-def _canonical(partner_event: CloudEvent, data: Contract, event_id: str) -> CloudEvent:
-    return new_event(
-        data, source=partner_event.envelope.source, subject=aggregate_id(data), caused_by=partner_event, event_id=event_id
+def _canonical(partner_event: CloudEvent, data: Contract, event_id: str, subject: str) -> CloudEvent:
+    """The canonical event of an accepted partner event, as contracts.envelope.new_event
+    makes it. Its envelope is not validated again: every attribute comes from the
+    partner's validated envelope or from intake itself."""
+    envelope = partner_event.envelope
+    return CloudEvent(
+        envelope=Envelope.model_construct(
+            id=event_id,
+            source=envelope.source,
+            type=data.EVENT_TYPE,
+            specversion=SPEC_VERSION,
+            time=datetime.now(UTC),
+            subject=subject,
+            schemaversion=data.SCHEMA_VERSION,
+            correlationid=partner_event.correlation_id,
+            causationid=partner_event.id,
+        ),
+        data=data,
     )

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from contracts.envelope import encode, new_event
+from contracts.envelope import decode, encode, new_event
 from contracts.topics import DEAD_LETTERS, FEEDBACK, NEEDS, PARTNER_NEEDS
 from tests.integration.conftest import eventually_true
 from tests.conftest import a_need, an_output, headers_of, register_partner, publish_event, publish_raw, read_topic
@@ -56,6 +56,23 @@ async def test_valid_broken_and_repeated_events_on_a_partner_topic(intake, setti
     assert json.loads(trl_letter["original_value"])["min_trl"] == 12
     async with intake.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM needs") == 2
+
+
+async def test_the_canonical_event_names_its_cause_and_continues_its_trace(intake, settings, producer):
+    need = a_need()
+    partner_event = new_event(need, source="/partners/iuc-syd")
+    value, headers = encode(partner_event)
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    await publish_raw(producer, settings.topic(PARTNER_NEEDS.name), value, headers | {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+
+    [canonical] = await read_topic(settings, settings.topic(NEEDS.name), where=lambda r: r.key == str(need.need_id).encode())
+    attributes = headers_of(canonical)
+    event = decode(attributes, canonical.value)
+    assert attributes["traceparent"].split("-")[1] == trace_id
+    assert event.envelope.causationid == partner_event.id
+    assert event.envelope.correlationid == attributes["correlation_id"] == partner_event.id
+    assert (event.envelope.source, event.envelope.subject) == ("/partners/iuc-syd", str(need.need_id))
+    assert (event.data.company.region, event.data.language) == ("Småland", "sv")
 
 
 async def test_redelivered_batch_changes_nothing(intake, settings, producer):
