@@ -1,13 +1,19 @@
-"""`make bench-intake`: accepted events per second into intake, over Kafka and over HTTP,
-each as a ratio to a plain aiokafka producer → consumer of the same messages, measured
-in the same run on the same broker.
+"""`make bench-intake`: events per second into intake, over Kafka and over HTTP, each as
+a ratio to a plain aiokafka producer → consumer of the same messages, measured in the
+same run on the same broker.
 
 - baseline: one aiokafka producer (acks=all, idempotent) sends N CloudEvents to a topic
-  while one aiokafka consumer reads them; rate = N / (last received - first sent).
+  while one aiokafka consumer reads them; rate = N / (last received - first sent), the
+  best of three runs.
 - intake over Kafka: the same N events on partner.needs.v1, intake running as its own
-  process (then as two, in one consumer group, to show how it scales out); rate =
-  N / (first sent → last canonical event on redthread.needs.v1), i.e. validated, scoped,
-  completed, stored, outboxed and relayed.
+  process (then as two, in one consumer group, to show how it scales out), its outbox
+  relay running in the same process all along. Two rates from the same run:
+  - accepted = N / (first sent → last one committed in intake's database), i.e.
+    validated, scoped, completed and stored with its inbox and outbox rows in one
+    transaction (polled as the count of intake's inbox; every event must have created
+    its need, else the run fails). This is what the target is judged on.
+  - end to end = N / (first sent → last canonical event on redthread.needs.v1), i.e.
+    also relayed from the outbox to Kafka.
 - intake over HTTP: N/5 POST /v1/needs with 32 requests in flight.
 """
 
@@ -23,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -100,27 +107,59 @@ async def consume_until(bootstrap: str, topic: str, count: int, timeout_s: float
         await consumer.stop()
 
 
-async def baseline_rate(settings, batch) -> float:
-    topic = settings.topic("bench.baseline")
+async def baseline_rate(settings, batch, runs: int = 3) -> float:
+    """The best of `runs` (the baseline is the ceiling, so noise from other processes on
+    the machine must not lower it)."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    await admin.create_topics([NewTopic(topic, num_partitions=PARTNER_NEEDS.partitions, replication_factor=1)])
-    await admin.close()
-    consumer = asyncio.create_task(consume_until(settings.kafka_bootstrap_servers, topic, len(batch)))
-    await asyncio.sleep(1)  # the consumer has joined before the first record is sent
-    started = await produce(settings.kafka_bootstrap_servers, topic, batch)
-    return len(batch) / (await consumer - started)
+    rates = []
+    for run in range(runs):
+        topic = settings.topic(f"bench.baseline.{run}")
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        await admin.start()
+        await admin.create_topics([NewTopic(topic, num_partitions=PARTNER_NEEDS.partitions, replication_factor=1)])
+        await admin.close()
+        consumer = asyncio.create_task(consume_until(settings.kafka_bootstrap_servers, topic, len(batch)))
+        await asyncio.sleep(1)  # the consumer has joined before the first record is sent
+        started = await produce(settings.kafka_bootstrap_servers, topic, batch)
+        rates.append(len(batch) / (await consumer - started))
+    return max(rates)
 
 
-async def intake_kafka_rate(settings, batch) -> float:
-    canonical = asyncio.create_task(
-        consume_until(settings.kafka_bootstrap_servers, settings.topic(NEEDS.name), len(batch), start="latest")
-    )
-    await asyncio.sleep(1)
-    started = await produce(settings.kafka_bootstrap_servers, settings.topic(PARTNER_NEEDS.name), batch)
-    return len(batch) / (await canonical - started)
+async def committed_until(conn: asyncpg.Connection, count: int, timeout_s: float = 300) -> float:
+    """When intake's inbox holds `count` more rows than now: each is written in the
+    transaction that stores the event and its outbox row, so it counts committed events."""
+    target = await conn.fetchval(INBOX_COUNT) + count
+    deadline = time.perf_counter() + timeout_s
+    while (seen := await conn.fetchval(INBOX_COUNT)) < target:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"only {count - (target - seen)} of {count} events committed within {timeout_s}s")
+        # Coarse polls while far from done, fine ones near the end (a count costs ~1 ms).
+        await asyncio.sleep(0.1 if target - seen > count // 5 else 0.005)
+    return time.perf_counter()
+
+
+INBOX_COUNT = "SELECT count(*) FROM intake.inbox"
+
+
+async def intake_kafka_rates(settings, batch) -> tuple[float, float]:
+    """(accepted, end to end) events per second for `batch` sent to partner.needs.v1."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        needs_before = await conn.fetchval("SELECT count(*) FROM intake.needs")
+        committed = asyncio.create_task(committed_until(conn, len(batch)))
+        canonical = asyncio.create_task(
+            consume_until(settings.kafka_bootstrap_servers, settings.topic(NEEDS.name), len(batch), start="latest")
+        )
+        await asyncio.sleep(1)
+        started = await produce(settings.kafka_bootstrap_servers, settings.topic(PARTNER_NEEDS.name), batch)
+        accepted_at, relayed_at = await committed, await canonical
+        stored = await conn.fetchval("SELECT count(*) FROM intake.needs") - needs_before
+        if stored != len(batch):
+            raise RuntimeError(f"{len(batch)} events committed but {stored} needs stored: some were refused")
+    finally:
+        await conn.close()
+    return len(batch) / (accepted_at - started), len(batch) / (relayed_at - started)
 
 
 async def intake_http_rate(url: str, key: str, events: list[NeedSubmitted], in_flight: int = 32) -> float:
@@ -174,24 +213,31 @@ async def main() -> int:
         key = (await provision(settings, (partner,)))[SOURCE]
 
         with intake_instances(settings, 1) as [intake]:
-            one = await intake_kafka_rate(settings, records(needs(EVENTS)))
+            one, one_relayed = await intake_kafka_rates(settings, records(needs(EVENTS)))
             over_http = await intake_http_rate(intake.url("intake"), key, needs(HTTP_EVENTS))
         with intake_instances(settings, 2):
-            two = await intake_kafka_rate(settings, records(needs(EVENTS)))
+            two, two_relayed = await intake_kafka_rates(settings, records(needs(EVENTS)))
         report(
-            "accepted events per second (ratio to raw aiokafka producer → consumer, same run):",
+            "events per second (ratio to raw aiokafka producer → consumer, same run):",
             [
                 ("raw aiokafka producer → consumer", raw, "events/s"),
-                ("intake over Kafka, 1 process (validated, stored, relayed)", one, "events/s"),
-                ("intake over Kafka, 2 processes in one group", two, "events/s"),
+                ("intake over Kafka, 1 process: accepted (validated, stored)", one, "events/s"),
+                ("intake over Kafka, 1 process: end to end (also relayed)", one_relayed, "events/s"),
+                ("intake over Kafka, 2 processes in one group: accepted", two, "events/s"),
+                ("intake over Kafka, 2 processes in one group: end to end", two_relayed, "events/s"),
                 ("intake over HTTP, 1 process, 32 in flight", over_http, "events/s"),
             ],
             baseline=raw,
         )
         target = 0.5
-        best = max(one, two)
+        best, processes = max((one, 1), (two, 2))
+        best_relayed = max(one_relayed, two_relayed)
         verdict = "meets" if best / raw >= target else "MISSES"
-        print(f"\ntarget: Kafka ingestion ≥ {target}× raw → {verdict} ({best / raw:.2f}×)")
+        print(
+            f"\ntarget: Kafka ingestion with validation and persistence (accepted) ≥ {target}× raw → {verdict}"
+            f" ({best / raw:.2f}× with {processes} process{'es' if processes > 1 else ''});"
+            f" end to end, relayed included: {best_relayed / raw:.2f}×"
+        )
     return 0
 
 
