@@ -18,6 +18,7 @@ import httpx
 
 from deploy.demo.load import load
 from deploy.demo.partners import provision
+from deploy.demo.subscriptions import subscribe_demo
 from deploy.local import REPO, SERVICES, ServiceProcesses
 from services.common.settings import SERVICE_PORTS, Settings
 
@@ -50,10 +51,12 @@ def main() -> int:
         services.start()
         services.wait_healthy()
         keys = asyncio.run(provision(settings))
+        subscriptions = subscribe_demo(services.url("notification"), keys["produktion2030"])
         counts = load(services.url("intake"), keys)
         print("demo data:", ", ".join(f"{n} {k}" for k, n in counts.items()))
         _wait_for_notifications(services)
-        _print_where_to_look(services, mailbox_dir, log_dir)
+        feed = next(s["feed_url"] for s in subscriptions if s["channel"] == "atom")
+        _print_where_to_look(services, mailbox_dir, log_dir, feed)
         while not stopping:
             time.sleep(0.5)
             for name, process in services.processes.items():
@@ -82,7 +85,7 @@ def _wait_for_notifications(services: ServiceProcesses, timeout_s: float = 30) -
         time.sleep(1)
 
 
-def _print_where_to_look(services: ServiceProcesses, mailbox_dir: Path, log_dir: Path) -> None:
+def _print_where_to_look(services: ServiceProcesses, mailbox_dir: Path, log_dir: Path, feed_url: str) -> None:
     need = json.loads((REPO / "deploy/demo/data/needs.jsonl").read_text().splitlines()[0])
     org = need["company"]["org_number"].replace("-", "")
     print(
@@ -91,7 +94,8 @@ def _print_where_to_look(services: ServiceProcesses, mailbox_dir: Path, log_dir:
         + f"  a need's matches      {services.url('reporting')}/v1/needs/{need['need_id']}/matches\n"
         + f"  a company's timeline  {services.url('reporting')}/v1/companies/{org}/timeline\n"
         + f"  notifications sent    {services.url('notification')}/v1/notifications\n"
-        + f"  the coaches' mailbox  {mailbox_dir}/*.eml\n"
+        + f"  the need feed (Atom)  {feed_url}\n"
+        + f"  everyone's mailbox    {mailbox_dir}/*.eml  (coaches: answer a match through its link)\n"
         + f"  service logs          {log_dir}/\n"
         + "Press Ctrl-C to stop.",
         flush=True,
