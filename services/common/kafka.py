@@ -52,7 +52,10 @@ def _readable_headers(record: ConsumerRecord) -> ConsumerRecord:
 
 
 async def _tolerant_parser(records: tuple[ConsumerRecord, ...], parse: Callable) -> object:
-    return await parse(tuple(_readable_headers(record) for record in records))
+    try:
+        return await parse(records)
+    except (UnicodeDecodeError, AttributeError):  # rare: repair only then
+        return await parse(tuple(_readable_headers(record) for record in records))
 
 
 async def _raw_bodies(message: KafkaMessage) -> object:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 
-from contracts.envelope import SPEC_VERSION, CloudEvent, Envelope, derived_event_id
+from contracts.envelope import JSON_CONTENT_TYPE, SPEC_VERSION, CloudEvent, derived_event_id
 from contracts.events import (
     CompanyRef,
     Confidentiality,
@@ -376,18 +376,19 @@ def _canonical(partner_event: CloudEvent, data: Contract, event_id: str, subject
     """The canonical event of an accepted partner event, as contracts.envelope.new_event
     makes it. Its envelope is not validated again: every attribute comes from the
     partner's validated envelope or from intake itself."""
-    envelope = partner_event.envelope
     return CloudEvent(
-        envelope=Envelope.model_construct(
-            id=event_id,
-            source=envelope.source,
-            type=data.EVENT_TYPE,
-            specversion=SPEC_VERSION,
-            time=datetime.now(UTC),
-            subject=subject,
-            schemaversion=data.SCHEMA_VERSION,
-            correlationid=partner_event.correlation_id,
-            causationid=partner_event.id,
+        envelope=partner_event.envelope.model_copy(
+            update={
+                "id": event_id,
+                "type": data.EVENT_TYPE,
+                "specversion": SPEC_VERSION,
+                "time": datetime.now(UTC),
+                "subject": subject,
+                "schemaversion": data.SCHEMA_VERSION,
+                "correlationid": partner_event.correlation_id,
+                "causationid": partner_event.id,
+                "datacontenttype": JSON_CONTENT_TYPE,
+            }
         ),
         data=data,
     )
