@@ -151,6 +151,9 @@ class PartnerAccessChanged(Contract):
     org_numbers: list[str] | None = None
     requests_per_minute: int = 600
     keys: list[ApiKeyHash] = Field(default_factory=list)
+    reporting: Literal["board", "coach"] | None = Field(
+        None, description="board: every aggregate and timeline without contact data; coach: the timelines of its companies"
+    )
     removed: bool = False
 
 

@@ -34,8 +34,9 @@ EVENT_GROUPS: dict[str, tuple[str, ...]] = {
 
 
 def event_types(spec: str) -> frozenset[str]:
-    """'needs,feedback' or full event type names; 'all' for everything."""
-    names = [part.strip() for part in spec.split(",") if part.strip()]
+    """'needs,feedback' or full event type names; 'all' for everything, 'none' for nothing
+    (a partner that only reads, such as the board's dashboard)."""
+    names = [part.strip() for part in spec.split(",") if part.strip() and part.strip() != "none"]
     if names == ["all"]:
         names = list(EVENT_GROUPS)
     types: set[str] = set()
@@ -89,6 +90,7 @@ async def run(args: argparse.Namespace) -> int:
                         org_numbers=_list(args.org_numbers),
                         requests_per_minute=args.requests_per_minute,
                         own_kafka_topics=args.own_kafka_topics,
+                        reporting=args.reporting,
                     ),
                     access_topic=access_topic,
                 )
@@ -131,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("partner_id")
     add.add_argument("--name")
     add.add_argument("--may-send", default="all", help="needs,research-outputs,participations,feedback or event types")
+    add.add_argument(
+        "--reporting", choices=("board", "coach"), default=None,
+        help="what it may see in reporting: board (all aggregates) or coach (the timelines of its companies)",
+    )
     add.add_argument("--regions", help="Produktionslyftet regions it may speak for (default: any)")
     add.add_argument("--org-numbers", help="companies it may speak for (default: any)")
     add.add_argument("--requests-per-minute", type=int, default=600)

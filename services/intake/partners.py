@@ -32,6 +32,9 @@ class Partner:
     # On Kafka, only its own topics partner.<id>.*, which only its principal may write,
     # count: its source on a shared topic could have been written by anyone.
     own_kafka_topics: bool = False
+    # What it may see in reporting: "board" (aggregates, every timeline without contact
+    # data) or "coach" (the timelines of the companies in its scope); None: nothing.
+    reporting: str | None = None
 
     @property
     def source(self) -> str:
@@ -111,6 +114,7 @@ def _partner_from_row(row: asyncpg.Record) -> Partner:
         org_numbers=frozenset(row["org_numbers"]) if row["org_numbers"] is not None else None,
         requests_per_minute=row["requests_per_minute"],
         own_kafka_topics=row["own_kafka_topics"],
+        reporting=row["reporting_role"],
     )
 
 
@@ -124,8 +128,9 @@ def _partner_from_row(row: asyncpg.Record) -> Partner:
 async def save_partner(conn: asyncpg.Connection, partner: Partner, *, access_topic: str) -> None:
     await conn.execute(
         "INSERT INTO partners (partner_id, name, event_types, regions, org_numbers, requests_per_minute,"
-        " own_kafka_topics) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (partner_id) DO UPDATE SET name = $2,"
-        " event_types = $3, regions = $4, org_numbers = $5, requests_per_minute = $6, own_kafka_topics = $7",
+        " own_kafka_topics, reporting_role) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (partner_id) DO UPDATE"
+        " SET name = $2, event_types = $3, regions = $4, org_numbers = $5, requests_per_minute = $6,"
+        " own_kafka_topics = $7, reporting_role = $8",
         partner.partner_id,
         partner.name,
         sorted(partner.event_types),
@@ -133,6 +138,7 @@ async def save_partner(conn: asyncpg.Connection, partner: Partner, *, access_top
         sorted(partner.org_numbers) if partner.org_numbers is not None else None,
         partner.requests_per_minute,
         partner.own_kafka_topics,
+        partner.reporting,
     )
     await announce_access(conn, partner.partner_id, access_topic)
 
@@ -171,6 +177,7 @@ async def announce_access(conn: asyncpg.Connection, partner_id: str, access_topi
         regions=sorted(partner.regions) if partner.regions is not None else None,
         org_numbers=sorted(partner.org_numbers) if partner.org_numbers is not None else None,
         requests_per_minute=partner.requests_per_minute,
+        reporting=partner.reporting,
         keys=[
             ApiKeyHash(key_id=k["key_id"], sha256=bytes(k["secret_hash"]).hex(), revoked=k["revoked_at"] is not None)
             for k in keys

@@ -8,7 +8,6 @@
 """
 
 
-import hmac
 import html
 import json
 import secrets
@@ -25,7 +24,8 @@ from contracts.envelope import derived_event_id, new_event
 from contracts.events import FeedbackSubmitted, FeedbackVerdict, MatchProposed, Person
 from contracts.notices import Cadence, OutgoingMessage, PartnerAccessChanged, Recipient, Url
 from contracts.topics import PARTNER_FEEDBACK
-from services.common.api_keys import hash_secret, presented_key, split_key, unauthenticated
+from services.common.api_keys import presented_key, unauthenticated
+from services.common.partner_access import partner_for_key
 from services.common.outbox import add_to_outbox
 from services.common.problems import Problem, validation_errors
 from services.notification.digests import next_digest_at
@@ -135,22 +135,6 @@ class AnswerRecorded(BaseModel):
     effect: str = Field(description="recorded, or unchanged when the same answer was given before")
 
 
-async def _partner_of(conn: asyncpg.Connection, api_key: str) -> PartnerAccessChanged | None:
-    parts = split_key(api_key)
-    if parts is None:
-        return None
-    key_id, secret = parts
-    row = await conn.fetchrow(
-        "SELECT a.access, k.secret_hash FROM partner_keys k JOIN partner_access a USING (partner_id)"
-        " WHERE k.key_id = $1 AND NOT k.revoked",
-        key_id,
-    )
-    if row is None or not hmac.compare_digest(bytes(row["secret_hash"]), hash_secret(secret)):
-        return None
-    access = PartnerAccessChanged.model_validate_json(row["access"])
-    return None if access.removed else access
-
-
 def _view(settings, row: asyncpg.Record, webhook_secret: str | None = None) -> SubscriptionView:
     return SubscriptionView(
         subscription_id=row["subscription_id"],
@@ -195,7 +179,7 @@ def build_router(service: "Service") -> APIRouter:
 
     async def current_partner(key: Annotated[str | None, Depends(presented_key)]) -> PartnerAccessChanged:
         async with service.pool.acquire() as conn:
-            partner = await _partner_of(conn, key) if key else None
+            partner = await partner_for_key(conn, key) if key else None
         if partner is None:
             raise unauthenticated()
         return partner

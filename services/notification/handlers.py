@@ -36,6 +36,7 @@ from contracts.notices import (
 )
 from contracts.topics import NEED_FEED
 from services.common.consumer import BatchContext
+from services.common.partner_access import record_partner_access
 from services.notification.routing import (
     About,
     Audience,
@@ -318,19 +319,7 @@ class Router:
             )
 
     async def partner_access_changed(self, event: CloudEvent[PartnerAccessChanged]) -> None:
-        access = event.data
-        await self.conn.execute(
-            "INSERT INTO partner_access (partner_id, access, changed_at) VALUES ($1, $2, now())"
-            " ON CONFLICT (partner_id) DO UPDATE SET access = EXCLUDED.access, changed_at = now()",
-            access.partner_id, access.model_dump_json(),
-        )
-        await self.conn.execute("DELETE FROM partner_keys WHERE partner_id = $1", access.partner_id)
-        await self.conn.executemany(
-            "INSERT INTO partner_keys (key_id, partner_id, secret_hash, revoked) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (key_id) DO UPDATE SET partner_id = EXCLUDED.partner_id,"
-            " secret_hash = EXCLUDED.secret_hash, revoked = EXCLUDED.revoked",
-            [(k.key_id, access.partner_id, bytes.fromhex(k.sha256), k.revoked or access.removed) for k in access.keys],
-        )
+        await record_partner_access(self.conn, event.data)
         self._subscribers = None  # the scope may have changed
 
 

@@ -1,19 +1,5 @@
 -- Who wants to hear about what, and every message owed to someone.
 
--- Partners' scopes and API key hashes, projected from redthread.partner-access.v1 so that
--- notification authenticates partners exactly as intake does.
-CREATE TABLE partner_access (
-    partner_id  text PRIMARY KEY,
-    access      jsonb       NOT NULL,   -- the latest PartnerAccessChanged
-    changed_at  timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE partner_keys (
-    key_id      text PRIMARY KEY,
-    partner_id  text  NOT NULL REFERENCES partner_access ON DELETE CASCADE,
-    secret_hash bytea NOT NULL,
-    revoked     boolean NOT NULL DEFAULT false
-);
-
 CREATE TABLE subscriptions (
     subscription_id   uuid PRIMARY KEY,
     partner_id        text        NOT NULL,

@@ -1,0 +1,45 @@
+"""Partners as the services other than intake know them: projected from the
+partner-access topic (intake announces every change there), and API keys checked against
+that projection. Tables: services/common/migrations/002_partner_access.sql."""
+
+from __future__ import annotations
+
+import hmac
+
+import asyncpg
+
+from contracts.notices import PartnerAccessChanged
+from services.common.api_keys import hash_secret, split_key
+
+
+async def record_partner_access(conn: asyncpg.Connection, access: PartnerAccessChanged) -> None:
+    """Keep the partner's latest access; its keys are replaced as a whole."""
+    await conn.execute(
+        "INSERT INTO partner_access (partner_id, access, changed_at) VALUES ($1, $2, now())"
+        " ON CONFLICT (partner_id) DO UPDATE SET access = EXCLUDED.access, changed_at = now()",
+        access.partner_id, access.model_dump_json(),
+    )
+    await conn.execute("DELETE FROM partner_keys WHERE partner_id = $1", access.partner_id)
+    await conn.executemany(
+        "INSERT INTO partner_keys (key_id, partner_id, secret_hash, revoked) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (key_id) DO UPDATE SET partner_id = EXCLUDED.partner_id,"
+        " secret_hash = EXCLUDED.secret_hash, revoked = EXCLUDED.revoked",
+        [(k.key_id, access.partner_id, bytes.fromhex(k.sha256), k.revoked or access.removed) for k in access.keys],
+    )
+
+
+async def partner_for_key(conn: asyncpg.Connection, api_key: str) -> PartnerAccessChanged | None:
+    """The partner an active key belongs to, or None."""
+    parts = split_key(api_key)
+    if parts is None:
+        return None
+    key_id, secret = parts
+    row = await conn.fetchrow(
+        "SELECT a.access, k.secret_hash FROM partner_keys k JOIN partner_access a USING (partner_id)"
+        " WHERE k.key_id = $1 AND NOT k.revoked",
+        key_id,
+    )
+    if row is None or not hmac.compare_digest(bytes(row["secret_hash"]), hash_secret(secret)):
+        return None
+    access = PartnerAccessChanged.model_validate_json(row["access"])
+    return None if access.removed else access
