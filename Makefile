@@ -20,6 +20,7 @@ help:
 	@echo "make test-unit | test-integration | test-e2e"
 	@echo "make docs              AsyncAPI documents of the four services into docs/asyncapi/"
 	@echo "make schemas           regenerate contracts/schemas/ after a contract change"
+	@echo "make bench-intake | bench-matching | bench-notification | eval-matching   benchmarks (ratios to a baseline)"
 
 # The virtualenv is rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -77,6 +78,10 @@ schemas: $(VENV)/.installed
 .PHONY: bench-intake
 bench-intake: up
 	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.bench.bench_intake
+
+.PHONY: bench-notification
+bench-notification: up
+	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.bench.bench_notification
 
 .PHONY: eval-matching
 eval-matching: up

@@ -58,6 +58,9 @@ SMTP_TIMEOUT_S = 10.0
 # topic, so they carry this name and no partition or offset (-1).
 DELIVERIES_SOURCE = "notification.deliveries"
 ERROR_MAX_CHARS = 1000
+# A webhook receiver's 2xx answer is read (and dropped) up to this size, so that its
+# connection can be used again; a longer one costs the connection, nothing else.
+SUCCESS_BODY_MAX_BYTES = 64 * 1024
 # A send may only start while its lease still covers it with this much to spare, so
 # that the lease cannot run out while the send is under way.
 LEASE_SPARE_S = 5.0
@@ -339,13 +342,19 @@ class DeliveryDispatcher:
             "webhook-signature": signature_header(secrets, msg_id, timestamp, body),
             "content-type": "application/json",
         }
+        answered: Sent | None = None  # a 2xx: delivered, whatever happens to the connection after it
         try:
             # httpx's timeout bounds each step; this bounds the whole call, so that a
             # receiver answering a byte at a time cannot hold a slot.
             async with asyncio.timeout(self._settings.webhook_timeout_s):
                 async with self._http.stream("POST", row.destination, content=body, headers=headers) as response:
                     if response.is_success:
-                        return Sent(ok=True, status_code=response.status_code)
+                        answered = Sent(ok=True, status_code=response.status_code)
+                        # Read the (usually empty) answer to its end, within bounds: a
+                        # response left unread closes its connection, and every call
+                        # would open a new one (and, over https, a new TLS session).
+                        await _read_at_most(response, SUCCESS_BODY_MAX_BYTES)
+                        return answered
                     excerpt = await _read_at_most(response, 300)
                     return Sent(
                         ok=False,
@@ -355,7 +364,7 @@ class DeliveryDispatcher:
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
             return Sent(ok=False, error=f"webhook URL {row.destination!r} cannot be called: {error}", permanent=True)
         except (httpx.HTTPError, OSError, TimeoutError) as error:
-            return Sent(ok=False, error=f"{type(error).__name__}: {error}".rstrip(": "))
+            return answered or Sent(ok=False, error=f"{type(error).__name__}: {error}".rstrip(": "))
 
     # --- record ------------------------------------------------------------------------
 
