@@ -202,6 +202,8 @@ class Service:
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM, then stop cleanly (uvicorn runs the lifespan)."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s [%(name)s] %(message)s")
+        # One line per webhook call drowns what matters; failures are logged by the dispatcher.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         uvicorn.run(
             self.http_app,
             host=self.settings.http_host,

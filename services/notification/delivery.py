@@ -23,6 +23,7 @@ delivery id, the same on every attempt.
 from __future__ import annotations
 
 import asyncio
+import socket
 import logging
 import random
 from collections.abc import Callable
@@ -54,6 +55,7 @@ EMAIL = "email"
 WEBHOOK = "webhook"
 USER_AGENT = "redthread-notification"
 SMTP_TIMEOUT_S = 10.0
+LOCAL_HOSTNAME = socket.gethostname()
 # Dead letters name where the failed item came from; deliveries come from a table, not a
 # topic, so they carry this name and no partition or offset (-1).
 DELIVERIES_SOURCE = "notification.deliveries"
@@ -312,6 +314,8 @@ class DeliveryDispatcher:
                 hostname=self._settings.smtp_host,
                 port=self._settings.smtp_port,
                 timeout=SMTP_TIMEOUT_S,
+                # Named once: otherwise aiosmtplib looks up this machine's name for every mail.
+                local_hostname=LOCAL_HOSTNAME,
             )
         except aiosmtplib.SMTPRecipientsRefused as refused:
             codes = [recipient.code for recipient in refused.recipients]
