@@ -86,6 +86,13 @@ class BatchContext:
         """Stage `event` for the registry topic `topic`; `cause` names the event whose
         trace it continues (the current span when None)."""
         value, headers = encode(event)
+        self.publish_record(topic, key, value, headers, cause)
+
+    def publish_record(
+        self, topic: str, key: str | None, value: bytes, headers: dict[str, str], cause: CloudEvent | None = None
+    ) -> None:
+        """Stage an event already encoded as contracts.envelope.encode encodes it (for a
+        handler that builds its records directly); otherwise as `publish`."""
         if cause is not None and cause.id in self._trace_headers:
             headers |= self._trace_headers[cause.id]
         else:

@@ -1,18 +1,37 @@
-"""Intake builds its canonical events without validating their envelope a second time;
-they must still be exactly what contracts.envelope.new_event makes."""
+"""Intake builds its canonical events' records directly, without a second validation of
+their envelope; they must still be exactly what contracts.envelope makes."""
 
-from contracts.envelope import encode, new_event
-from services.intake.acceptance import _canonical, aggregate_id, complete
+import uuid
+from datetime import UTC, datetime
+
+from contracts.envelope import derived_event_id, encode, new_event
+from services.intake.acceptance import _canonical_id, _canonical_record, _json_time, aggregate_id, complete
 from tests.conftest import a_need
 
 
-def test_canonical_event_is_what_new_event_makes():
-    partner_event = new_event(a_need(), source="/partners/iuc-syd", subject="anything")
-    data = complete(partner_event.data)
-    made = _canonical(partner_event, data, "canonical-id", aggregate_id(data))
-    expected = new_event(
-        data, source="/partners/iuc-syd", subject=aggregate_id(data), caused_by=partner_event,
-        event_id="canonical-id", time=made.envelope.time,
-    )
-    assert made.envelope == expected.envelope
-    assert encode(made) == encode(expected)
+def test_canonical_record_is_what_contracts_encode_makes():
+    for partner_event in (
+        new_event(a_need(), source="/partners/iuc-syd", subject="anything"),
+        new_event(a_need(), source="/partners/coach-tool", caused_by=new_event(a_need(), source="/partners/other")),
+    ):
+        data = complete(partner_event.data)
+        value, headers = _canonical_record(partner_event, data, "canonical-id", aggregate_id(data))
+        time = datetime.fromisoformat(headers["ce_time"])
+        expected = encode(new_event(
+            data, source=partner_event.envelope.source, subject=aggregate_id(data), caused_by=partner_event,
+            event_id="canonical-id", time=time,
+        ))
+        assert (value, headers) == expected
+        assert list(headers) == list(expected[1])
+
+
+def test_times_are_written_as_encode_writes_them():
+    for time in (datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(2026, 1, 2, 3, 4, 5, 60, tzinfo=UTC), datetime.now(UTC)):
+        event = new_event(a_need(), source="/partners/iuc-syd", time=time)
+        assert _json_time(time) == encode(event)[1]["ce_time"]
+
+
+def test_canonical_id_is_the_derived_event_id():
+    for source, event_id in [("/partners/iuc-syd", str(uuid.uuid4())), ("/partners/å", "x|y"), ("/p", "1")]:
+        partner_event = new_event(a_need(), source=source, event_id=event_id)
+        assert _canonical_id(partner_event) == derived_event_id("intake", source, event_id)
