@@ -114,6 +114,57 @@ class RoundCounts:
     lost: int = 0  # sent, but the lease had passed to another instance: not recorded
 
 
+class SmtpConnections:
+    """Connections to the mail server kept open between mails: a new connection (and its
+    EHLO) per mail costs more than the mail itself. A connection that fails in any way is
+    closed and never reused; one the server closed while idle is replaced once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._idle: list[aiosmtplib.SMTP] = []
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=self._settings.smtp_host,
+            port=self._settings.smtp_port,
+            timeout=SMTP_TIMEOUT_S,
+            # Named once: otherwise aiosmtplib looks up this machine's name per connection.
+            local_hostname=LOCAL_HOSTNAME,
+        )
+        await client.connect()
+        return client
+
+    async def send(self, email: EmailMessage, recipient: str) -> None:
+        client = self._idle.pop() if self._idle else None
+        if client is not None:
+            try:
+                await client.send_message(email, recipients=[recipient])
+            except aiosmtplib.SMTPServerDisconnected:
+                # Closed by the server while idle; nothing was accepted, so sending again is safe.
+                client.close()
+            except BaseException:
+                client.close()
+                raise
+            else:
+                self._idle.append(client)
+                return
+        client = await self._connect()
+        try:
+            await client.send_message(email, recipients=[recipient])
+        except BaseException:
+            client.close()
+            raise
+        self._idle.append(client)
+
+    async def close(self) -> None:
+        while self._idle:
+            client = self._idle.pop()
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
+
+
 class DeliveryDispatcher:
     """Sends pending deliveries in the background; see the module's docstring."""
 
@@ -148,6 +199,7 @@ class DeliveryDispatcher:
             limits=httpx.Limits(max_connections=settings.delivery_concurrency),
             headers={"user-agent": USER_AGENT},
         )
+        self._smtp = SmtpConnections(settings)
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task | None = None
@@ -173,6 +225,7 @@ class DeliveryDispatcher:
                 log.warning("delivery round cut short at stop; its rows are sent again after their lease")
             self._task = None
         await self._http.aclose()
+        await self._smtp.close()
 
     async def _run(self) -> None:
         backoff = self._settings.retry_backoff_initial_s
@@ -308,15 +361,7 @@ class DeliveryDispatcher:
         subject = str(email["Subject"] or "")
         try:
             # The row's destination is the envelope recipient, whatever the headers say.
-            await aiosmtplib.send(
-                email,
-                recipients=[row.destination],
-                hostname=self._settings.smtp_host,
-                port=self._settings.smtp_port,
-                timeout=SMTP_TIMEOUT_S,
-                # Named once: otherwise aiosmtplib looks up this machine's name for every mail.
-                local_hostname=LOCAL_HOSTNAME,
-            )
+            await self._smtp.send(email, row.destination)
         except aiosmtplib.SMTPRecipientsRefused as refused:
             codes = [recipient.code for recipient in refused.recipients]
             # 5xx: the mailbox does not exist or will not take it. 4xx (greylisting, a
