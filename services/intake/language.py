@@ -148,6 +148,7 @@ _ABBREVIATIONS = (
 _ABBREVIATION_STARTS = ("t.", "f.", "e.", "i.")
 _LETTERS = {"ä": SWEDISH, "ö": SWEDISH, "æ": NORWEGIAN, "ø": NORWEGIAN}
 _LETTER_WEIGHT, _LETTER_CAP = 1.5, 6.0
+_LETTERS_OF = {language: tuple(c for c, of in _LETTERS.items() if of == language) for language in LANGUAGES}
 
 # A longer text (a research summary may hold 10,000 characters) is judged on its first
 # 2,000, cut at a space: by then the evidence has long settled, and the cost is bounded.
@@ -184,12 +185,10 @@ def language_scores(text: str) -> Mapping[str, float]:
     if len(lowered) > MAX_TEXT:
         lowered = lowered[:MAX_TEXT].rpartition(" ")[0] or lowered[:MAX_TEXT]
 
-    scores = dict.fromkeys(LANGUAGES, 0.0)
-    letters = dict.fromkeys(LANGUAGES, 0.0)
-    for char, language in _LETTERS.items():
-        letters[language] += _LETTER_WEIGHT * lowered.count(char)
-    for language, value in letters.items():
-        scores[language] += min(value, _LETTER_CAP)
+    scores = {
+        language: min(_LETTER_WEIGHT * sum(map(lowered.count, letters)), _LETTER_CAP)
+        for language, letters in _LETTERS_OF.items()
+    }
 
     if any(start in lowered for start in _ABBREVIATION_STARTS):
         for pattern, language, weight in _ABBREVIATIONS:
@@ -197,11 +196,23 @@ def language_scores(text: str) -> Mapping[str, float]:
 
     # Each language's column of word evidence, added in the order of the words (sum()
     # adds floats one by one, as a loop would: ties stay exact).
-    evidence = list(map(_word_evidence, _WORD.findall(lowered)))
+    evidence = list(map(_word_evidence, _words(lowered)))
     if evidence:
         for language, column in zip(LANGUAGES, zip(*evidence)):
             scores[language] = sum(column, scores[language])
     return scores
+
+
+def _words(lowered: str) -> list[str]:
+    """_WORD.findall(lowered), faster: no word spans white space, and most tokens
+    between spaces are all letters, hence one word each."""
+    words: list[str] = []
+    for token in lowered.split():
+        if token.isalpha():
+            words.append(token)
+        else:
+            words += _WORD.findall(token)
+    return words
 
 
 def detect_language(text: str) -> str:

@@ -103,3 +103,15 @@ def test_a_long_text_is_judged_by_its_first_characters():
     assert len(swedish) > 2_000
     assert detect_language(english) == "en"
     assert detect_language(swedish + english) == "sv"
+
+
+def test_words_are_what_the_word_pattern_finds():
+    from random import Random
+
+    from services.intake.language import _WORD, _words
+
+    rng = Random(3)
+    alphabet = "aåäöæø é z ǅ Ⅻ ² 1 0 _ - . , ! \t \n \u00a0 \u2003 ' ’ ﬁ"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert _words(text) == _WORD.findall(text), text
