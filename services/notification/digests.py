@@ -36,12 +36,14 @@ def next_digest_at(cadence: Cadence, after: datetime, *, hour: int, timezone: st
 
 
 def period_label(cadence: Cadence, ends_at: datetime, *, timezone: str) -> str:
-    """The period a digest covers, named by the day (daily) or ISO week (weekly) that ended."""
-    last_day = (ends_at.astimezone(ZoneInfo(timezone)) - timedelta(hours=1)).date()
+    """The period a digest covers, named by the day (daily) or ISO week (weekly) it began:
+    the digest of Wednesday morning is "yesterday's", Tuesday's."""
+    length = timedelta(weeks=1) if cadence is Cadence.weekly else timedelta(days=1)
+    began = (ends_at.astimezone(ZoneInfo(timezone)) - length).date()
     if cadence is Cadence.weekly:
-        year, week, _ = last_day.isocalendar()
+        year, week, _ = began.isocalendar()
         return f"{year}-W{week:02d}"
-    return last_day.isoformat()
+    return began.isoformat()
 
 
 async def compose_due_digests(pool: asyncpg.Pool, settings, now: datetime | None = None) -> int:
