@@ -32,6 +32,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 	@$(KAFKA) install
+	@deploy/browser/install.sh
 
 up: install
 	@$(KAFKA) start
