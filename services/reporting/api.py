@@ -9,7 +9,6 @@ Keys as everywhere: `Authorization: Bearer rt_…` or `X-API-Key: rt_…`. Every
 an RFC 9457 problem document.
 """
 
-from __future__ import annotations
 
 import json
 from datetime import date, datetime
