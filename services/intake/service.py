@@ -3,6 +3,7 @@ completes it, stores it, and publishes the canonical events every other service 
 
 from __future__ import annotations
 
+import gc
 import logging
 from functools import partial
 
@@ -65,6 +66,17 @@ def kafka_batch_handler(directory: PartnerDirectory):
     return accept_from_kafka
 
 
+def tune_garbage_collection() -> None:
+    """Intake allocates hundreds of short-lived objects per event, nearly all freed by
+    reference counting; the cyclic collector, run every 700 allocations by default, kept
+    re-walking everything built at start (schemas, routes, tables: ~100,000 objects) and
+    cost about a tenth of intake's CPU. What exists once started lives as long as the
+    process, so it is frozen out of collection, and collections are made rarer."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def wrong_topic(partner: Partner, topic: str) -> str | None:
     """Why `partner`'s event may not come on `topic`, or None when it may."""
     _, owner = partner_topic_owner(topic) or (None, None)
@@ -103,7 +115,7 @@ def build(settings: Settings | None = None) -> Service:
             Publication(PARTNER_ACCESS, PartnerAccessChanged),
         ),
         http=partial(build_router, directory=directory),
-        on_start=(lambda service: directory.bind(service.pool),),
+        on_start=(lambda service: directory.bind(service.pool), lambda service: tune_garbage_collection()),
     )
     service.http_app.state.partner_directory = directory
     return service
