@@ -236,7 +236,7 @@
   const laddaVitaFlackar = () => laddaSektion(
     "vita-flackar", () => hamta("/v1/board/white-spots", { ...periodparametrar(), threshold: tillstand.troskel }),
     ritaVitaFlackar);
-  const laddaReach = () => laddaSektion("rackvidd", () => hamta("/v1/board/reach", periodparametrar()), ritaReach);
+  const laddaReach = () => laddaSektion("rackvidd", () => hamta("/v1/board/reach", { ...periodparametrar(), limit: 10 }), ritaReach);
 
   function bredd(el) {
     return Math.max(300, Math.floor(el.clientWidth || el.parentElement.clientWidth || 600));
@@ -545,7 +545,8 @@
     tidslinje.replaceChildren(h("p", { class: "laddar" }, "Söker …"));
     let foretag;
     try {
-      foretag = await hamta("/v1/board/companies", { q: fraga, limit: 12 });
+      const svar = await hamta("/v1/board/companies", { ...periodparametrar(), q: fraga, limit: 12 });
+      foretag = Array.isArray(svar) ? svar : svar.companies || [];
     } catch (fel) {
       if (!(fel instanceof ApiFel)) throw fel;
       if (fel.status === 401) return loggaUt(felmeddelande(fel));
