@@ -94,7 +94,7 @@ NEED_FEED = Topic(
     "(anonymised needs without their company, coach-only needs never), and when it closes.",
 )
 PARTNER_ACCESS = Topic(
-    "redthread.partner-access.v1", "partner_id", 1, "intake", ("notification",), (PartnerAccessChanged.EVENT_TYPE,),
+    "redthread.partner-access.v1", "partner_id", 1, "intake", ("notification", "reporting"), (PartnerAccessChanged.EVENT_TYPE,),
     "Each partner's scope and API key hashes as they are now (compacted), so every service with an HTTP "
     "API authenticates partners the same way.",
     config=(("cleanup.policy", "compact"),),

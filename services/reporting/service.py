@@ -9,10 +9,24 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Path, status
 
 from contracts.org_numbers import normalise_org_number
-from contracts.topics import FEEDBACK, MATCHES, NEEDS, NOTIFICATIONS, PARTICIPATIONS, RESEARCH_OUTPUTS
 from services.common.runtime import Service, Subscription
 from services.common.settings import Settings
-from services.reporting.projections import HANDLERS
+from services.reporting.projections import PROJECTED_TOPICS, PROJECTED_TYPES, project_batch
+
+# A timeline row names its company when its event did; otherwise (a feedback, a
+# notification) the company is found through the row's need or match.
+COMPANY_TIMELINE = """
+WITH company_needs AS (SELECT need_id FROM needs WHERE company_org_number = $1),
+company_matches AS (SELECT match_id FROM need_matches WHERE need_id IN (SELECT need_id FROM company_needs)),
+thread AS (
+    SELECT * FROM company_timeline WHERE company_org_number = $1
+    UNION SELECT * FROM company_timeline WHERE need_id IN (SELECT need_id FROM company_needs)
+    UNION SELECT * FROM company_timeline WHERE match_id IN (SELECT match_id FROM company_matches)
+)
+SELECT t.occurred_at, t.kind, t.summary, coalesce(t.need_id, m.need_id) AS need_id, t.match_id, t.source, t.event_id
+FROM thread t LEFT JOIN need_matches m ON m.match_id = t.match_id
+ORDER BY t.occurred_at, t.event_id
+"""
 
 
 def _routes(service: Service) -> APIRouter:
@@ -33,7 +47,7 @@ def _routes(service: Service) -> APIRouter:
         return {
             "need_id": need_id,
             "title": need["title"] if need else None,
-            "matches": [{**dict(r), "reasons": json.loads(r["reasons"])} for r in rows],
+            "matches": [{**dict(r), "reasons": json.loads(r["reasons"] or "[]")} for r in rows],
         }
 
     @router.get("/companies/{org_number}/timeline")
@@ -47,11 +61,7 @@ def _routes(service: Service) -> APIRouter:
         except ValueError as error:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"org_number: {error}") from None
         async with service.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT occurred_at, kind, summary, need_id, match_id, source, event_id FROM company_timeline"
-                " WHERE company_org_number = $1 ORDER BY occurred_at, event_id",
-                org,
-            )
+            rows = await conn.fetch(COMPANY_TIMELINE, org)
         return {"org_number": org, "events": [dict(r) for r in rows]}
 
     return router
@@ -64,9 +74,7 @@ def build(settings: Settings | None = None) -> Service:
         description=__doc__ or "",
         settings=settings,
         subscriptions=(
-            Subscription(
-                "reporting", (NEEDS, RESEARCH_OUTPUTS, PARTICIPATIONS, MATCHES, NOTIFICATIONS, FEEDBACK), HANDLERS
-            ),
+            Subscription("reporting", PROJECTED_TOPICS, batch_handler=project_batch, batch_types=PROJECTED_TYPES),
         ),
         http=_routes,
     )
