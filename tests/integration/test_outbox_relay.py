@@ -70,3 +70,17 @@ async def test_rows_stay_while_kafka_is_unreachable(pool, settings):
         await relay.start()
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM outbox") == 3
+
+
+async def test_rows_stay_when_the_broker_does_not_acknowledge(pool, settings):
+    await stage(pool, settings, 3)
+    relay = OutboxRelay(pool, settings, "outbox_test")
+
+    async def unacknowledged(rows):
+        raise RuntimeError("no acknowledgement")
+
+    relay._send = unacknowledged  # noqa: SLF001 - the send fails after the rows were taken
+    with pytest.raises(RuntimeError):
+        await relay.relay_once()
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 3
