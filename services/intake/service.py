@@ -44,15 +44,22 @@ def kafka_batch_handler(directory: PartnerDirectory):
 
     async def accept_from_kafka(batch: BatchContext, events: list[CloudEvent]) -> None:
         submissions: list[tuple[Partner, CloudEvent]] = []
+        # A batch comes from few partners over few topics: each is looked up once.
+        partners: dict[str, Partner | None] = {}
+        refusals: dict[tuple[str, str], str | None] = {}
         for event in events:
-            partner_id = partner_id_from_source(event.envelope.source)
-            partner = await directory.partner(partner_id) if partner_id else None
+            source = event.envelope.source
+            if source not in partners:
+                partner_id = partner_id_from_source(source)
+                partners[source] = await directory.partner(partner_id) if partner_id else None
+            partner = partners[source]
             if partner is None:
-                batch.reject(
-                    event,
-                    Forbidden(f"source {event.envelope.source!r} is not a registered partner (expected /partners/<id>)"),
-                )
-            elif why_not := wrong_topic(partner, batch.topic_of[event.id]):
+                batch.reject(event, Forbidden(f"source {source!r} is not a registered partner (expected /partners/<id>)"))
+                continue
+            topic = batch.topic_of[event.id]
+            if (source, topic) not in refusals:
+                refusals[(source, topic)] = wrong_topic(partner, topic)
+            if why_not := refusals[(source, topic)]:
                 batch.reject(event, Forbidden(why_not))
             else:
                 submissions.append((partner, event))
