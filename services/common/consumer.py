@@ -221,30 +221,27 @@ class EventConsumer:
 
     async def _consume(self, records: Sequence[ConsumerRecord]) -> BatchOutcome:
         outcome = BatchOutcome()
-        items = []
-        for item in map(self._read, records):
-            if item.event is not None and item.event.envelope.type not in self._handles:
-                outcome.skipped += 1
-            else:
-                items.append(item)
-        if not items:
-            return outcome
+        read = [self._headers(record) for record in records]
+        early = [key for headers, key in read if headers.get("ce_type") in self._handles]
+        if not early:  # nothing of ours, unless unreadable: perhaps no transaction at all
+            items = self._read_all(records, read)
+            if all(map(self._skipped, items)):
+                outcome.skipped = len(items)
+                return outcome
         async with self._pool.acquire() as conn:
             async with conn.transaction():
-                fresh = set(
-                    await conn.fetchval(
-                        "WITH claimed AS ("
-                        " INSERT INTO inbox (consumer, message_key) SELECT $1, unnest($2::text[])"
-                        " ON CONFLICT DO NOTHING RETURNING message_key)"
-                        " SELECT coalesce(array_agg(message_key), '{}') FROM claimed",
-                        self.name,
-                        [item.inbox_key for item in items],
-                    )
-                )
+                claimed: set[str] = set()
+                if early:
+                    items, claimed = await self._read_while_claiming(conn, records, read, early)
+                candidates = [item for item in items if not self._skipped(item)]
+                outcome.skipped = len(items) - len(candidates)
+                # Unreadable records of a type not handled here become dead letters too.
+                if late := [item.inbox_key for item in candidates if item.headers.get("ce_type") not in self._handles]:
+                    claimed |= await self._claim(conn, late)
                 todo: list[_Item] = []
-                for item in items:
-                    if item.inbox_key in fresh:
-                        fresh.discard(item.inbox_key)  # a key twice in one batch is handled once
+                for item in candidates:
+                    if item.inbox_key in claimed:
+                        claimed.discard(item.inbox_key)  # a key twice in one batch is handled once
                         todo.append(item)
                     else:
                         outcome.duplicates += 1
@@ -352,18 +349,56 @@ class EventConsumer:
         family = partner_topic_owner(self._settings.registry_name(topic))
         return set(family[0].event_types) if family and family[0] in self._topics else set()
 
-    def _read(self, record: ConsumerRecord) -> _Item:
-        # NUL cannot be stored in PostgreSQL text: it is replaced in the inbox key and
-        # headers, and refused by the contracts' validation.
+    async def _read_while_claiming(
+        self, conn: asyncpg.Connection, records: Sequence[ConsumerRecord], read: list, keys: list[str]
+    ) -> tuple[list[_Item], set[str]]:
+        """Decode the batch while PostgreSQL inserts its inbox rows (the keys come from
+        the headers alone)."""
+        claim = asyncio.ensure_future(self._claim(conn, keys))
+        try:
+            await asyncio.sleep(0)  # the claim is on its way
+            items = self._read_all(records, read)
+        except BaseException:
+            await asyncio.wait([claim])  # the connection must be idle before the rollback
+            raise
+        return items, await claim
+
+    def _read_all(self, records: Sequence[ConsumerRecord], read: list) -> list[_Item]:
+        return [self._read(record, headers, key) for record, (headers, key) in zip(records, read, strict=True)]
+
+    def _skipped(self, item: _Item) -> bool:
+        """A valid event of a type this consumer does not handle: none of its business."""
+        return item.event is not None and item.event.envelope.type not in self._handles
+
+    async def _claim(self, conn: asyncpg.Connection, keys: list[str]) -> set[str]:
+        """Claim `keys` in the inbox; returns those not claimed before (the rest are redeliveries)."""
+        return set(
+            await conn.fetchval(
+                "WITH claimed AS ("
+                " INSERT INTO inbox (consumer, message_key) SELECT $1, unnest($2::text[])"
+                " ON CONFLICT DO NOTHING RETURNING message_key)"
+                " SELECT coalesce(array_agg(message_key), '{}') FROM claimed",
+                self.name,
+                keys,
+            )
+        )
+
+    @staticmethod
+    def _headers(record: ConsumerRecord) -> tuple[dict[str, str], str]:
+        """The record's headers as text, and its inbox key. NUL cannot be stored in
+        PostgreSQL text: it is replaced in both, and refused by the contracts' validation.
+        The same id from two sources is two events (CloudEvents: source + id is unique);
+        for a valid event, ce_source and ce_id are its envelope's source and id."""
         headers = {k: (v or b"").decode("utf-8", "replace").replace("\x00", "\ufffd") for k, v in record.headers or ()}
-        fallback_key = f"{record.topic}/{record.partition}/{record.offset}"
+        event_id = headers.get("ce_id") or f"{record.topic}/{record.partition}/{record.offset}"
+        return headers, f"{headers.get('ce_source', '')}|{event_id}"
+
+    def _read(self, record: ConsumerRecord, headers: dict[str, str], inbox_key: str) -> _Item:
         try:
             event = decode(headers, record.value, self._types_on(record.topic))
         except EnvelopeError as error:
-            key = headers.get("ce_id") or fallback_key
-            return _Item(record, headers, f"{headers.get('ce_source', '')}|{key}", failure=Rejected(error.reason, error.problems))
-        # The same id from two sources is two events (CloudEvents: source + id is unique).
-        return _Item(record, headers, f"{event.envelope.source}|{event.id}", event=event)
+            return _Item(record, headers, inbox_key, failure=Rejected(error.reason, error.problems))
+        return _Item(record, headers, inbox_key, event=event)
 
     def _dead_letter(self, item: _Item, rejection: Rejected) -> OutboxRow:
         record = item.record
