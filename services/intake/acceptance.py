@@ -8,6 +8,7 @@ the same content under a new event id, changes nothing; a stale revision changes
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
@@ -252,16 +253,24 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
     aggregate; each result is the event's Outcome or why it was refused."""
     results: list[Outcome | Refusal | None] = [None] * len(submissions)
     prepared: list[tuple[int, Partner, CloudEvent, Contract, Aggregate]] = []
-    for index, (partner, event) in enumerate(submissions):
-        try:
-            data = complete(event.data)
-            check_scope(partner, data)
-        except Refusal as refusal:
-            results[index] = refusal
-            continue
-        prepared.append((index, partner, event, data, AGGREGATE_OF[type(data)]))
-
-    states = await _load_states(batch, prepared)
+    # The stored states are read (and locked) while the events are completed: completing
+    # changes neither an event's kind nor its aggregate id.
+    wanted = [(AGGREGATE_OF[type(event.data)], event.data) for _, event in submissions]
+    loading = asyncio.ensure_future(_load_states(batch, wanted))
+    try:
+        await asyncio.sleep(0)  # the read is on its way
+        for index, (partner, event) in enumerate(submissions):
+            try:
+                data = complete(event.data)
+                check_scope(partner, data)
+            except Refusal as refusal:
+                results[index] = refusal
+                continue
+            prepared.append((index, partner, event, data, AGGREGATE_OF[type(data)]))
+    except BaseException:
+        await asyncio.wait([loading])  # the connection must be idle for whatever comes next
+        raise
+    states = await loading
     for index, partner, event, data, aggregate in prepared:
         subject = aggregate_id(data)
         key = (aggregate.table, subject)
@@ -282,9 +291,9 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
     return results  # type: ignore[return-value]
 
 
-async def _load_states(batch: BatchContext, prepared) -> dict[tuple[str, str], State]:
+async def _load_states(batch: BatchContext, aggregates: list[tuple[Aggregate, Contract]]) -> dict[tuple[str, str], State]:
     wanted: dict[Aggregate, set] = {}
-    for _, _, _, data, aggregate in prepared:
+    for aggregate, data in aggregates:
         wanted.setdefault(aggregate, set()).add(getattr(data, aggregate.id_column))
     states: dict[tuple[str, str], State] = {}
     for aggregate, ids in wanted.items():
