@@ -93,16 +93,22 @@ def prefix_range(prefix: str) -> tuple[str, str]:
 # $1, $2: the period's bounds as instants (either may be NULL).
 _IN_PERIOD = "($1::timestamptz IS NULL OR {col} >= $1) AND ($2::timestamptz IS NULL OR {col} < $2)"
 
-_OUTPUTS_IN_PERIOD = (
-    "SELECT output_id, published_at, project, focus_areas, researchers FROM research_outputs"
-    " WHERE published_at IS NOT NULL AND " + _IN_PERIOD.format(col="published_at")
-)
+
+def _outputs_in_period(*columns: str) -> str:
+    # NOT MATERIALIZED: where a query reads it twice, scanning the table again (an index
+    # range with a period) is cheaper than writing 100,000 rows aside.
+    return (
+        f"outputs AS NOT MATERIALIZED (SELECT {', '.join(('output_id',) + columns)} FROM research_outputs"
+        " WHERE published_at IS NOT NULL AND " + _IN_PERIOD.format(col="published_at") + ")"
+    )
+
 
 # See the module's docstring: standing, or already told or answered.
 _MATCH_COUNTS = (
     "(m.retracted_at IS NULL OR m.notified_at IS NOT NULL"
     " OR m.first_useful_at IS NOT NULL OR m.adopted_at IS NOT NULL)"
 )
+_COUNTED_MATCHES = f"need_matches m WHERE {_MATCH_COUNTS} AND m.output_id IN (SELECT output_id FROM outputs)"
 
 _NEED_REGION = f"coalesce(n.region, c.region, '{UNKNOWN_REGION}')"
 
@@ -114,14 +120,13 @@ def _areas_or_other(column: str) -> str:
 # --- the funnel --------------------------------------------------------------------------
 
 _FUNNEL_SQL = f"""
-WITH outputs AS ({_OUTPUTS_IN_PERIOD}),
+WITH {_outputs_in_period()},
 reached AS (
     SELECT m.output_id,
            bool_or(m.notified_at IS NOT NULL) AS notified,
            bool_or(m.first_useful_at IS NOT NULL) AS useful,
            bool_or(m.adopted_at IS NOT NULL) AS adopted
-    FROM need_matches m JOIN outputs o USING (output_id)
-    WHERE {_MATCH_COUNTS}
+    FROM {_COUNTED_MATCHES}
     GROUP BY m.output_id
 )
 SELECT (SELECT count(*) FROM outputs) AS published,
@@ -143,35 +148,38 @@ async def funnel(conn: asyncpg.Connection, period: Period) -> Funnel:
 
 # --- time to uptake ----------------------------------------------------------------------
 
+_FIRSTS = "min(m.proposed_at) AS first_match, min(m.notified_at) AS first_notified, min(m.adopted_at) AS first_adopted"
+_FIRSTS_PER_OUTPUT = f"""
+    SELECT o.output_id, o.published_at, o.focus_areas, f.first_match, f.first_notified, f.first_adopted
+    FROM outputs o LEFT JOIN (SELECT m.output_id, {_FIRSTS} FROM {_COUNTED_MATCHES} GROUP BY m.output_id) f
+      USING (output_id)"""
+
 # One row per (output, group) with the first time each step was reached within the group.
-_FIRSTS = "min(t.proposed_at) AS first_match, min(t.notified_at) AS first_notified, min(t.adopted_at) AS first_adopted"
 _PER_OUTPUT_AND_GROUP = {
     # Every output of the period, matched or not.
     None: f"""
-        SELECT o.output_id, '{ALL_OUTPUTS}' AS grp, o.published_at, {_FIRSTS}
-        FROM outputs o LEFT JOIN match_times t USING (output_id)
-        GROUP BY o.output_id, o.published_at""",
+        SELECT '{ALL_OUTPUTS}' AS grp, * FROM ({_FIRSTS_PER_OUTPUT}) f""",
     # The output's own strength areas: every output of the period is in one group at least.
     UptakeGrouping.focus_area: f"""
-        SELECT o.output_id, area AS grp, o.published_at, {_FIRSTS}
-        FROM outputs o CROSS JOIN LATERAL {_areas_or_other('o.focus_areas')} AS area
-        LEFT JOIN match_times t USING (output_id)
-        GROUP BY o.output_id, area, o.published_at""",
+        SELECT area AS grp, f.* FROM ({_FIRSTS_PER_OUTPUT}) f
+        CROSS JOIN LATERAL {_areas_or_other('f.focus_areas')} AS area""",
     # The region of the need's company: an output enters a region's group with its first
     # match there, so unmatched outputs are in no region.
     UptakeGrouping.region: f"""
-        SELECT t.output_id, {_NEED_REGION} AS grp, o.published_at, {_FIRSTS}
-        FROM match_times t JOIN outputs o USING (output_id)
+        SELECT {_NEED_REGION} AS grp, m.output_id, o.published_at, {_FIRSTS}
+        FROM need_matches m JOIN outputs o USING (output_id)
         LEFT JOIN needs n USING (need_id)
         LEFT JOIN companies c ON c.org_number = n.company_org_number
+        WHERE {_MATCH_COUNTS}
         GROUP BY 1, 2, 3""",
     # The initiatives the need's company took part in (not those it cancelled).
     UptakeGrouping.initiative: f"""
-        SELECT t.output_id, p.initiative AS grp, o.published_at, {_FIRSTS}
-        FROM match_times t JOIN outputs o USING (output_id)
+        SELECT p.initiative AS grp, m.output_id, o.published_at, {_FIRSTS}
+        FROM need_matches m JOIN outputs o USING (output_id)
         JOIN needs n USING (need_id)
         JOIN (SELECT DISTINCT company_org_number, initiative FROM participations WHERE status <> 'cancelled') p
           ON p.company_org_number = n.company_org_number
+        WHERE {_MATCH_COUNTS}
         GROUP BY 1, 2, 3""",
 }
 
@@ -192,12 +200,7 @@ def _durations_sql(column: str, name: str) -> str:
 
 def _uptake_sql(grouping: UptakeGrouping | None) -> str:
     return f"""
-WITH outputs AS ({_OUTPUTS_IN_PERIOD}),
-match_times AS (
-    SELECT m.output_id, m.need_id, m.proposed_at, m.notified_at, m.adopted_at
-    FROM need_matches m JOIN outputs o USING (output_id)
-    WHERE {_MATCH_COUNTS}
-),
+WITH {_outputs_in_period('published_at', 'focus_areas')},
 per_output AS ({_PER_OUTPUT_AND_GROUP[grouping]})
 SELECT grp, count(*) AS outputs,
        {_durations_sql('first_match', 'to_first_match')},
@@ -269,38 +272,49 @@ async def white_spots(
 
 # --- reach -------------------------------------------------------------------------------
 
-_REACH_FIGURES = """
-       count(DISTINCT o.output_id) AS outputs,
-       count(m.match_id) AS matches,
-       count(DISTINCT n.company_org_number) FILTER (WHERE m.notified_at IS NOT NULL) AS companies_told,
-       count(m.match_id) FILTER (WHERE m.first_useful_at IS NOT NULL) AS useful,
-       count(m.match_id) FILTER (WHERE m.adopted_at IS NOT NULL) AS adopted"""
-
-_REACHED = f"""
-LEFT JOIN need_matches m ON m.output_id = o.output_id AND {_MATCH_COUNTS}
-LEFT JOIN needs n ON n.need_id = m.need_id"""
-
-_PROJECT_REACH_SQL = f"""
-WITH outputs AS ({_OUTPUTS_IN_PERIOD})
-SELECT coalesce(o.project, 'okänt projekt') AS project, {_REACH_FIGURES}
-FROM outputs o {_REACHED}
-GROUP BY 1 ORDER BY adopted DESC, matches DESC, project
-LIMIT $3
-"""
-
-# Researchers are told apart by name and organisation (an ORCID is not always given).
-_RESEARCHER_REACH_SQL = f"""
-WITH outputs AS ({_OUTPUTS_IN_PERIOD}),
-authored AS (
-    SELECT o.*, r->>'name' AS name, r->>'organisation' AS organisation
-    FROM outputs o CROSS JOIN LATERAL jsonb_array_elements(o.researchers) AS r
-    WHERE r->>'name' IS NOT NULL
+# Figures per output first (one pass over the matches), then summed per project or
+# researcher; "companies told" cannot be summed (a company told of two outputs of one
+# project counts once), so it is counted from distinct (output, company) pairs.
+_REACH_SQL = f"""
+WITH {_outputs_in_period('project', 'researchers')},
+per_output AS (
+    SELECT m.output_id, count(*) AS matches,
+           count(*) FILTER (WHERE m.first_useful_at IS NOT NULL) AS useful,
+           count(*) FILTER (WHERE m.adopted_at IS NOT NULL) AS adopted
+    FROM {_COUNTED_MATCHES} GROUP BY m.output_id
+),
+told AS (
+    SELECT DISTINCT m.output_id, n.company_org_number
+    FROM {_COUNTED_MATCHES.replace(' WHERE ', ' JOIN needs n USING (need_id) WHERE ', 1)}
+      AND m.notified_at IS NOT NULL AND n.company_org_number IS NOT NULL
+),
+credited AS ({{credited}}),
+figures AS (
+    SELECT c.name, c.organisation, count(*) AS outputs, coalesce(sum(p.matches), 0)::int AS matches,
+           coalesce(sum(p.useful), 0)::int AS useful, coalesce(sum(p.adopted), 0)::int AS adopted
+    FROM credited c LEFT JOIN per_output p USING (output_id)
+    GROUP BY 1, 2
+),
+reached_companies AS (
+    SELECT name, organisation, count(*) AS companies_told
+    FROM (SELECT DISTINCT c.name, c.organisation, t.company_org_number FROM credited c JOIN told t USING (output_id)) d
+    GROUP BY 1, 2
 )
-SELECT o.name, o.organisation, {_REACH_FIGURES}
-FROM authored o {_REACHED}
-GROUP BY 1, 2 ORDER BY adopted DESC, matches DESC, name, organisation NULLS FIRST
+SELECT f.*, coalesce(r.companies_told, 0)::int AS companies_told
+FROM figures f LEFT JOIN reached_companies r
+  ON r.name = f.name AND r.organisation IS NOT DISTINCT FROM f.organisation
+ORDER BY adopted DESC, matches DESC, name, organisation NULLS FIRST
 LIMIT $3
 """
+
+_PROJECT_REACH_SQL = _REACH_SQL.format(
+    credited="SELECT output_id, coalesce(project, 'okänt projekt') AS name, NULL::text AS organisation FROM outputs"
+)
+# Researchers are told apart by name and organisation (an ORCID is not always given).
+_RESEARCHER_REACH_SQL = _REACH_SQL.format(
+    credited="SELECT DISTINCT o.output_id, r->>'name' AS name, r->>'organisation' AS organisation"
+    " FROM outputs o CROSS JOIN LATERAL jsonb_array_elements(o.researchers) AS r WHERE r->>'name' IS NOT NULL"
+)
 
 
 async def reach(conn: asyncpg.Connection, period: Period, limit: int | None = None) -> Reach:
@@ -310,11 +324,11 @@ async def reach(conn: asyncpg.Connection, period: Period, limit: int | None = No
     researchers = await conn.fetch(_RESEARCHER_REACH_SQL, *bounds, limit)
     return Reach(
         period=period,
-        projects=[ProjectReach(**dict(row)) for row in projects],
-        researchers=[
-            ResearcherReach(**{k: v for k, v in dict(row).items() if k in ResearcherReach.model_fields})
-            for row in researchers
+        projects=[
+            ProjectReach(project=row["name"], **{k: row[k] for k in ProjectReach.model_fields if k != "project"})
+            for row in projects
         ],
+        researchers=[ResearcherReach(**{k: row[k] for k in ResearcherReach.model_fields}) for row in researchers],
     )
 
 
