@@ -186,7 +186,9 @@ _PER_OUTPUT_AND_GROUP = {
 
 def _days_since_published(column: str) -> str:
     # A backdated publication could make a step seem to come before it: count that as 0.
-    return f"greatest(0, extract(epoch FROM {column} - published_at) / 86400)"
+    # (Not greatest(0, …): it would turn a step never reached, NULL, into 0 days.)
+    days = f"extract(epoch FROM {column} - published_at) / 86400"
+    return f"CASE WHEN {days} < 0 THEN 0 ELSE {days} END"
 
 
 def _durations_sql(column: str, name: str) -> str:
