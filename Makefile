@@ -21,6 +21,8 @@ help:
 	@echo "make docs              AsyncAPI documents of the four services into docs/asyncapi/"
 	@echo "make schemas           regenerate contracts/schemas/ after a contract change"
 	@echo "make bench-intake | bench-matching | bench-notification | eval-matching   benchmarks (ratios to a baseline)"
+	@echo "make bench-reporting   reporting's projection rate and catch-up after a backlog (BENCH_BACKLOG, default 1,000,000)"
+	@echo "make replay            rebuild reporting's read models from offset 0 into schema reporting_replay (ARGS=--swap: stop reporting first)"
 
 # The virtualenv is rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -91,3 +93,12 @@ eval-matching: up
 .PHONY: bench-matching
 bench-matching: up
 	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.bench.bench_matching
+
+.PHONY: bench-reporting
+bench-reporting: up
+	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.bench.bench_reporting
+
+# ARGS="--swap" (reporting stopped) makes the rebuilt schema `reporting`; ARGS="--into NAME" builds another.
+.PHONY: replay
+replay: up
+	@DATABASE_URL="$$($(PG) url)" $(PY) -m services.reporting.replay $(ARGS)
