@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from deploy.demo.load import load
-from deploy.demo.partners import provision
+from deploy.demo.partners import BOARD_PARTNER, COACH_PARTNER, provision
 from deploy.demo.subscriptions import subscribe_demo
 from deploy.local import REPO, SERVICES, ServiceProcesses
 from services.common.settings import SERVICE_PORTS, Settings
@@ -56,7 +56,7 @@ def main() -> int:
         print("demo data:", ", ".join(f"{n} {k}" for k, n in counts.items()))
         _wait_for_notifications(services)
         feed = next(s["feed_url"] for s in subscriptions if s["channel"] == "atom")
-        _print_where_to_look(services, mailbox_dir, log_dir, feed)
+        _print_where_to_look(services, mailbox_dir, log_dir, feed, keys)
         while not stopping:
             time.sleep(0.5)
             for name, process in services.processes.items():
@@ -85,18 +85,28 @@ def _wait_for_notifications(services: ServiceProcesses, timeout_s: float = 30) -
         time.sleep(1)
 
 
-def _print_where_to_look(services: ServiceProcesses, mailbox_dir: Path, log_dir: Path, feed_url: str) -> None:
+def _print_where_to_look(
+    services: ServiceProcesses, mailbox_dir: Path, log_dir: Path, feed_url: str, keys: dict[str, str]
+) -> None:
     need = json.loads((REPO / "deploy/demo/data/needs.jsonl").read_text().splitlines()[0])
     org = need["company"]["org_number"].replace("-", "")
+    reporting = services.url("reporting")
+    # Reporting answers partners with a reporting role only: the board (every figure, no
+    # contact data) and the coach of the first demo need's company.
+    as_coach = f'curl -H "Authorization: Bearer {keys[COACH_PARTNER]}"'
     print(
         "\nredthread is running. Where to look:\n"
         + "".join(f"  {name:13} {services.url(name)}/docs\n" for name in SERVICES)
-        + f"  a need's matches      {services.url('reporting')}/v1/needs/{need['need_id']}/matches\n"
-        + f"  a company's timeline  {services.url('reporting')}/v1/companies/{org}/timeline\n"
+        + f"  the board's dashboard {reporting}/dashboard/  (log in with the board's key below)\n"
+        + f"  a need's matches      {as_coach} {reporting}/v1/needs/{need['need_id']}/matches\n"
+        + f"  a company's timeline  {as_coach} {reporting}/v1/companies/{org}/timeline\n"
         + f"  notifications sent    {services.url('notification')}/v1/notifications\n"
         + f"  the need feed (Atom)  {feed_url}\n"
         + f"  everyone's mailbox    {mailbox_dir}/*.eml  (coaches: answer a match through its link)\n"
         + f"  service logs          {log_dir}/\n"
+        + "API keys of this run for reporting:\n"
+        + f"  the board  {keys[BOARD_PARTNER]}  ({BOARD_PARTNER})\n"
+        + f"  a coach    {keys[COACH_PARTNER]}  ({COACH_PARTNER}: Värnamo Pressgjuteri, Gnosjö Tråd & Fjäder)\n"
         + "Press Ctrl-C to stop.",
         flush=True,
     )

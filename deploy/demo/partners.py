@@ -13,7 +13,15 @@ DEMO_PARTNERS = (
     Partner("produktionslyftet-coach", "Produktionslyftet coachverktyg", event_types("needs,feedback")),
     Partner("produktion2030", "Produktion2030 projektregister", event_types("research-outputs")),
     Partner("rise", "RISE publikationer", event_types("research-outputs")),
+    # Readers of reporting: the board sees every figure and every company's red thread
+    # (without contact data); the coach sees the red threads of her own companies.
+    Partner("produktionslyftet-styrelse", "Produktionslyftets styrelse och programkontor", event_types("none"),
+            reporting="board"),
+    Partner("coach-anna-lindqvist", "Anna Lindqvist, Produktionslyftet (coach)", event_types("none"),
+            org_numbers=frozenset({"5567123483", "5564319076"}), reporting="coach"),
 )
+BOARD_PARTNER = "produktionslyftet-styrelse"
+COACH_PARTNER = "coach-anna-lindqvist"
 
 
 async def provision(settings: Settings, partners: tuple[Partner, ...] = DEMO_PARTNERS) -> dict[str, str]:

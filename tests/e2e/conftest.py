@@ -23,6 +23,10 @@ E2E_PARTNERS = (
     Partner("coach-tool", "Produktionslyftet coachverktyg", event_types("needs,feedback")),
     Partner("produktion2030", "Produktion2030 projektregister", event_types("research-outputs")),
     Partner("rise", "RISE", event_types("research-outputs")),
+    Partner("styrelsen", "Produktionslyftets styrelse och programkontor", event_types("none"), reporting="board"),
+    # the coach of the story's company (a_need: 556036-0793)
+    Partner("coach-karin", "Karin Lindqvist (coach)", event_types("none"), org_numbers=frozenset({"5560360793"}),
+            reporting="coach"),
 )
 
 

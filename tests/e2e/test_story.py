@@ -87,10 +87,12 @@ def test_a_coachs_need_meets_new_research_and_the_coach_is_told(platform, inbox)
     assert "ställtid" in text
     answer_url = re.search(r"(http://\S+/v1/answers/[\w-]+)\?verdict=adopted", text).group(1)
 
-    # The report shows the match for the need, with its reasons and who was told.
+    # The report shows the coach the match for the need, with its reasons and who was told.
+    coach = {"Authorization": f"Bearer {platform.keys['coach-karin']}"}
+
     def notified_match():
         """reporting shows the need's match as notified"""
-        body = httpx.get(f"{platform.url('reporting')}/v1/needs/{need.need_id}/matches", timeout=5)
+        body = httpx.get(f"{platform.url('reporting')}/v1/needs/{need.need_id}/matches", headers=coach, timeout=5)
         matches = body.json()["matches"] if body.status_code == 200 else []
         return matches if matches and matches[0]["notified_to"] else None
 
@@ -106,11 +108,19 @@ def test_a_coachs_need_meets_new_research_and_the_coach_is_told(platform, inbox)
     # And the company's red thread holds the need, the match, the notification and the answer.
     def whole_thread():
         """the company's timeline ends with the feedback"""
-        timeline = httpx.get(f"{platform.url('reporting')}/v1/companies/556036-0793/timeline", timeout=5).json()
-        kinds = [event["kind"] for event in timeline["events"] if event["need_id"] == str(need.need_id)]
+        answer = httpx.get(f"{platform.url('reporting')}/v1/companies/556036-0793/timeline", headers=coach, timeout=5)
+        events = answer.json()["events"] if answer.status_code == 200 else []
+        kinds = [event["kind"] for event in events if event["need_id"] == str(need.need_id)]
         return kinds if "feedback-submitted" in kinds else None
 
     assert eventually(whole_thread) == ["need-submitted", "match-proposed", "notification-dispatched", "feedback-submitted"]
+
+    # The board sees the same thread without anyone's address, and the adoption in its funnel.
+    board = {"Authorization": f"Bearer {platform.keys['styrelsen']}"}
+    thread = httpx.get(f"{platform.url('reporting')}/v1/companies/5560360793/timeline", headers=board, timeout=5)
+    assert thread.status_code == 200 and "@" not in thread.text
+    funnel = httpx.get(f"{platform.url('reporting')}/v1/board/funnel", headers=board, timeout=5).json()
+    assert {stage["stage"]: stage["outputs"] for stage in funnel["stages"]}["adopted"] >= 1
 
     # Exactly one e-mail to the coach, however often Kafka redelivers.
     time.sleep(1)
