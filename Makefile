@@ -22,6 +22,7 @@ help:
 	@echo "make schemas           regenerate contracts/schemas/ after a contract change"
 	@echo "make bench-intake | bench-matching | bench-notification | eval-matching   benchmarks (ratios to a baseline)"
 	@echo "make bench-reporting   reporting's projection rate and catch-up after a backlog (BENCH_BACKLOG, default 1,000,000)"
+	@echo "make bench-reporting-queries   the board's endpoints at 100,000 companies (p50/p95; BENCH_COMPANIES, BENCH_CALLS)"
 	@echo "make replay            rebuild reporting's read models from offset 0 into schema reporting_replay (ARGS=--swap: stop reporting first)"
 
 # The virtualenv is rebuilt when pyproject.toml changes.
@@ -102,3 +103,7 @@ bench-reporting: up
 .PHONY: replay
 replay: up
 	@DATABASE_URL="$$($(PG) url)" $(PY) -m services.reporting.replay $(ARGS)
+
+.PHONY: bench-reporting-queries
+bench-reporting-queries: up
+	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.bench.bench_reporting_queries

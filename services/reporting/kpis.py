@@ -110,7 +110,16 @@ _MATCH_COUNTS = (
 )
 _COUNTED_MATCHES = f"need_matches m WHERE {_MATCH_COUNTS} AND m.output_id IN (SELECT output_id FROM outputs)"
 
-_NEED_REGION = f"coalesce(n.region, c.region, '{UNKNOWN_REGION}')"
+# A need keeps its company's region; the company's own row is looked up only for a need
+# that came without one (coalesce evaluates it only then), instead of joining every need.
+def _need_place(column: str, otherwise: str) -> str:
+    return (
+        f"coalesce(n.{column}, (SELECT c.{column} FROM companies c WHERE c.org_number = n.company_org_number),"
+        f" {otherwise})"
+    )
+
+
+_NEED_REGION = _need_place("region", f"'{UNKNOWN_REGION}'")
 
 
 def _areas_or_other(column: str) -> str:
@@ -169,7 +178,6 @@ _PER_OUTPUT_AND_GROUP = {
         SELECT {_NEED_REGION} AS grp, m.output_id, o.published_at, {_FIRSTS}
         FROM need_matches m JOIN outputs o USING (output_id)
         LEFT JOIN needs n USING (need_id)
-        LEFT JOIN companies c ON c.org_number = n.company_org_number
         WHERE {_MATCH_COUNTS}
         GROUP BY 1, 2, 3""",
     # The initiatives the need's company took part in (not those it cancelled).
@@ -252,7 +260,6 @@ SELECT {_NEED_REGION} AS region, area AS focus_area,
        count(*) AS open_needs,
        count(*) FILTER (WHERE w.need_id IS NULL) AS without_good_match
 FROM needs n
-LEFT JOIN companies c ON c.org_number = n.company_org_number
 LEFT JOIN well_answered w ON w.need_id = n.need_id
 CROSS JOIN LATERAL {_areas_or_other('n.focus_areas')} AS area
 WHERE n.status = 'open' AND {_IN_PERIOD.format(col='n.submitted_at')}
@@ -339,8 +346,8 @@ async def reach(conn: asyncpg.Connection, period: Period, limit: int | None = No
 # $3, $4: the period as days (for participations, which run from day to day).
 _COVERAGE_SQL = f"""
 WITH needs_in_period AS (
-    SELECT n.need_id, n.company_org_number, {_NEED_REGION} AS region, coalesce(n.iuc, c.iuc, '') AS iuc
-    FROM needs n LEFT JOIN companies c ON c.org_number = n.company_org_number
+    SELECT n.need_id, n.company_org_number, {_NEED_REGION} AS region, {_need_place('iuc', "''")} AS iuc
+    FROM needs n
     WHERE {_IN_PERIOD.format(col='n.submitted_at')}
 ),
 need_progress AS (
