@@ -39,7 +39,7 @@ from contracts.events import (
     ResearchOutputWithdrawn,
 )
 from contracts.topics import FEEDBACK, NEEDS, PARTICIPATIONS, RESEARCH_OUTPUTS, Topic
-from services.common.consumer import BatchContext, Rejected
+from services.common.consumer import BatchContext, Rejected, TransientError
 from services.intake.geography import place
 from services.intake.language import detect_language
 from services.intake.partners import Partner
@@ -296,7 +296,7 @@ async def _load_states(batch: BatchContext, aggregates: list[tuple[Aggregate, Co
     for aggregate, data in aggregates:
         wanted.setdefault(aggregate, set()).add(getattr(data, aggregate.id_column))
     states: dict[tuple[str, str], State] = {}
-    for aggregate, ids in wanted.items():
+    for aggregate, ids in sorted(wanted.items(), key=lambda item: item[0].table):  # one locking order for all
         # Aggregates without a lifecycle keep their revision (feedback answered again) in the data.
         lifecycle = (
             "revision, status" if aggregate.open_status
@@ -332,10 +332,15 @@ async def _save_states(batch: BatchContext, states: dict[tuple[str, str], State]
             inserts.setdefault(table, []).append((*row, state.source))
     for table, rows in inserts.items():
         columns = [*_written_columns(by_table[table]), "source"]
-        await batch.conn.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({_array_parameters(columns)})",
+        status = await batch.conn.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({_array_parameters(columns)})"
+            " ON CONFLICT DO NOTHING",
             *map(list, zip(*rows)),
         )
+        if int(status.rpartition(" ")[2]) != len(rows):
+            # Another transaction (another instance, or another lane of this batch) has
+            # just created one of these aggregates: decide again once it can be seen.
+            raise TransientError(f"{by_table[table].label} created concurrently by another transaction")
     for table, rows in updates.items():
         columns = _written_columns(by_table[table])
         assignments = ", ".join(f"{c} = u.{c}" for c in columns[1:])

@@ -3,6 +3,7 @@ and what is broken becomes a dead letter with its reason while the stream goes o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -11,6 +12,9 @@ import pytest
 
 from contracts.envelope import decode, encode, new_event
 from contracts.topics import DEAD_LETTERS, FEEDBACK, NEEDS, PARTNER_NEEDS
+from services.common.consumer import BatchContext, TransientError
+from services.intake.acceptance import AGGREGATE_OF, Effect, accept_batch
+from services.intake.partners import Partner
 from tests.integration.conftest import eventually_true
 from tests.conftest import a_need, an_output, headers_of, register_partner, publish_event, publish_raw, read_topic
 
@@ -178,3 +182,26 @@ async def test_feedback_answered_again_replaces_the_earlier_answer(intake, setti
         settings, settings.topic(FEEDBACK.name), at_least=2, where=lambda r: r.key == match_id.encode()
     )
     assert [json.loads(r.value)["verdict"] for r in published] == ["useful", "adopted"]
+
+
+async def test_an_aggregate_created_meanwhile_by_another_transaction_is_decided_again(intake, settings):
+    """Two instances (or two lanes of one batch) may create the same need at once; the
+    one that loses is retried, not dead-lettered."""
+    partner = Partner("race", "Race", frozenset(c.EVENT_TYPE for c in AGGREGATE_OF))
+    need = a_need()
+    first, second = new_event(need, source=partner.source), new_event(need, source=partner.source)
+    async with intake.pool.acquire() as one, intake.pool.acquire() as other:
+        transaction = one.transaction()
+        await transaction.start()
+        await accept_batch(BatchContext(one, settings), [(partner, first)])
+        racing_transaction = other.transaction()
+        await racing_transaction.start()
+        racing = asyncio.create_task(accept_batch(BatchContext(other, settings), [(partner, second)]))
+        await asyncio.sleep(0.5)  # it has found no such need, and waits for the first insert
+        await transaction.commit()
+        with pytest.raises(TransientError):
+            await racing
+        await racing_transaction.rollback()
+        async with other.transaction():
+            [again] = await accept_batch(BatchContext(other, settings), [(partner, second)])
+    assert again.effect is Effect.UNCHANGED
