@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     delivery_concurrency: int = 16
     delivery_poll_interval_s: float = 0.5
     webhook_timeout_s: float = 10.0
+    # Webhooks to loopback and private addresses are refused unless allowed (local demos,
+    # tests, a receiver inside the same network on purpose).
+    webhook_allow_internal: bool = False
     # After a webhook secret is rotated, the old one keeps signing this long.
     webhook_secret_overlap_h: float = 24.0
     # Digests go out at this local hour; weekly ones on Mondays.

@@ -31,7 +31,7 @@ from services.common.problems import Problem, validation_errors
 from services.notification.digests import next_digest_at
 from services.notification.feeds import FeedEntry, render_atom
 from services.notification.handlers import feed_url, unsubscribe_url
-from services.notification.routing import About, Channel, Filters
+from services.notification.routing import About, Channel, Filters, internal_address
 from services.notification.signing import new_webhook_secret, rotate_webhook_secret
 
 if TYPE_CHECKING:
@@ -202,6 +202,10 @@ def build_router(service: "Service") -> APIRouter:
         """Subscribe someone (or a partner system) to matches, the need feed, or feedback."""
         subscription_id = UUID(derived_event_id("subscription", partner.partner_id, secrets.token_hex(16)))
         now = datetime.now(UTC)
+        if request.webhook_url and not service.settings.webhook_allow_internal and (why := internal_address(request.webhook_url)):
+            raise Problem(422, f"webhook_url: {why}; webhooks go to addresses outside redthread's network",
+                          slug="invalid-request", errors=[{"pointer": "/webhook_url", "location": ["body", "webhook_url"],
+                                                           "detail": why}])
         secret = new_webhook_secret() if request.channel is Channel.webhook else None
         async with service.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(

@@ -412,6 +412,7 @@ async def main() -> int:
                 "DATABASE_URL": settings.database_url,
                 "REDTHREAD_SMTP_PORT": str(receivers.smtp_port),
                 "REDTHREAD_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                "REDTHREAD_WEBHOOK_ALLOW_INTERNAL": "true",  # the receiver runs on 127.0.0.1
             },
             log_dir / "notification",
             ports={"notification": port},

@@ -47,6 +47,7 @@ async def notification(settings, inbox):
             "delivery_backoff_max_s": 0.2,
             "delivery_poll_interval_s": 0.1,
             "public_url": "http://notification.test",
+            "webhook_allow_internal": True,  # the tests' receivers listen on 127.0.0.1
         }
     )
     async for service in _running(build_notification(quick)):

@@ -309,3 +309,20 @@ async def test_partners_manage_their_subscriptions_and_recipients_can_leave(
         gone = await api.get(f"/v1/subscriptions/{sid}")
     assert confirm.status_code == 200 and "<form" in confirm.text
     assert one_click.status_code == 200 and gone.status_code == 404
+
+
+async def test_webhooks_into_redthreads_own_network_are_refused_unless_allowed(notification, partner_key):
+    body = {"about": "needs", "channel": "webhook", "subscriber": {"name": "Nyfiken"}}
+    strict = notification.settings.model_copy(update={"webhook_allow_internal": False})
+    notification.settings, allowed = strict, notification.settings
+    try:
+        async with client(notification, partner_key) as api:
+            answers = {url: await api.post("/v1/subscriptions", json=body | {"webhook_url": url}) for url in (
+                "http://127.0.0.1:8004/v1/board/funnel", "http://localhost/x", "http://169.254.169.254/latest",
+                "http://10.1.2.3/hook", "http://[::1]/hook", "https://crm.example.se/hooks/redthread")}
+    finally:
+        notification.settings = allowed
+    refused = {url for url, answer in answers.items() if answer.status_code == 422}
+    assert refused == set(answers) - {"https://crm.example.se/hooks/redthread"}
+    assert answers["https://crm.example.se/hooks/redthread"].status_code == 201
+    assert answers["http://10.1.2.3/hook"].json()["errors"][0]["pointer"] == "/webhook_url"
