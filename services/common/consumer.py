@@ -151,21 +151,6 @@ Handler = Callable[[HandlerContext, CloudEvent], Awaitable[None]]
 BatchHandler = Callable[[BatchContext, list[CloudEvent]], Awaitable[None]]
 
 
-def side_by_side(lanes: int) -> Callable[[BatchHandler], BatchHandler]:
-    """Mark a batch handler whose batches may be split by partition into `lanes` parts
-    handled side by side, each in its own transaction, so that one part's database work
-    overlaps another's computing. Order within a partition is kept; across partitions
-    there is none to keep, exactly as when instances of the service share the partitions.
-    The handler must expect, as it must with several instances, another transaction
-    writing the same aggregate at the same time (such a conflict is a TransientError)."""
-
-    def mark(handler: BatchHandler) -> BatchHandler:
-        handler.lanes = lanes  # type: ignore[attr-defined]
-        return handler
-
-    return mark
-
-
 def per_event(handlers: dict[str, Handler]) -> BatchHandler:
     """A batch handler that gives each event to the handler of its type, in order."""
 
@@ -211,7 +196,6 @@ class EventConsumer:
         self._settings = settings
         self._handles = handles
         self._handler = handler
-        self._lanes = getattr(handler, "lanes", 1)
         self._on_commit = on_commit
         # The registry says which event types belong on which topic; anything else on a
         # topic is refused. A type that belongs there but that this consumer does not
@@ -224,10 +208,7 @@ class EventConsumer:
     async def consume(self, records: Sequence[ConsumerRecord]) -> BatchOutcome:
         """Handle a batch; raises only for transient failures, after backing off."""
         try:
-            if self._lanes > 1:
-                outcome = await self._consume_side_by_side(records)
-            else:
-                outcome = await self._consume(records)
+            outcome = await self._consume(records)
         except TRANSIENT_ERRORS as error:
             log.warning("%s: transient failure, batch redelivered in %.1fs: %r", self.name, self._backoff, error)
             await asyncio.sleep(self._backoff)
@@ -236,22 +217,6 @@ class EventConsumer:
         self._backoff = self._settings.retry_backoff_initial_s
         for name in vars(outcome):
             setattr(self.totals, name, getattr(self.totals, name) + getattr(outcome, name))
-        return outcome
-
-    async def _consume_side_by_side(self, records: Sequence[ConsumerRecord]) -> BatchOutcome:
-        """The batch in lanes of whole partitions, each lane a transaction of its own; all
-        have ended when this returns. If one fails, the whole batch is redelivered, and
-        what the others committed is recognised by the inbox."""
-        lanes = _lanes(records, self._lanes)
-        if len(lanes) == 1:
-            return await self._consume(records)
-        results = await asyncio.gather(*map(self._consume, lanes), return_exceptions=True)
-        outcome = BatchOutcome()
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-            for name, value in vars(result).items():
-                setattr(outcome, name, getattr(outcome, name) + value)
         return outcome
 
     async def _consume(self, records: Sequence[ConsumerRecord]) -> BatchOutcome:
@@ -473,17 +438,6 @@ class EventConsumer:
         }
         headers |= propagate_headers(item.headers)
         return OutboxRow(self._settings.topic(DEAD_LETTERS.name), record.topic.encode(), body, headers)
-
-
-def _lanes(records: Sequence[ConsumerRecord], count: int) -> list[list[ConsumerRecord]]:
-    """Up to `count` lanes of about equal size, each holding whole partitions in order."""
-    partitions: dict[tuple[str, int], list[ConsumerRecord]] = {}
-    for record in records:
-        partitions.setdefault((record.topic, record.partition), []).append(record)
-    lanes: list[list[ConsumerRecord]] = [[] for _ in range(min(count, len(partitions)))]
-    for partition in sorted(partitions.values(), key=len, reverse=True):
-        min(lanes, key=len).extend(partition)
-    return lanes
 
 
 def propagate_headers(headers: dict[str, str]) -> dict[str, str]:

@@ -338,7 +338,7 @@ async def _save_states(batch: BatchContext, states: dict[tuple[str, str], State]
             *map(list, zip(*rows)),
         )
         if int(status.rpartition(" ")[2]) != len(rows):
-            # Another transaction (another instance, or another lane of this batch) has
+            # Another transaction (another instance, the same aggregate on another partition) has
             # just created one of these aggregates: decide again once it can be seen.
             raise TransientError(f"{by_table[table].label} created concurrently by another transaction")
     for table, rows in updates.items():

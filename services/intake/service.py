@@ -27,7 +27,7 @@ from contracts.topics import (
     PARTNER_RESEARCH_OUTPUTS,
     RESEARCH_OUTPUTS,
 )
-from services.common.consumer import BatchContext, Rejected, side_by_side
+from services.common.consumer import BatchContext, Rejected
 from services.common.runtime import Publication, Service, Subscription
 from services.common.settings import Settings
 from services.intake.acceptance import AGGREGATE_OF, Effect, Forbidden, accept_batch
@@ -42,8 +42,6 @@ def kafka_batch_handler(directory: PartnerDirectory):
     scope applies exactly as over HTTP (docs/partner-access.md: how the Kafka principal
     is tied to it)."""
 
-    # Two lanes: while one part of a batch waits for PostgreSQL, the other is computed.
-    @side_by_side(2)
     async def accept_from_kafka(batch: BatchContext, events: list[CloudEvent]) -> None:
         submissions: list[tuple[Partner, CloudEvent]] = []
         # A batch comes from few partners over few topics: each is looked up once.

@@ -11,7 +11,7 @@ from aiokafka import ConsumerRecord
 from contracts.envelope import encode, new_event
 from contracts.events import NeedWithdrawn
 from contracts.topics import NEEDS
-from services.common.consumer import EventConsumer, per_event, side_by_side
+from services.common.consumer import EventConsumer, per_event
 from services.common.db import apply_migrations, create_pool
 from tests.conftest import a_need
 
@@ -78,31 +78,3 @@ async def test_a_batch_of_types_not_handled_here_needs_no_transaction(pool, sett
     assert (outcome.handled, outcome.skipped) == (0, 1)
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = 'consumer-test'") == 0
-
-
-async def test_lanes_of_whole_partitions_are_handled_side_by_side(pool, settings):
-    topic = settings.topic(NEEDS.name)
-    records = []
-    for offset in range(12):
-        value, headers = encode(new_event(a_need(), source="/test/lanes"))
-        records.append(record(topic, offset, value, headers, partition=offset % 3))
-    where = {dict(r.headers)["ce_id"].decode(): (r.partition, r.offset) for r in records}
-    calls: list[list[tuple[int, int]]] = []
-
-    @side_by_side(2)
-    async def handler(batch, events):
-        calls.append([where[event.id] for event in events])
-
-    consumer = EventConsumer("consumer-lanes", pool, settings, {"redthread.need.submitted"}, handler, (NEEDS,))
-    outcome = await consumer.consume(records)
-
-    assert outcome.handled == 12
-    assert len(calls) == 2  # two transactions
-    partitions = [{partition for partition, _ in call} for call in calls]
-    assert partitions[0].isdisjoint(partitions[1]) and partitions[0] | partitions[1] == {0, 1, 2}
-    for call in calls:  # each partition whole, in order
-        for partition in {p for p, _ in call}:
-            offsets = [offset for p, offset in call if p == partition]
-            assert offsets == sorted(offsets) and len(offsets) == 4
-    async with pool.acquire() as conn:
-        await conn.execute("DELETE FROM inbox WHERE consumer = 'consumer-lanes'")

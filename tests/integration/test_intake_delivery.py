@@ -185,7 +185,7 @@ async def test_feedback_answered_again_replaces_the_earlier_answer(intake, setti
 
 
 async def test_an_aggregate_created_meanwhile_by_another_transaction_is_decided_again(intake, settings):
-    """Two instances (or two lanes of one batch) may create the same need at once; the
+    """Two instances may create the same need at once (its events on two partitions); the
     one that loses is retried, not dead-lettered."""
     partner = Partner("race", "Race", frozenset(c.EVENT_TYPE for c in AGGREGATE_OF))
     need = a_need()
