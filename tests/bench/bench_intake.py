@@ -7,7 +7,8 @@ same run on the same broker.
   best of three runs.
 - intake over Kafka: the same N events on partner.needs.v1, intake running as its own
   process (then as two, in one consumer group, to show how it scales out), its outbox
-  relay running in the same process all along. Two rates from the same run:
+  relay running in the same process all along; the events are sent once the consumer
+  group has been stable for two seconds. Two rates from the same run:
   - accepted = N / (first sent → last one committed in intake's database), i.e.
     validated, scoped, completed and stored with its inbox and outbox rows in one
     transaction (polled as the count of intake's inbox; every event must have created
@@ -25,8 +26,8 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -182,8 +183,34 @@ async def intake_http_rate(url: str, key: str, events: list[NeedSubmitted], in_f
         return accepted / (time.perf_counter() - started)
 
 
-@contextmanager
-def intake_instances(settings, count: int) -> Iterator[list[ServiceProcesses]]:
+async def group_settled(settings, members: int, timeout_s: float = 60) -> None:
+    """Until intake's consumer group has `members` members and has stayed Stable for two
+    seconds: a rebalance during the measurement would count as intake's time."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        deadline = time.perf_counter() + timeout_s
+        stable_since = None
+        while True:
+            [response] = await admin.describe_consumer_groups([settings.group_id("intake")])
+            [group] = response.to_object()["groups"]
+            if group["state"] == "Stable" and len(group["members"]) == members:
+                stable_since = stable_since or time.perf_counter()
+                if time.perf_counter() - stable_since >= 2:
+                    return
+            else:
+                stable_since = None
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"intake's consumer group not settled with {members} members: {group['state']}")
+            await asyncio.sleep(0.25)
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def intake_instances(settings, count: int) -> AsyncIterator[list[ServiceProcesses]]:
     log_dir = Path(os.environ.get("REDTHREAD_HOME", ".local")) / "logs" / "bench"
     instances = [
         ServiceProcesses(
@@ -198,7 +225,7 @@ def intake_instances(settings, count: int) -> Iterator[list[ServiceProcesses]]:
     try:
         for instance in instances:
             instance.wait_healthy(timeout_s=60)
-        time.sleep(3)  # the consumer group has settled its partitions
+        await group_settled(settings, count)
         yield instances
     finally:
         for instance in instances:
@@ -212,10 +239,10 @@ async def main() -> int:
         partner = Partner(SOURCE, "Benchmark CRM", event_types("all"), requests_per_minute=10_000_000)
         key = (await provision(settings, (partner,)))[SOURCE]
 
-        with intake_instances(settings, 1) as [intake]:
+        async with intake_instances(settings, 1) as [intake]:
             one, one_relayed = await intake_kafka_rates(settings, records(needs(EVENTS)))
             over_http = await intake_http_rate(intake.url("intake"), key, needs(HTTP_EVENTS))
-        with intake_instances(settings, 2):
+        async with intake_instances(settings, 2):
             two, two_relayed = await intake_kafka_rates(settings, records(needs(EVENTS)))
         report(
             "events per second (ratio to raw aiokafka producer → consumer, same run):",
