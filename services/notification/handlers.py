@@ -15,6 +15,7 @@ import asyncpg
 
 from contracts.envelope import CloudEvent, derived_event_id, new_event
 from contracts.events import (
+    Confidentiality,
     FeedbackSubmitted,
     Language,
     MatchProposed,
@@ -143,6 +144,8 @@ class Router:
         self.settings = batch.settings
         self.owed: list[Owed] = []
         self._subscribers: list[Subscriber] | None = None
+        self._coaches: dict[str, tuple[bool, str]] = {}  # e-mail -> (opted out, unsubscribe token)
+        self._answer_tokens: dict[tuple[UUID, str], str] = {}
 
     async def subscribers(self, about: About) -> list[Subscriber]:
         if self._subscribers is None:
@@ -173,9 +176,54 @@ class Router:
                  subscriber.channel, subscriber.destination, message, status)
         )
 
+    async def prepare(self, events: list[CloudEvent]) -> None:
+        """What the batch's matches need from the database, fetched set-wise before they
+        are routed one by one: the matches recorded, their coaches' unsubscribe tokens,
+        and an answer link per match and reporter."""
+        matches = [e.data for e in events if e.envelope.type == MatchProposed.EVENT_TYPE]
+        if not matches:
+            return
+        await self.conn.execute(
+            "INSERT INTO known_matches (match_id, need_id, output_id, notice)"
+            " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::jsonb[]) ON CONFLICT (match_id) DO NOTHING",
+            [m.match_id for m in matches], [m.need_id for m in matches], [m.output_id for m in matches],
+            [m.model_dump_json() for m in matches],
+        )
+        coaches = sorted({str(m.coach.email).lower() for m in matches if m.coach})
+        rows = await self.conn.fetch(
+            "INSERT INTO coach_recipients (email, unsubscribe_token) SELECT * FROM unnest($1::text[], $2::text[])"
+            " ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email"
+            " RETURNING email, unsubscribed_at IS NOT NULL AS opted_out, unsubscribe_token",
+            coaches, [secrets.token_urlsafe(24) for _ in coaches],
+        )
+        self._coaches = {row["email"]: (row["opted_out"], row["unsubscribe_token"]) for row in rows}
+        reporters: dict[tuple[UUID, str], str] = {}
+        for match in matches:
+            if match.coach:
+                reporters[_reporter_key(match.match_id, match.coach)] = match.coach.model_dump_json()
+            if match.confidentiality is Confidentiality.coach_only:
+                continue
+            for subscriber in await self.audience_for(About.matches, match_facets(match)):
+                if (reporter := _reporter(subscriber)) is not None:
+                    reporters[_reporter_key(match.match_id, reporter)] = reporter.model_dump_json()
+        keys = list(reporters)
+        rows = await self.conn.fetch(
+            "INSERT INTO answer_links (token, match_id, reporter)"
+            " SELECT * FROM unnest($1::text[], $2::uuid[], $3::jsonb[])"
+            " ON CONFLICT (match_id, reporter) DO UPDATE SET match_id = EXCLUDED.match_id"
+            " RETURNING token, match_id, reporter",
+            [secrets.token_urlsafe(24) for _ in keys], [k[0] for k in keys], [reporters[k] for k in keys],
+        )
+        self._answer_tokens = {
+            _reporter_key(row["match_id"], Person.model_validate_json(row["reporter"])): row["token"] for row in rows
+        }
+
     async def answer_token(self, match_id: UUID, reporter: Person) -> str:
         """The token of the link where `reporter` answers about the match: one per
         reporter and match, the same every time it is asked for."""
+        known = self._answer_tokens.get(_reporter_key(match_id, reporter))
+        if known is not None:
+            return known
         return await self.conn.fetchval(
             "INSERT INTO answer_links (token, match_id, reporter) VALUES ($1, $2, $3)"
             " ON CONFLICT (match_id, reporter) DO UPDATE SET match_id = EXCLUDED.match_id RETURNING token",
@@ -208,22 +256,16 @@ class Router:
     # --- per event ------------------------------------------------------------------
 
     async def match_proposed(self, event: CloudEvent[MatchProposed]) -> None:
-        match = event.data
-        await self.conn.execute(
-            "INSERT INTO known_matches (match_id, need_id, output_id, notice) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (match_id) DO NOTHING",
-            match.match_id, match.need_id, match.output_id, match.model_dump_json(),
-        )
+        match = event.data  # recorded in known_matches by prepare()
         now = datetime.now(UTC)
         notice_key = f"match:{match.match_id}"
         if match.coach is not None:
             await self._tell_coach(match, notice_key, now)
         facets = match_facets(match)
+        if match.confidentiality is Confidentiality.coach_only:
+            return  # its coach only
         for subscriber in await self.audience_for(About.matches, facets):
-            reporter = (
-                Person(name=subscriber.recipient.name, email=subscriber.recipient.email)
-                if subscriber.recipient.email else None
-            )
+            reporter = _reporter(subscriber)
             token = await self.answer_token(match.match_id, reporter) if reporter else None
             notice = match_notice(match, for_coach=False, answer_url=answer_url(self.settings, token) if token else None)
             if notice is not None:
@@ -232,11 +274,7 @@ class Router:
     async def _tell_coach(self, match: MatchProposed, notice_key: str, now: datetime) -> None:
         coach = match.coach
         email = str(coach.email).lower()
-        opted_out, token = await self.conn.fetchrow(
-            "INSERT INTO coach_recipients (email, unsubscribe_token) VALUES ($1, $2)"
-            " ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING unsubscribed_at IS NOT NULL, unsubscribe_token",
-            email, secrets.token_urlsafe(24),
-        )
+        opted_out, token = self._coaches[email]
         if opted_out:
             log.info("coach %s asked not to be told about matches; match %s stays visible in reporting", email, match.match_id)
             return
@@ -323,6 +361,16 @@ class Router:
         self._subscribers = None  # the scope may have changed
 
 
+def _reporter(subscriber: Subscriber) -> Person | None:
+    """Who answers through a subscriber's link: someone with an address to answer as."""
+    recipient = subscriber.recipient
+    return Person(name=recipient.name, email=recipient.email) if recipient.email else None
+
+
+def _reporter_key(match_id: UUID, reporter: Person) -> tuple[UUID, str]:
+    return match_id, reporter.model_dump_json()
+
+
 ROUTES = {
     MatchProposed.EVENT_TYPE: Router.match_proposed,
     MatchRetracted.EVENT_TYPE: Router.match_retracted,
@@ -337,6 +385,7 @@ ROUTES = {
 
 async def route_batch(batch: BatchContext, events: list[CloudEvent]) -> None:
     router = Router(batch)
+    await router.prepare(events)
     for event in events:
         with batch.span_of(event):
             await ROUTES[event.envelope.type](router, event)
