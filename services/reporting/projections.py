@@ -17,11 +17,16 @@ Within one statement a key may occur only once (ON CONFLICT DO UPDATE cannot tou
 twice), so each statement first reduces the batch's rows per key with the same rule it
 uses against the stored row. Redelivering a batch therefore changes nothing, and neither
 does the order of the batches.
+
+The board's summaries (migration 007: per output and need, what their matches reached)
+depend on rows of several tables and may shrink (a retraction can take a match out), so
+they are not upserted but recomputed: after the batch's rows are written, every summary
+the batch may have changed is recomputed from the base rows, set-wise (`refresh_summaries`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +80,14 @@ class Projection:
     answers: list[Row] = field(default_factory=list)
     timeline: list[Row] = field(default_factory=list)
     partner_access: list[PartnerAccessChanged] = field(default_factory=list)
+
+    def match_ids(self) -> list:
+        """Every match the batch writes about."""
+        return [
+            row["match_id"]
+            for rows in (self.match_proposals, self.match_retractions, self.notifications, self.answers)
+            for row in rows
+        ]
 
     @classmethod
     def of(cls, events: list[CloudEvent]) -> Projection:
@@ -346,6 +359,7 @@ ON CONFLICT (org_number) DO UPDATE SET
     municipality = EXCLUDED.municipality, region = EXCLUDED.region, iuc = EXCLUDED.iuc,
     described_at = EXCLUDED.described_at
 WHERE {_DESCRIPTION.format(t='EXCLUDED.')} > {_DESCRIPTION.format(t='c.')}
+RETURNING org_number
 """
 
 NEED_CONTENT = ("company_org_number", "title", "region", "iuc", "focus_areas", "need_type", "confidentiality", "source",
@@ -419,6 +433,7 @@ ON CONFLICT (participation_id) DO UPDATE SET
     ended_on = EXCLUDED.ended_on, status = EXCLUDED.status, recorded_at = EXCLUDED.recorded_at,
     source = EXCLUDED.source
 WHERE (EXCLUDED.recorded_at, EXCLUDED.status) > (p.recorded_at, p.status)
+RETURNING company_org_number
 """
 
 # A pair is proposed once; were it proposed again, the first proposal stands.
@@ -527,13 +542,136 @@ STATEMENTS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Statements whose RETURNING names what changed, for `refresh_summaries`: companies whose
+# description changed, and companies whose participations did.
+RETURNS_COMPANIES = ("companies", "participations")
+
+
 async def write(conn: asyncpg.Connection, projection: Projection) -> None:
+    keys_before = NOTHING_BEFORE
+    if projection.match_ids() or projection.participations:
+        keys_before = await conn.fetchrow(
+            KEYS_BEFORE, projection.match_ids(), [r["participation_id"] for r in projection.participations]
+        )
+    changed_companies: dict[str, list[str]] = {name: [] for name in RETURNS_COMPANIES}
     for rows_name, statement in STATEMENTS:
         rows = getattr(projection, rows_name)
         if rows:
-            await conn.execute(statement, pydantic_core.to_json(rows).decode())
+            returned = await conn.fetch(statement, pydantic_core.to_json(rows).decode())
+            if rows_name in changed_companies:
+                changed_companies[rows_name] += [row[0] for row in returned]
+    await refresh_summaries(conn, projection, keys_before, **changed_companies)
     for access in projection.partner_access:  # rare, and kept in the order they came
         await record_partner_access(conn, access)
+
+
+# --- the board's summaries (migration 007) ----------------------------------------------
+
+# Where the batch's matches and participations pointed before the batch was written: a
+# proposal may name another need or output than a retraction projected before it, and a
+# participation recorded again may name another company. The summaries on both sides of
+# such a move are recomputed.
+KEYS_BEFORE = """
+SELECT array(SELECT need_id FROM need_matches WHERE match_id = ANY($1::uuid[]) AND need_id IS NOT NULL) AS needs,
+       array(SELECT output_id FROM need_matches WHERE match_id = ANY($1::uuid[]) AND output_id IS NOT NULL) AS outputs,
+       array(SELECT company_org_number FROM participations WHERE participation_id = ANY($2::uuid[])) AS companies
+"""
+
+NOTHING_BEFORE = {"needs": [], "outputs": [], "companies": []}
+
+# Which summaries the batch may have changed, from what it wrote:
+# - a need's summary reads its matches: the needs of the batch's matches (before and
+#   after), and needs the batch wrote (the row may be new, its summary not yet computed);
+# - an output's summary and its rows for time to uptake and reach read the output, its
+#   matches, their needs' company and region, the company's region (for a need without
+#   one) and the company's initiatives: the outputs the batch wrote, the outputs of the
+#   batch's matches (before and after), and the outputs matched to needs whose company or
+#   region may have changed (needs the batch wrote, needs without a region of their own
+#   whose company was newly described, needs of a company whose participations changed).
+# $1 the batch's match ids, $2 outputs written or matched before, $3 needs written,
+# $4 needs matched before, $5 companies newly described, $6 companies whose
+# participations changed (before and after).
+TOUCHED = """
+WITH batch_matches AS (SELECT need_id, output_id FROM need_matches WHERE match_id = ANY($1::uuid[])),
+needs_changed AS (
+    SELECT unnest($3::uuid[]) AS need_id
+    UNION SELECT need_id FROM needs WHERE company_org_number = ANY($5::text[]) AND region IS NULL
+    UNION SELECT need_id FROM needs WHERE company_org_number = ANY($6::text[])
+)
+SELECT array(SELECT unnest($2::uuid[])
+             UNION SELECT output_id FROM batch_matches WHERE output_id IS NOT NULL
+             UNION SELECT m.output_id FROM need_matches m JOIN needs_changed USING (need_id)
+                   WHERE m.output_id IS NOT NULL) AS outputs,
+       array(SELECT unnest($3::uuid[])
+             UNION SELECT unnest($4::uuid[])
+             UNION SELECT need_id FROM batch_matches WHERE need_id IS NOT NULL) AS needs
+"""
+
+# The stored summaries of the touched keys, made equal to the views of migration 007
+# (rows that already are stay untouched, sparing the table dead rows). The views' GROUP BY
+# key is filtered on directly, so that only the touched keys are aggregated.
+_OUTPUT_SUMMARY = ("matches", "useful_matches", "adopted_matches", "first_matched_at", "first_notified_at",
+                   "first_useful_at", "first_adopted_at", "companies_told")
+REFRESH_OUTPUT_SUMMARIES = f"""
+UPDATE research_outputs o SET {", ".join(f"{c} = s.{c}" for c in _OUTPUT_SUMMARY)}
+FROM computed_output_summaries s
+WHERE s.output_id = ANY($1::uuid[]) AND o.output_id = s.output_id
+  AND ({", ".join(f"o.{c}" for c in _OUTPUT_SUMMARY)}) IS DISTINCT FROM ({", ".join(f"s.{c}" for c in _OUTPUT_SUMMARY)})
+"""
+
+_NEED_SUMMARY = ("matches", "matches_told", "best_standing_score")
+REFRESH_NEED_SUMMARIES = f"""
+UPDATE needs n SET {", ".join(f"{c} = s.{c}" for c in _NEED_SUMMARY)}
+FROM computed_need_summaries s
+WHERE s.need_id = ANY($1::uuid[]) AND n.need_id = s.need_id
+  AND ({", ".join(f"n.{c}" for c in _NEED_SUMMARY)}) IS DISTINCT FROM ({", ".join(f"s.{c}" for c in _NEED_SUMMARY)})
+"""
+
+# The narrow rows of time to uptake and reach (per output and group, per output and
+# credit) are replaced per output: a group or credit the output no longer has goes. They
+# are made from the output's summary, so they come after it.
+REFRESH_OUTPUT_ROWS = tuple(
+    statement
+    for table, columns in (
+        ("output_uptake", "output_id, grouping, grp, published_at, first_matched_at, first_notified_at, first_adopted_at"),
+        ("output_credits", "output_id, credit, name, organisation, published_at, matches, useful_matches, adopted_matches"),
+        ("output_credit_companies", "output_id, credit, name, organisation, company_org_number, published_at"),
+    )
+    for statement in (
+        f"DELETE FROM {table} WHERE output_id = ANY($1::uuid[])",
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM computed_{table} WHERE output_id = ANY($1::uuid[])",
+    )
+)
+
+
+async def refresh_summaries(
+    conn: asyncpg.Connection,
+    projection: Projection,
+    keys_before: Mapping[str, list],
+    *,
+    companies: list[str],
+    participations: list[str],
+) -> None:
+    """Recompute the summaries the batch may have changed; `companies` were newly described,
+    `participations` are the companies whose participations changed."""
+    if not (projection.match_ids() or projection.output_contents or projection.output_withdrawals
+            or projection.need_contents or projection.need_closings or companies or participations):
+        return
+    touched = await conn.fetchrow(
+        TOUCHED,
+        projection.match_ids(),
+        [r["output_id"] for r in projection.output_contents + projection.output_withdrawals] + keys_before["outputs"],
+        [r["need_id"] for r in projection.need_contents + projection.need_closings],
+        keys_before["needs"],
+        companies,
+        participations + keys_before["companies"],
+    )
+    if touched["needs"]:
+        await conn.execute(REFRESH_NEED_SUMMARIES, touched["needs"])
+    if touched["outputs"]:
+        await conn.execute(REFRESH_OUTPUT_SUMMARIES, touched["outputs"])
+        for statement in REFRESH_OUTPUT_ROWS:
+            await conn.execute(statement, touched["outputs"])
 
 
 async def project_batch(batch: BatchContext, events: list[CloudEvent]) -> None:

@@ -45,7 +45,7 @@ DEFAULT_SCHEMA = "reporting_replay"
 PREVIOUS_SCHEMA = "reporting_previous"
 STALL_S = 30.0
 READ_MODEL_TABLES = ("companies", "participations", "needs", "research_outputs", "need_matches", "company_timeline",
-                     "feedback_answers")
+                     "feedback_answers", "output_uptake", "output_credits", "output_credit_companies")
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 

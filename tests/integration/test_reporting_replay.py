@@ -33,6 +33,10 @@ READ_MODELS = {
     "need_matches": "match_id",
     "company_timeline": "event_id",
     "feedback_answers": "feedback_id",
+    # the board's summaries (migration 007), recomputed at the end of each batch
+    "output_uptake": "output_id, grouping, grp",
+    "output_credits": "output_id, credit, name, organisation",
+    "output_credit_companies": "output_id, credit, name, organisation, company_org_number",
 }
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -70,6 +74,47 @@ async def read_models(conn: asyncpg.Connection, schema: str) -> dict[str, list[d
         table: [dict(row) for row in await conn.fetch(f'SELECT * FROM "{schema}".{table} ORDER BY {key}')]
         for table, key in READ_MODELS.items()
     }
+
+
+# Each stored summary of migration 007 against what its view computes from the base rows
+# now: a summary the projections failed to recompute after a change shows up here.
+STALE_SUMMARIES = {
+    "research_outputs": """SELECT count(*) FROM "{schema}".research_outputs o
+        JOIN "{schema}".computed_output_summaries s USING (output_id)
+        WHERE (o.matches, o.useful_matches, o.adopted_matches, o.first_matched_at, o.first_notified_at,
+               o.first_useful_at, o.first_adopted_at, o.companies_told)
+              IS DISTINCT FROM (s.matches, s.useful_matches, s.adopted_matches, s.first_matched_at,
+                                s.first_notified_at, s.first_useful_at, s.first_adopted_at, s.companies_told)""",
+    "needs": """SELECT count(*) FROM "{schema}".needs n JOIN "{schema}".computed_need_summaries s USING (need_id)
+        WHERE (n.matches, n.matches_told, n.best_standing_score)
+              IS DISTINCT FROM (s.matches, s.matches_told, s.best_standing_score)""",
+    **{
+        table: f"""SELECT count(*) FROM (
+            (SELECT {columns} FROM "{{schema}}".{table} EXCEPT ALL SELECT {columns} FROM "{{schema}}".computed_{table})
+            UNION ALL
+            (SELECT {columns} FROM "{{schema}}".computed_{table} EXCEPT ALL SELECT {columns} FROM "{{schema}}".{table})
+        ) differing"""
+        for table, columns in (
+            ("output_uptake", "output_id, grouping, grp, published_at, first_matched_at, first_notified_at,"
+                              " first_adopted_at"),
+            ("output_credits", "*"),
+            ("output_credit_companies", "*"),
+        )
+    },
+}
+
+
+async def assert_summaries_current(conn: asyncpg.Connection, schema: str) -> None:
+    stale = {table: await conn.fetchval(sql.format(schema=schema)) for table, sql in STALE_SUMMARIES.items()}
+    assert stale == dict.fromkeys(STALE_SUMMARIES, 0)
+    summarised = await conn.fetchrow(
+        f'SELECT (SELECT count(*) FROM "{schema}".research_outputs WHERE matches > 0) AS outputs,'
+        f' (SELECT count(*) FROM "{schema}".needs WHERE matches_told > 0) AS needs,'
+        f' (SELECT count(*) FROM "{schema}".output_uptake WHERE grouping = \'region\') AS by_region,'
+        f' (SELECT count(*) FROM "{schema}".output_uptake WHERE grouping = \'initiative\') AS by_initiative,'
+        f' (SELECT count(*) FROM "{schema}".output_credit_companies) AS credited_companies'
+    )
+    assert all(summarised.values()), f"the stream should give every summary something: {dict(summarised)}"
 
 
 def assert_same(live: dict[str, list[dict]], rebuilt: dict[str, list[dict]]) -> None:
@@ -191,6 +236,7 @@ async def test_a_replay_rebuilds_what_the_live_service_projected(reporting, prod
     result = await replay(settings, "reporting_check", batch_size=97)
     assert result.events == total and result.outcome.handled == total and result.refused_again == 0
     async with reporting.pool.acquire() as conn:
+        await assert_summaries_current(conn, "reporting")
         assert_same(live, await read_models(conn, "reporting_check"))
 
 
@@ -249,4 +295,5 @@ async def test_topics_may_interleave_in_any_order(scratch, settings):
     topic_by_topic_backwards = [r for topic in reversed(topics) for r in records if r.topic == topic]
     await project(pool, settings, events_of(topic_by_topic_backwards), batch_size=33)
     async with pool.acquire() as conn:
+        await assert_summaries_current(conn, schema)
         assert_same(in_stream_order, await read_models(conn, schema))
