@@ -1,5 +1,11 @@
 """The board's figures and the drill-down, each one SQL query over reporting's read models
-(migrations 004_board.sql, 005_board_queries.sql), answered as board_models objects.
+(migrations 004_board.sql, 006_board_queries.sql), answered as board_models objects.
+
+The figures about matches read the summaries of migration 007_board_summaries.sql — per
+output and need what their counted matches reached, per output and uptake group the days
+to each step, per output and credit (project, researcher) its figures and the companies
+told — which the projections keep by the rules below, rather than scanning every match:
+at 100,000 companies a scan took one to two seconds.
 
 Rules every figure follows, so that the figures agree with each other:
 
@@ -19,6 +25,8 @@ Rules every figure follows, so that the figures agree with each other:
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from uuid import UUID
@@ -88,6 +96,21 @@ def prefix_range(prefix: str) -> tuple[str, str]:
     return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
+@asynccontextmanager
+async def _planned_for_each_call(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """A read-only transaction in which each query is planned for its own parameters.
+
+    The pool prepares statements, and after five calls PostgreSQL may keep a generic plan
+    made without the parameters: for the board's aggregates over a few hundred thousand
+    rows that plan cannot drop the open ends of the period (`$1 IS NULL OR …`) nor choose
+    an index for the grouping asked for, and was measured two to three times slower. The
+    planning itself takes well under a millisecond. One transaction also lets the queries
+    of one answer (reach: projects and researchers) read the same snapshot."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        yield
+
+
 # --- SQL fragments -----------------------------------------------------------------------
 
 # $1, $2: the period's bounds as instants (either may be NULL).
@@ -95,20 +118,14 @@ _IN_PERIOD = "($1::timestamptz IS NULL OR {col} >= $1) AND ($2::timestamptz IS N
 
 
 def _outputs_in_period(*columns: str) -> str:
-    # NOT MATERIALIZED: where a query reads it twice, scanning the table again (an index
-    # range with a period) is cheaper than writing 100,000 rows aside.
     return (
-        f"outputs AS NOT MATERIALIZED (SELECT {', '.join(('output_id',) + columns)} FROM research_outputs"
+        f"outputs AS (SELECT {', '.join(('output_id',) + columns)} FROM research_outputs"
         " WHERE published_at IS NOT NULL AND " + _IN_PERIOD.format(col="published_at") + ")"
     )
 
 
-# See the module's docstring: standing, or already told or answered.
-_MATCH_COUNTS = (
-    "(m.retracted_at IS NULL OR m.notified_at IS NOT NULL"
-    " OR m.first_useful_at IS NOT NULL OR m.adopted_at IS NOT NULL)"
-)
-_COUNTED_MATCHES = f"need_matches m WHERE {_MATCH_COUNTS} AND m.output_id IN (SELECT output_id FROM outputs)"
+# Which matches count (standing, or already told or answered: see the module's docstring)
+# is decided where the summaries are computed, in the views of 007_board_summaries.sql.
 
 # A need keeps its company's region; the company's own row is looked up only for a need
 # that came without one (coalesce evaluates it only then), instead of joining every need.
@@ -129,26 +146,19 @@ def _areas_or_other(column: str) -> str:
 # --- the funnel --------------------------------------------------------------------------
 
 _FUNNEL_SQL = f"""
-WITH {_outputs_in_period()},
-reached AS (
-    SELECT m.output_id,
-           bool_or(m.notified_at IS NOT NULL) AS notified,
-           bool_or(m.first_useful_at IS NOT NULL) AS useful,
-           bool_or(m.adopted_at IS NOT NULL) AS adopted
-    FROM {_COUNTED_MATCHES}
-    GROUP BY m.output_id
-)
-SELECT (SELECT count(*) FROM outputs) AS published,
-       count(*) AS matched,
-       count(*) FILTER (WHERE notified) AS notified,
-       count(*) FILTER (WHERE useful) AS useful,
-       count(*) FILTER (WHERE adopted) AS adopted
-FROM reached
+WITH {_outputs_in_period('matches', 'first_notified_at', 'first_useful_at', 'first_adopted_at')}
+SELECT count(*) AS published,
+       count(*) FILTER (WHERE matches > 0) AS matched,
+       count(first_notified_at) AS notified,
+       count(first_useful_at) AS useful,
+       count(first_adopted_at) AS adopted
+FROM outputs
 """
 
 
 async def funnel(conn: asyncpg.Connection, period: Period) -> Funnel:
-    row = await conn.fetchrow(_FUNNEL_SQL, *period_bounds(period))
+    async with _planned_for_each_call(conn):
+        row = await conn.fetchrow(_FUNNEL_SQL, *period_bounds(period))
     return Funnel(
         period=period,
         stages=[FunnelStage(stage=stage, label=label, outputs=row[stage]) for stage, label in FUNNEL_STAGES],
@@ -157,110 +167,62 @@ async def funnel(conn: asyncpg.Connection, period: Period) -> Funnel:
 
 # --- time to uptake ----------------------------------------------------------------------
 
-_FIRSTS = "min(m.proposed_at) AS first_match, min(m.notified_at) AS first_notified, min(m.adopted_at) AS first_adopted"
-_FIRSTS_PER_OUTPUT = f"""
-    SELECT o.output_id, o.published_at, o.focus_areas, f.first_match, f.first_notified, f.first_adopted
-    FROM outputs o LEFT JOIN (SELECT m.output_id, {_FIRSTS} FROM {_COUNTED_MATCHES} GROUP BY m.output_id) f
-      USING (output_id)"""
+# output_uptake (007_board_summaries.sql) holds a row per published output in group
+# 'alla', and per output and group of each grouping: the output's own strength areas
+# (every output is in one at least, 'övrigt'), the regions of the needs' companies and the
+# initiatives (not cancelled) they take part in — an output enters a region's or an
+# initiative's group with its first match there, so unmatched outputs are in none. Each
+# row has the days from publication to the first match, the first company told and the
+# first adoption within its group (a step before a backdated publication counts as 0
+# days; a step never reached is NULL, not 0). Overall and groups come in one pass.
+_STEPS = ("to_first_match", "to_notified", "to_adopted")
+_DAYS_COLUMN = {"to_first_match": "days_to_first_match", "to_notified": "days_to_notified",
+                "to_adopted": "days_to_adopted"}
 
-# One row per (output, group) with the first time each step was reached within the group.
-_PER_OUTPUT_AND_GROUP = {
-    # Every output of the period, matched or not.
-    None: f"""
-        SELECT '{ALL_OUTPUTS}' AS grp, * FROM ({_FIRSTS_PER_OUTPUT}) f""",
-    # The output's own strength areas: every output of the period is in one group at least.
-    UptakeGrouping.focus_area: f"""
-        SELECT area AS grp, f.* FROM ({_FIRSTS_PER_OUTPUT}) f
-        CROSS JOIN LATERAL {_areas_or_other('f.focus_areas')} AS area""",
-    # The region of the need's company: an output enters a region's group with its first
-    # match there, so unmatched outputs are in no region.
-    UptakeGrouping.region: f"""
-        SELECT {_NEED_REGION} AS grp, m.output_id, o.published_at, {_FIRSTS}
-        FROM need_matches m JOIN outputs o USING (output_id)
-        LEFT JOIN needs n USING (need_id)
-        WHERE {_MATCH_COUNTS}
-        GROUP BY 1, 2, 3""",
-    # The initiatives the need's company took part in (not those it cancelled).
-    UptakeGrouping.initiative: f"""
-        SELECT p.initiative AS grp, m.output_id, o.published_at, {_FIRSTS}
-        FROM need_matches m JOIN outputs o USING (output_id)
-        JOIN needs n USING (need_id)
-        JOIN (SELECT DISTINCT company_org_number, initiative FROM participations WHERE status <> 'cancelled') p
-          ON p.company_org_number = n.company_org_number
-        WHERE {_MATCH_COUNTS}
-        GROUP BY 1, 2, 3""",
-}
-
-
-def _days_since_published(column: str) -> str:
-    # A backdated publication could make a step seem to come before it: count that as 0.
-    # (Not greatest(0, …): it would turn a step never reached, NULL, into 0 days.)
-    days = f"extract(epoch FROM {column} - published_at) / 86400"
-    return f"CASE WHEN {days} < 0 THEN 0 ELSE {days} END"
-
-
-def _durations_sql(column: str, name: str) -> str:
-    days = _days_since_published(column)
-    return (
-        f"count({column}) AS {name}_count,"
-        f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {days}) AS {name}_median,"
-        f" percentile_cont(0.9) WITHIN GROUP (ORDER BY {days}) AS {name}_p90"
-    )
-
-
-def _uptake_sql(grouping: UptakeGrouping | None) -> str:
-    return f"""
-WITH {_outputs_in_period('published_at', 'focus_areas')},
-per_output AS ({_PER_OUTPUT_AND_GROUP[grouping]})
-SELECT grp, count(*) AS outputs,
-       {_durations_sql('first_match', 'to_first_match')},
-       {_durations_sql('first_notified', 'to_notified')},
-       {_durations_sql('first_adopted', 'to_adopted')}
-FROM per_output GROUP BY grp ORDER BY grp
+_UPTAKE_SQL = f"""
+SELECT grouping, grp, count(*) AS outputs,
+       {", ".join(
+           f"count({_DAYS_COLUMN[step]}) AS {step}_count,"
+           f" percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {_DAYS_COLUMN[step]}) AS {step}_percentiles"
+           for step in _STEPS)}
+FROM output_uptake
+WHERE grouping IN ('{ALL_OUTPUTS}', $3) AND {_IN_PERIOD.format(col='published_at')}
+GROUP BY grouping, grp
+ORDER BY grouping, grp
 """
 
 
 def _uptake_group(row: asyncpg.Record) -> UptakeGroup:
-    def durations(name: str) -> Durations:
-        return Durations(count=row[f"{name}_count"], median_days=row[f"{name}_median"], p90_days=row[f"{name}_p90"])
+    def durations(step: str) -> Durations:
+        median, p90 = row[f"{step}_percentiles"] or (None, None)  # NULL when no output reached the step
+        return Durations(count=row[f"{step}_count"], median_days=median, p90_days=p90)
 
-    return UptakeGroup(
-        group=row["grp"],
-        outputs=row["outputs"],
-        to_first_match=durations("to_first_match"),
-        to_notified=durations("to_notified"),
-        to_adopted=durations("to_adopted"),
-    )
+    return UptakeGroup(group=row["grp"], outputs=row["outputs"], **{step: durations(step) for step in _STEPS})
 
 
 async def uptake(conn: asyncpg.Connection, period: Period, by: UptakeGrouping) -> Uptake:
-    bounds = period_bounds(period)
-    overall = await conn.fetch(_uptake_sql(None), *bounds)
-    groups = await conn.fetch(_uptake_sql(by), *bounds)
+    async with _planned_for_each_call(conn):
+        rows = await conn.fetch(_UPTAKE_SQL, *period_bounds(period), by.value)
+    overall = [row for row in rows if row["grouping"] == ALL_OUTPUTS]
     no_outputs = UptakeGroup(
-        group=ALL_OUTPUTS, outputs=0, **{step: Durations(count=0, median_days=None, p90_days=None)
-                                          for step in ("to_first_match", "to_notified", "to_adopted")}
+        group=ALL_OUTPUTS, outputs=0, **{step: Durations(count=0, median_days=None, p90_days=None) for step in _STEPS}
     )
     return Uptake(
         period=period,
         by=by.value,
         overall=_uptake_group(overall[0]) if overall else no_outputs,
-        groups=[_uptake_group(row) for row in groups],
+        groups=[_uptake_group(row) for row in rows if row["grouping"] == by.value],
     )
 
 
 # --- white spots -------------------------------------------------------------------------
 
+# A need has a standing good match when the best of its standing matches is good enough.
 _WHITE_SPOTS_SQL = f"""
-WITH well_answered AS (
-    SELECT DISTINCT need_id FROM need_matches
-    WHERE retracted_at IS NULL AND score >= $3 AND need_id IS NOT NULL
-)
 SELECT {_NEED_REGION} AS region, area AS focus_area,
        count(*) AS open_needs,
-       count(*) FILTER (WHERE w.need_id IS NULL) AS without_good_match
+       count(*) FILTER (WHERE n.best_standing_score IS NULL OR n.best_standing_score < $3) AS without_good_match
 FROM needs n
-LEFT JOIN well_answered w ON w.need_id = n.need_id
 CROSS JOIN LATERAL {_areas_or_other('n.focus_areas')} AS area
 WHERE n.status = 'open' AND {_IN_PERIOD.format(col='n.submitted_at')}
 GROUP BY 1, 2 ORDER BY 1, 2
@@ -271,7 +233,8 @@ async def white_spots(
     conn: asyncpg.Connection, period: Period, threshold: float = DEFAULT_GOOD_MATCH_THRESHOLD
 ) -> WhiteSpots:
     """A need with several strength areas is counted in each of their cells."""
-    rows = await conn.fetch(_WHITE_SPOTS_SQL, *period_bounds(period), threshold)
+    async with _planned_for_each_call(conn):
+        rows = await conn.fetch(_WHITE_SPOTS_SQL, *period_bounds(period), threshold)
     return WhiteSpots(
         period=period,
         good_match_threshold=threshold,
@@ -281,56 +244,39 @@ async def white_spots(
 
 # --- reach -------------------------------------------------------------------------------
 
-# Figures per output first (one pass over the matches), then summed per project or
-# researcher; "companies told" cannot be summed (a company told of two outputs of one
-# project counts once), so it is counted from distinct (output, company) pairs.
+# Per project or researcher (output_credits, output_credit_companies: one row per output
+# and credit, and per output, credit and company told), each read in credit order. The
+# figures of the outputs are summed; "companies told" cannot be (a company told of two
+# outputs of one project counts once), so the companies are counted distinct. $3: the
+# credit, 'project' or 'researcher'; $4: the limit.
 _REACH_SQL = f"""
-WITH {_outputs_in_period('project', 'researchers')},
-per_output AS (
-    SELECT m.output_id, count(*) AS matches,
-           count(*) FILTER (WHERE m.first_useful_at IS NOT NULL) AS useful,
-           count(*) FILTER (WHERE m.adopted_at IS NOT NULL) AS adopted
-    FROM {_COUNTED_MATCHES} GROUP BY m.output_id
+WITH figures AS (
+    SELECT name, organisation, count(*) AS outputs, sum(matches)::int AS matches,
+           sum(useful_matches)::int AS useful, sum(adopted_matches)::int AS adopted
+    FROM output_credits
+    WHERE credit = $3 AND {_IN_PERIOD.format(col='published_at')}
+    GROUP BY name, organisation
+    ORDER BY adopted DESC, matches DESC, name, organisation NULLS FIRST
+    LIMIT $4
 ),
 told AS (
-    SELECT DISTINCT m.output_id, n.company_org_number
-    FROM {_COUNTED_MATCHES.replace(' WHERE ', ' JOIN needs n USING (need_id) WHERE ', 1)}
-      AND m.notified_at IS NOT NULL AND n.company_org_number IS NOT NULL
-),
-credited AS ({{credited}}),
-figures AS (
-    SELECT c.name, c.organisation, count(*) AS outputs, coalesce(sum(p.matches), 0)::int AS matches,
-           coalesce(sum(p.useful), 0)::int AS useful, coalesce(sum(p.adopted), 0)::int AS adopted
-    FROM credited c LEFT JOIN per_output p USING (output_id)
-    GROUP BY 1, 2
-),
-reached_companies AS (
-    SELECT name, organisation, count(*) AS companies_told
-    FROM (SELECT DISTINCT c.name, c.organisation, t.company_org_number FROM credited c JOIN told t USING (output_id)) d
-    GROUP BY 1, 2
+    SELECT name, organisation, count(DISTINCT company_org_number) AS companies_told
+    FROM output_credit_companies
+    WHERE credit = $3 AND {_IN_PERIOD.format(col='published_at')}
+    GROUP BY name, organisation
 )
-SELECT f.*, coalesce(r.companies_told, 0)::int AS companies_told
-FROM figures f LEFT JOIN reached_companies r
-  ON r.name = f.name AND r.organisation IS NOT DISTINCT FROM f.organisation
+SELECT f.*, coalesce(t.companies_told, 0)::int AS companies_told
+FROM figures f LEFT JOIN told t ON t.name = f.name AND t.organisation IS NOT DISTINCT FROM f.organisation
 ORDER BY adopted DESC, matches DESC, name, organisation NULLS FIRST
-LIMIT $3
 """
-
-_PROJECT_REACH_SQL = _REACH_SQL.format(
-    credited="SELECT output_id, coalesce(project, 'okänt projekt') AS name, NULL::text AS organisation FROM outputs"
-)
-# Researchers are told apart by name and organisation (an ORCID is not always given).
-_RESEARCHER_REACH_SQL = _REACH_SQL.format(
-    credited="SELECT DISTINCT o.output_id, r->>'name' AS name, r->>'organisation' AS organisation"
-    " FROM outputs o CROSS JOIN LATERAL jsonb_array_elements(o.researchers) AS r WHERE r->>'name' IS NOT NULL"
-)
 
 
 async def reach(conn: asyncpg.Connection, period: Period, limit: int | None = None) -> Reach:
     """Per project and per researcher, the most adopted first; `limit` keeps the top ones."""
     bounds = period_bounds(period)
-    projects = await conn.fetch(_PROJECT_REACH_SQL, *bounds, limit)
-    researchers = await conn.fetch(_RESEARCHER_REACH_SQL, *bounds, limit)
+    async with _planned_for_each_call(conn):
+        projects = await conn.fetch(_REACH_SQL, *bounds, "project", limit)
+        researchers = await conn.fetch(_REACH_SQL, *bounds, "researcher", limit)
     return Reach(
         period=period,
         projects=[
@@ -346,21 +292,16 @@ async def reach(conn: asyncpg.Connection, period: Period, limit: int | None = No
 # $3, $4: the period as days (for participations, which run from day to day).
 _COVERAGE_SQL = f"""
 WITH needs_in_period AS (
-    SELECT n.need_id, n.company_org_number, {_NEED_REGION} AS region, {_need_place('iuc', "''")} AS iuc
+    SELECT n.company_org_number, {_NEED_REGION} AS region, {_need_place('iuc', "''")} AS iuc,
+           n.matches, n.matches_told
     FROM needs n
     WHERE {_IN_PERIOD.format(col='n.submitted_at')}
 ),
-need_progress AS (
-    SELECT m.need_id, bool_or(m.notified_at IS NOT NULL) AS told
-    FROM need_matches m JOIN needs_in_period USING (need_id)
-    WHERE {_MATCH_COUNTS}
-    GROUP BY m.need_id
-),
 need_figures AS (
     SELECT region, iuc, count(*) AS needs,
-           count(p.need_id) AS needs_matched,
-           count(*) FILTER (WHERE p.told) AS needs_told
-    FROM needs_in_period LEFT JOIN need_progress p USING (need_id)
+           count(*) FILTER (WHERE matches > 0) AS needs_matched,
+           count(*) FILTER (WHERE matches_told > 0) AS needs_told
+    FROM needs_in_period
     GROUP BY 1, 2
 ),
 participants AS (
@@ -392,7 +333,8 @@ ORDER BY region, iuc
 
 async def coverage(conn: asyncpg.Connection, period: Period) -> Coverage:
     """One row per region and IUC (a region such as Småland has more than one IUC)."""
-    rows = await conn.fetch(_COVERAGE_SQL, *period_bounds(period), period.start, period.end)
+    async with _planned_for_each_call(conn):
+        rows = await conn.fetch(_COVERAGE_SQL, *period_bounds(period), period.start, period.end)
     return Coverage(period=period, regions=[RegionCoverage(**dict(row)) for row in rows])
 
 
@@ -402,9 +344,8 @@ _COMPANY_FIGURES = f"""
 SELECT c.org_number, c.name, c.region, c.iuc,
        (SELECT count(*) FROM needs n
          WHERE n.company_org_number = c.org_number AND {_IN_PERIOD.format(col='n.submitted_at')}) AS needs,
-       (SELECT count(*) FROM needs n JOIN need_matches m USING (need_id)
-         WHERE n.company_org_number = c.org_number AND {_IN_PERIOD.format(col='n.submitted_at')}
-           AND {_MATCH_COUNTS}) AS matches
+       (SELECT coalesce(sum(n.matches), 0) FROM needs n
+         WHERE n.company_org_number = c.org_number AND {_IN_PERIOD.format(col='n.submitted_at')}) AS matches
 FROM companies c"""
 
 _COMPANIES_BY_ORG_NUMBER_SQL = f"""{_COMPANY_FIGURES}
@@ -412,7 +353,7 @@ WHERE c.org_number ~>=~ $3 AND c.org_number ~<~ $4
 ORDER BY c.org_number LIMIT $5
 """
 
-# name_key (005_board_queries.sql) folds case and Nordic letters, which lower() cannot do
+# name_key (006_board_queries.sql) folds case and Nordic letters, which lower() cannot do
 # in a database with the C locale; both sides of the comparison go through it.
 _COMPANIES_BY_NAME_SQL = f"""{_COMPANY_FIGURES}
 WHERE name_key(c.name) ~>=~ name_key($3)
