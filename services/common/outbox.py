@@ -110,8 +110,8 @@ def partition_for(key: bytes | None, partitions: Sequence[int]) -> int:
 
 class OutboxRelay:
     """Moves outbox rows to Kafka in batches. Rows are locked with SKIP LOCKED, so several
-    instances can relay side by side; a row's deletion commits only after the broker
-    acknowledged it, so a crash in between means a redelivery, never a loss."""
+    instances can relay side by side; a row is deleted only after the broker acknowledged
+    it, so a crash in between means a redelivery, never a loss."""
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings, service: str) -> None:
         self._pool = pool
@@ -148,6 +148,9 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff = self._settings.retry_backoff_initial_s
         while True:
+            # Cleared before the pass, not after: a commit that wakes the relay during a
+            # pass gets a pass of its own at once, not after the poll interval.
+            self._wake.clear()
             try:
                 relayed = await self.relay_once()
                 backoff = self._settings.retry_backoff_initial_s
@@ -160,25 +163,21 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self._settings.retry_backoff_max_s)
                 continue
             if relayed < self._settings.outbox_batch_size:
-                self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._settings.outbox_poll_interval_s)
                 except TimeoutError:
                     pass
 
     async def relay_once(self) -> int:
-        # The rows are deleted in the transaction that sends them, which commits only
-        # once the broker has acknowledged every one: a failure rolls the delete back.
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "DELETE FROM outbox WHERE id IN"
-                " (SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
-                " RETURNING id, topic, key, value, headers",
+                "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._settings.outbox_batch_size,
             )
             if not rows:
                 return 0
-            await self._send(sorted(rows, key=lambda row: row["id"]))
+            await self._send(rows)
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         self.relayed += len(rows)
         return len(rows)
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from contracts.envelope import encode, new_event
 from contracts.events import NeedSubmitted
@@ -194,8 +195,11 @@ async def group_settled(settings, members: int, timeout_s: float = 60) -> None:
         deadline = time.perf_counter() + timeout_s
         stable_since = None
         while True:
-            [response] = await admin.describe_consumer_groups([settings.group_id("intake")])
-            [group] = response.to_object()["groups"]
+            try:
+                [response] = await admin.describe_consumer_groups([settings.group_id("intake")])
+                [group] = response.to_object()["groups"]
+            except KafkaError as error:  # the coordinator may still be moving
+                group = {"state": repr(error), "members": []}
             if group["state"] == "Stable" and len(group["members"]) == members:
                 stable_since = stable_since or time.perf_counter()
                 if time.perf_counter() - stable_since >= 2:
