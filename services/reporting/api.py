@@ -251,7 +251,7 @@ def build_router(service: "Service") -> APIRouter:
         responses=_csv_and_problems(
             "\ufeffkind;name;organisation;outputs;matches;companies_told;useful;adopted\r\n"
             "project;Produktion2030: Snabba omställningar;;3;12;8;5;2\r\n"
-            "researcher;Anders Berg;Chalmers;2;7;5;;1\r\n"
+            "researcher;Anders Berg;Chalmers;2;7;5;3;1\r\n"
         ),
     )
     async def board_reach(

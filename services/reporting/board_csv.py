@@ -92,7 +92,7 @@ def reach_csv(reach: Reach) -> str:
         ("project", p.project, None, p.outputs, p.matches, p.companies_told, p.useful, p.adopted) for p in reach.projects
     )
     researchers = (
-        ("researcher", r.name, r.organisation, r.outputs, r.matches, r.companies_told, getattr(r, "useful", None), r.adopted)
+        ("researcher", r.name, r.organisation, r.outputs, r.matches, r.companies_told, r.useful, r.adopted)
         for r in reach.researchers
     )
     return csv_document(header, [*projects, *researchers])

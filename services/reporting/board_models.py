@@ -83,6 +83,7 @@ class ResearcherReach(BaseModel):
     outputs: int
     matches: int
     companies_told: int
+    useful: int
     adopted: int
 
 

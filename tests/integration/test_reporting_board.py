@@ -329,6 +329,8 @@ async def test_reach_per_project_and_researcher_without_addresses(client, report
         ("Anders Berg", "Chalmers", 2, 3, 2, 1),
         ("Eva Forsberg", "RISE", 2, 2, 1, 0),
     ]
+    # found useful: M1 and M2 (Anders Berg's O1 and O2; Eva Forsberg's O2, not O3)
+    assert [(r["name"], r["useful"]) for r in reach["researchers"]] == [("Anders Berg", 2), ("Eva Forsberg", 1)]
     assert "@" not in json.dumps(reach)
 
     rows = csv_rows(await client.get(f"/v1/board/reach?format=csv&{YEAR_2026}", headers=as_(reporting, "styrelsen")))
@@ -336,6 +338,7 @@ async def test_reach_per_project_and_researcher_without_addresses(client, report
         ["kind", "name", "organisation"], ["project", "Snabba omställningar", ""], ["project", "Digital tvilling", ""],
         ["researcher", "Anders Berg", "Chalmers"], ["researcher", "Eva Forsberg", "RISE"],
     ]
+    assert [row[6] for row in rows] == ["useful", "2", "0", "2", "1"]  # researchers' too, no longer empty
 
 
 async def test_coverage_per_region_and_iuc(client, reporting):
