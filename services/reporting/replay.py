@@ -78,6 +78,10 @@ async def replay(
         enable_auto_commit=False,
         client_id="redthread-reporting-replay",
         max_partition_fetch_bytes=4 << 20,
+        # assign() resets the new partitions' positions by this policy, and that reset can
+        # land after seek_to_beginning below: with the default ("latest") every partition
+        # then seemed read to its end and the replay projected nothing.
+        auto_offset_reset="earliest",
     )
     await kafka.start()
     pool = None
