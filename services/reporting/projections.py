@@ -37,6 +37,7 @@ from contracts.envelope import CloudEvent
 from contracts.events import (
     CompanyRef,
     FeedbackSubmitted,
+    FeedbackVerdict,
     MatchProposed,
     MatchRetracted,
     NeedResolved,
@@ -62,6 +63,15 @@ Row = dict[str, Any]
 # address, a webhook URL) stays in need_matches.notified_to: the red thread is shown to
 # people who must not see contact data.
 CHANNEL_WORDS = {"email": "via e-post", "webhook": "via webhook", "feed": "i ett flöde", "kafka": "via Kafka"}
+
+# A feedback's verdict in the red thread, which is read in Swedish. (Migration 008 gave the
+# rows projected before these words the same ones, so that a replay matches them.)
+VERDICT_WORDS = {
+    FeedbackVerdict.useful: "användbart",
+    FeedbackVerdict.not_useful: "inte användbart",
+    FeedbackVerdict.adopted: "infört",
+    FeedbackVerdict.new_question: "ny forskningsfråga",
+}
 
 
 @dataclass
@@ -306,7 +316,7 @@ def answer_rows(p: Projection, event: CloudEvent[FeedbackSubmitted]) -> None:
     )
     # The feedback names its match only: its need and company are joined when read.
     p.moment(
-        event, "feedback-submitted", f"Återkoppling från {answer.reporter.name}: {answer.verdict.value}",
+        event, "feedback-submitted", f"Återkoppling från {answer.reporter.name}: {VERDICT_WORDS[answer.verdict]}",
         company_org_number=answer.company_org_number, match_id=answer.match_id,
     )
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from contracts.envelope import decode, new_event
-from contracts.events import NotificationDispatched, ResearchOutputPublished
+from contracts.events import FeedbackSubmitted, FeedbackVerdict, NotificationDispatched, ResearchOutputPublished
 from services.reporting.projections import PROJECTED_TYPES, Projection
 from tests.bench.bench_reporting import mixed_stream
 
@@ -53,3 +53,16 @@ def test_every_event_but_an_output_is_a_moment_of_the_red_thread_at_its_own_time
     assert [m["occurred_at"] for m in projection.timeline] == [e.envelope.time for e in about_companies]
     assert not any("@" in m["summary"] for m in projection.timeline)
     assert {e.envelope.type for e in stream} <= PROJECTED_TYPES
+
+
+def test_a_feedback_reads_its_verdict_in_swedish():
+    words = {}
+    for verdict in FeedbackVerdict:
+        answer = FeedbackSubmitted(
+            feedback_id=uuid.uuid4(), match_id=uuid.uuid4(), verdict=verdict,
+            reporter={"name": "Karin Lindqvist", "email": "karin.lindqvist@example.se"},
+        )
+        [moment] = Projection.of([new_event(answer, source="/partners/coach-tool", time=AT)]).timeline
+        words[verdict.value] = moment["summary"].removeprefix("Återkoppling från Karin Lindqvist: ")
+    assert words == {"useful": "användbart", "not-useful": "inte användbart", "adopted": "infört",
+                     "new-question": "ny forskningsfråga"}
