@@ -71,6 +71,7 @@ def subscribe(
     topics: Sequence[Topic],
     *,
     partner_topics_by_pattern: bool = False,
+    max_batch: int | None = None,
 ) -> None:
     """One batch subscriber for `consumer` over `topics` — or, for intake, over every
     partner topic, shared or a partner's own, by pattern — committing only after the
@@ -91,7 +92,7 @@ def subscribe(
         **where,
         group_id=settings.group_id(consumer.name),
         batch=True,
-        max_records=settings.consumer_batch_size,
+        max_records=max_batch or settings.consumer_batch_size,
         batch_timeout_ms=settings.consumer_batch_timeout_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,

@@ -45,6 +45,9 @@ class Subscription:
     # Read the partner topics by pattern, so that partners' own topics
     # (partner.<id>.<kind>.v1) are picked up as they are created.
     partner_topics_by_pattern: bool = False
+    # Records per batch when this consumer gains from larger ones than the default
+    # (settings.consumer_batch_size), e.g. work done once per batch.
+    max_batch: int | None = None
 
     @property
     def handles(self) -> set[str]:
@@ -99,6 +102,7 @@ class Service:
                 _LateConsumer(self, subscription.name),
                 subscription.topics,
                 partner_topics_by_pattern=subscription.partner_topics_by_pattern,
+                max_batch=subscription.max_batch,
             )
         for publication in publications:
             self.broker.publisher(

@@ -23,7 +23,12 @@ def build(settings: Settings | None = None) -> Service:
         description=__doc__ or "",
         settings=settings,
         subscriptions=(
-            Subscription("reporting", PROJECTED_TOPICS, batch_handler=project_batch, batch_types=PROJECTED_TYPES),
+            Subscription(
+                "reporting", PROJECTED_TOPICS, batch_handler=project_batch, batch_types=PROJECTED_TYPES,
+                # The board's summaries are recomputed once per batch for what it touched:
+                # larger batches share that work among more events.
+                max_batch=2000,
+            ),
         ),
         http=build_router,
     )
