@@ -18,6 +18,7 @@ import httpx
 
 from deploy.demo.load import load
 from deploy.demo.partners import BOARD_PARTNER, COACH_PARTNER, provision
+from deploy.demo.feedback import answer_some
 from deploy.demo.subscriptions import subscribe_demo
 from deploy.local import REPO, SERVICES, ServiceProcesses
 from services.common.settings import SERVICE_PORTS, Settings
@@ -55,6 +56,8 @@ def main() -> int:
         counts = load(services.url("intake"), keys)
         print("demo data:", ", ".join(f"{n} {k}" for k, n in counts.items()))
         _wait_for_notifications(services)
+        answered = answer_some(services.url("notification"), services.url("intake"), keys["produktionslyftet-coach"])
+        print(f"{answered} answer(s) from coaches about their matches")
         feed = next(s["feed_url"] for s in subscriptions if s["channel"] == "atom")
         _print_where_to_look(services, mailbox_dir, log_dir, feed, keys)
         while not stopping:
@@ -76,13 +79,16 @@ def main() -> int:
 
 
 def _wait_for_notifications(services: ServiceProcesses, timeout_s: float = 30) -> None:
+    """Until the coaches' notifications have stopped coming (or the timeout passes)."""
     deadline = time.monotonic() + timeout_s
+    counted = -1
     while time.monotonic() < deadline:
-        sent = httpx.get(services.url("notification") + "/v1/notifications", timeout=5).json()
-        if sent:
-            print(f"{len(sent)} coach notification(s) sent so far")
-            return
-        time.sleep(1)
+        sent = len(httpx.get(services.url("notification") + "/v1/notifications", timeout=5).json())
+        if sent and sent == counted:
+            break
+        counted = sent
+        time.sleep(2)
+    print(f"{max(counted, 0)} coach notification(s) sent so far")
 
 
 def _print_where_to_look(
