@@ -16,6 +16,10 @@ from services.reporting.projections import PROJECTED_TOPICS, PROJECTED_TYPES, pr
 DASHBOARD_FILES = Path(__file__).parent / "dashboard"
 
 
+# The board's summaries are recomputed once per batch for what it touched: larger batches
+# than the other services' share that work among more events.
+BATCH_RECORDS = 2000
+
 def build(settings: Settings | None = None) -> Service:
     service = Service(
         "reporting",
@@ -25,9 +29,7 @@ def build(settings: Settings | None = None) -> Service:
         subscriptions=(
             Subscription(
                 "reporting", PROJECTED_TOPICS, batch_handler=project_batch, batch_types=PROJECTED_TYPES,
-                # The board's summaries are recomputed once per batch for what it touched:
-                # larger batches share that work among more events.
-                max_batch=2000,
+                max_batch=BATCH_RECORDS,
             ),
         ),
         http=build_router,
