@@ -110,7 +110,7 @@ async def run(args: argparse.Namespace) -> int:
                 print(f"key {args.key_id} revoked")
             elif args.command == "list":
                 rows = await conn.fetch(
-                    "SELECT p.partner_id, p.name, p.event_types, p.regions, p.org_numbers, p.requests_per_minute,"
+                    "SELECT p.partner_id, p.name, p.event_types, p.regions, p.org_numbers, p.requests_per_minute, p.reporting_role,"
                     " array_remove(array_agg(k.key_id) FILTER (WHERE k.revoked_at IS NULL), NULL) AS keys"
                     " FROM partners p LEFT JOIN api_keys k USING (partner_id) GROUP BY p.partner_id ORDER BY 1"
                 )
@@ -118,7 +118,7 @@ async def run(args: argparse.Namespace) -> int:
                     print(
                         f"{r['partner_id']:24} {r['name']:30} keys={','.join(r['keys']) or '-'} "
                         f"rpm={r['requests_per_minute']} regions={','.join(r['regions'] or ['any'])} "
-                        f"types={len(r['event_types'])}"
+                        f"types={len(r['event_types'])} reporting={r['reporting_role'] or '-'}"
                     )
     finally:
         await pool.close()
