@@ -165,6 +165,9 @@ def _page(title: str, body_html: str, status_code: int = 200) -> HTMLResponse:
     )
 
 
+# What a subscription is about, as feed titles and the unsubscribe page say it.
+ABOUT_IN_SWEDISH = {About.matches: "matchningar", About.needs: "företagens behov", About.feedback: "återkoppling"}
+
 VERDICT_LABELS = {
     FeedbackVerdict.useful: "Användbart",
     FeedbackVerdict.not_useful: "Inte användbart",
@@ -348,10 +351,9 @@ def build_router(service: "Service") -> APIRouter:
             for row in rows
             for notice in OutgoingMessage.model_validate_json(row["message"]).notices
         ]
-        titles = {"matches": "matchningar", "needs": "företagens behov", "feedback": "återkoppling"}
         body = render_atom(
             feed_id=subscription["subscription_id"],
-            title=f"redthread: {titles[subscription['about']]} för {recipient.name}",
+            title=f"redthread: {ABOUT_IN_SWEDISH[subscription['about']]} för {recipient.name}",
             feed_url=feed_url(settings, token),
             language=recipient.language,
             entries=entries,
@@ -474,7 +476,7 @@ async def _end_subscription(conn: asyncpg.Connection, subscription_id: UUID, why
 async def _unsubscribable(conn: asyncpg.Connection, token: str) -> str:
     about = await conn.fetchval("SELECT about FROM subscriptions WHERE unsubscribe_token = $1", token)
     if about is not None:
-        return {"matches": "matchningar", "needs": "företagens behov", "feedback": "återkoppling"}[about]
+        return ABOUT_IN_SWEDISH[about]
     if await conn.fetchval("SELECT true FROM coach_recipients WHERE unsubscribe_token = $1", token):
         return "förslag på forskning för dina företag"
     raise Problem(404, "this unsubscribe link is not known", slug="not-found")
