@@ -361,8 +361,10 @@ cmd_start() {
       node_setup "$mode" "$n"
       ok=0
       if [[ -n ${offsets[n]:-} ]]; then
+        # Not grep -q: it would stop reading at the match, tail would die of SIGPIPE
+        # and pipefail would call the pipeline failed once the log has grown past a pipe.
         if [[ -f $N_LOGS/server.log ]] &&
-          tail -c +"$((offsets[n] + 1))" "$N_LOGS/server.log" | grep -qF "$READY_LINE"; then ok=1; fi
+          tail -c +"$((offsets[n] + 1))" "$N_LOGS/server.log" | grep -F "$READY_LINE" >/dev/null; then ok=1; fi
       elif port_open "$N_PORT"; then
         ok=1 # started earlier by another invocation; its log offset is unknown
       fi

@@ -207,7 +207,7 @@ cmd_start() {
   say "waiting up to ${START_TIMEOUT}s for \"$READY_LINE\"..."
   local deadline=$((SECONDS + START_TIMEOUT))
   while :; do
-    if [[ -f $LOGS/server.log ]] && tail -c +"$((offset + 1))" "$LOGS/server.log" | grep -qF "$READY_LINE"; then
+    if [[ -f $LOGS/server.log ]] && tail -c +"$((offset + 1))" "$LOGS/server.log" | grep -F "$READY_LINE" >/dev/null; then
       break
     fi
     if ! broker_pid >/dev/null; then
