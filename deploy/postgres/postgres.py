@@ -320,7 +320,9 @@ def start_server(bin_dir: Path, port: int) -> None:
     # TCP on loopback only and no Unix socket (its path length and directory would depend
     # on REDTHREAD_HOME). pg_ctl puts the postmaster in its own session (setsid), so it
     # outlives this process and the calling shell.
-    server_opts = f"-c listen_addresses={HOST} -p {port} -k ''"
+    # Commit timestamps let benchmarks read when each row was committed afterwards,
+    # instead of polling the database while it is being measured.
+    server_opts = f"-c listen_addresses={HOST} -p {port} -k '' -c track_commit_timestamp=on"
     say(f"starting PostgreSQL {major} on {HOST}:{port} (log: {LOG_FILE})")
     try:
         run([str(bin_dir / "pg_ctl"), "-D", str(DATA_DIR), "-l", str(LOG_FILE), "-o", server_opts,
