@@ -37,7 +37,7 @@ async def stage_rows(conn: asyncpg.Connection, rows: list[OutboxRow]) -> None:
         return
     await conn.execute(
         "INSERT INTO outbox (topic, key, value, headers)"
-        " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[])",
+        " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::json[])",
         [r.topic for r in rows],
         [r.key for r in rows],
         [r.value for r in rows],
@@ -48,8 +48,9 @@ async def stage_rows(conn: asyncpg.Connection, rows: list[OutboxRow]) -> None:
 def _headers_json(headers: dict[str, str]) -> str:
     text = pydantic_core.to_json(headers).decode()
     if "\\u0000" in text:
-        # jsonb cannot hold NUL; a header carrying one (say, a dead letter's reason
-        # quoting the bad input) keeps a visible U+FFFD in its place.
+        # A header carrying NUL (say, a dead letter's reason quoting the bad input) keeps
+        # a visible U+FFFD in its place, as every consumer would make of it anyway; the
+        # column then stays castable to jsonb for whoever inspects the outbox.
         text = json.dumps({k: v.replace("\x00", "\ufffd") for k, v in headers.items()})
     return text
 

@@ -359,13 +359,13 @@ def _written_columns(aggregate: Aggregate) -> list[str]:
 
 _COLUMN_TYPES = {
     "need_id": "uuid", "output_id": "uuid", "participation_id": "uuid", "feedback_id": "uuid", "match_id": "uuid",
-    "data": "jsonb", "accepted_event_id": "text", "revision": "integer", "status": "text",
+    "data": "json", "accepted_event_id": "text", "revision": "integer", "status": "text",
     "company_org_number": "text", "source": "text",
 }
 
 
 def _array_parameters(columns: list[str]) -> str:
-    """$1::uuid[], $2::jsonb[], …: one array parameter per column."""
+    """$1::uuid[], $2::json[], …: one array parameter per column."""
     return ", ".join(f"${i}::{_COLUMN_TYPES[c]}[]" for i, c in enumerate(columns, start=1))
 
 
