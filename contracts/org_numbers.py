@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _NON_DIGITS = re.compile(r"[\s-]")
 _NORWEGIAN_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
@@ -31,6 +32,9 @@ def norwegian_check_digit(first_eight: str) -> int | None:
     return check
 
 
+# Companies recur in every partner's events: the check runs once per number and country
+# (a refusal raises and is not cached).
+@lru_cache(maxsize=100_000)
 def normalise_org_number(raw: str, country: str = "SE") -> str:
     """Canonical form ("5560360793" / "923609016") or ValueError saying what is wrong."""
     digits = _NON_DIGITS.sub("", raw)

@@ -213,6 +213,10 @@ class Service:
             host=self.settings.http_host,
             port=self.settings.port_for(self.name),
             log_level="warning",
+            # Longer than clients keep idle connections (httpx: 5 s, uvicorn's default too):
+            # with equal timeouts a client may send on a connection the server is closing
+            # that instant, and a POST lost that way fails instead of being retried.
+            timeout_keep_alive=65,
         )
 
 

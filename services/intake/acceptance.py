@@ -198,9 +198,10 @@ class State:
 def decide(aggregate: Aggregate, state: State | None, partner: Partner, data: Contract, canonical_id: str) -> tuple[Outcome, State | None]:
     """What `data` from `partner` does to the aggregate in `state`: the outcome, and the
     new state when it changes. Raises Refusal when it cannot be applied."""
+    subject = aggregate_id(data)
     if state is not None and state.source != partner.source:
         # Another partner's aggregate: as far as this partner knows, it does not exist.
-        raise NotFound(f"{aggregate.label} {aggregate_id(data)} does not exist")
+        raise NotFound(f"{aggregate.label} {subject} does not exist")
     topic = aggregate.topic.name
     revision = getattr(data, "revision", None)
 
@@ -210,27 +211,27 @@ def decide(aggregate: Aggregate, state: State | None, partner: Partner, data: Co
             created = State(
                 partner.source, content, canonical_id, revision or 1, aggregate.open_status, lookup_values(data), False, True
             )
-            return Outcome(Effect.ACCEPTED, aggregate_id(data), canonical_id, topic, revision), created
+            return Outcome(Effect.ACCEPTED, subject, canonical_id, topic, revision), created
         if json.loads(state.data) == json.loads(content):
-            return Outcome(Effect.UNCHANGED, aggregate_id(data), state.accepted_event_id, topic, state.revision), None
+            return Outcome(Effect.UNCHANGED, subject, state.accepted_event_id, topic, state.revision), None
         if isinstance(data, REANSWERABLE):
             # A new answer to the same question replaces the old one; a late older answer changes nothing.
             if revision <= state.revision:
-                return Outcome(Effect.STALE, aggregate_id(data), state.accepted_event_id, topic, state.revision), None
+                return Outcome(Effect.STALE, subject, state.accepted_event_id, topic, state.revision), None
             replaced = State(
                 state.source, content, canonical_id, revision, state.status, lookup_values(data), state.in_database, True
             )
-            return Outcome(Effect.ACCEPTED, aggregate_id(data), canonical_id, topic, revision), replaced
+            return Outcome(Effect.ACCEPTED, subject, canonical_id, topic, revision), replaced
         raise Conflict(
-            f"{aggregate.label} {aggregate_id(data)} already exists with other content; send an update with a higher revision",
+            f"{aggregate.label} {subject} already exists with other content; send an update with a higher revision",
             [(aggregate.id_column, "already exists")],
         )
     if state is None:
-        raise NotFound(f"{aggregate.label} {aggregate_id(data)} does not exist")
+        raise NotFound(f"{aggregate.label} {subject} does not exist")
     if revision <= state.revision:
-        return Outcome(Effect.STALE, aggregate_id(data), state.accepted_event_id, topic, state.revision), None
+        return Outcome(Effect.STALE, subject, state.accepted_event_id, topic, state.revision), None
     if state.status != aggregate.open_status:
-        raise Conflict(f"{aggregate.label} {aggregate_id(data)} is {state.status} and cannot change any more")
+        raise Conflict(f"{aggregate.label} {subject} is {state.status} and cannot change any more")
     new_content = isinstance(data, (NeedUpdated, ResearchOutputUpdated))
     changed = State(
         state.source,
@@ -242,7 +243,7 @@ def decide(aggregate: Aggregate, state: State | None, partner: Partner, data: Co
         state.in_database,
         True,
     )
-    return Outcome(Effect.ACCEPTED, aggregate_id(data), canonical_id, topic, revision), changed
+    return Outcome(Effect.ACCEPTED, subject, canonical_id, topic, revision), changed
 
 
 # --- applying a batch of events --------------------------------------------------------
