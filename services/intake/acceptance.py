@@ -109,6 +109,8 @@ AGGREGATE_OF: dict[type[Contract], Aggregate] = {
     FeedbackSubmitted: FEEDBACK_ITEM,
 }
 CREATIONS = (NeedSubmitted, ResearchOutputPublished, ParticipationRecorded, FeedbackSubmitted)
+# Events whose data becomes the aggregate's content.
+CONTENT_EVENTS = (*CREATIONS, NeedUpdated, ResearchOutputUpdated)
 # Creations that may be sent again with a higher revision to replace the earlier content.
 REANSWERABLE = (FeedbackSubmitted,)
 CLOSING_STATUS = {NeedWithdrawn: "withdrawn", NeedResolved: "resolved", ResearchOutputWithdrawn: "withdrawn"}
@@ -122,8 +124,13 @@ _place = lru_cache(maxsize=50_000)(place)
 
 
 def complete_company(company: CompanyRef | None) -> CompanyRef | None:
-    if company is None:
-        return None
+    return None if company is None else _completed_company(company)
+
+
+# Companies recur, and a CompanyRef is immutable and hashable: each is completed once
+# (a refusal raises and is not cached).
+@lru_cache(maxsize=50_000)
+def _completed_company(company: CompanyRef) -> CompanyRef:
     try:
         placement = _place(company.country.value, company.county, company.municipality)
     except ValueError as error:
@@ -181,12 +188,32 @@ def check_scope(partner: Partner, data: Contract) -> None:
 # --- deciding what an event does to its aggregate (no I/O) ----------------------------
 
 
+def canonical_json(data: Contract) -> str:
+    """An event's data as JSON, as it is published (contracts.envelope.encode: fields
+    without a value left out) and stored; stored once, serialised once."""
+    return data.model_dump_json(exclude_none=True)
+
+
+def same_content(stored: str, content: str) -> bool:
+    """Whether two contents are the same, absent and null fields alike (aggregates
+    stored before intake stored the published form hold their nulls)."""
+    return _without_nulls(json.loads(stored)) == _without_nulls(json.loads(content))
+
+
+def _without_nulls(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
 @dataclass
 class State:
     """An aggregate as intake holds it, while a batch is decided."""
 
     source: str
-    data: str  # the canonical JSON of its latest content
+    data: str  # the canonical JSON of its latest content (canonical_json)
     accepted_event_id: str
     revision: int = 1
     status: str | None = None
@@ -206,13 +233,13 @@ def decide(aggregate: Aggregate, state: State | None, partner: Partner, data: Co
     revision = getattr(data, "revision", None)
 
     if isinstance(data, CREATIONS):
-        content = data.model_dump_json()
+        content = canonical_json(data)
         if state is None:
             created = State(
                 partner.source, content, canonical_id, revision or 1, aggregate.open_status, lookup_values(data), False, True
             )
             return Outcome(Effect.ACCEPTED, subject, canonical_id, topic, revision), created
-        if json.loads(state.data) == json.loads(content):
+        if same_content(state.data, content):
             return Outcome(Effect.UNCHANGED, subject, state.accepted_event_id, topic, state.revision), None
         if isinstance(data, REANSWERABLE):
             # A new answer to the same question replaces the old one; a late older answer changes nothing.
@@ -235,7 +262,7 @@ def decide(aggregate: Aggregate, state: State | None, partner: Partner, data: Co
     new_content = isinstance(data, (NeedUpdated, ResearchOutputUpdated))
     changed = State(
         state.source,
-        data.model_dump_json() if new_content else state.data,
+        canonical_json(data) if new_content else state.data,
         canonical_id,
         revision,
         CLOSING_STATUS.get(type(data), aggregate.open_status),
@@ -286,7 +313,9 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
             states[key] = changed
             if isinstance(data, NeedClosed):
                 data = _with_need_facts(data, json.loads(changed.data))
-            value, headers = _canonical_record(event, data, canonical_id, subject)
+            # An event that brings new content was just serialised as the new state.
+            value = changed.data.encode() if isinstance(data, CONTENT_EVENTS) else canonical_json(data).encode()
+            headers = _canonical_headers(event, data, canonical_id, subject)
             batch.publish_record(aggregate.topic.name, partition_key(data), value, headers, cause=event)
     await _save_states(batch, states)
     return results  # type: ignore[return-value]
@@ -405,14 +434,15 @@ def _canonical_id(partner_event: CloudEvent) -> str:
 _DERIVED_ID_NAMESPACE = UUID("8d6f4c1e-8c2b-4c1a-9a57-3b1f0c6d2e10").bytes  # contracts.envelope.derived_event_id's
 
 
-def _canonical_record(partner_event: CloudEvent, data: Contract, event_id: str, subject: str) -> tuple[bytes, dict[str, str]]:
-    """The canonical event of an accepted partner event as a Kafka record: exactly
-    encode(new_event(data, source=…, subject=…, caused_by=partner_event, event_id=…)),
-    built directly from attributes that are all valid already (the partner's envelope
-    was validated, the rest is intake's own), which costs a third of that."""
+def _canonical_headers(partner_event: CloudEvent, data: Contract, event_id: str, subject: str) -> dict[str, str]:
+    """The headers of the canonical event of an accepted partner event: with the value
+    canonical_json(data), exactly encode(new_event(data, source=…, subject=…,
+    caused_by=partner_event, event_id=…)), built directly from attributes that are all
+    valid already (the partner's envelope was validated, the rest is intake's own),
+    which costs a third of that."""
     envelope = partner_event.envelope
     correlation_id = partner_event.correlation_id
-    headers = {
+    return {
         "ce_id": event_id,
         "ce_source": envelope.source,
         "ce_type": data.EVENT_TYPE,
@@ -425,7 +455,6 @@ def _canonical_record(partner_event: CloudEvent, data: Contract, event_id: str, 
         "content-type": JSON_CONTENT_TYPE,
         FASTSTREAM_CORRELATION_HEADER: correlation_id,
     }
-    return data.model_dump_json(exclude_none=True).encode(), headers
 
 
 def _json_time(time: datetime) -> str:

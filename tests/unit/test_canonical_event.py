@@ -5,7 +5,15 @@ import uuid
 from datetime import UTC, datetime
 
 from contracts.envelope import derived_event_id, encode, new_event
-from services.intake.acceptance import _canonical_id, _canonical_record, _json_time, aggregate_id, complete
+from services.intake.acceptance import (
+    _canonical_headers,
+    _canonical_id,
+    _json_time,
+    aggregate_id,
+    canonical_json,
+    complete,
+    same_content,
+)
 from tests.conftest import a_need
 
 
@@ -15,7 +23,8 @@ def test_canonical_record_is_what_contracts_encode_makes():
         new_event(a_need(), source="/partners/coach-tool", caused_by=new_event(a_need(), source="/partners/other")),
     ):
         data = complete(partner_event.data)
-        value, headers = _canonical_record(partner_event, data, "canonical-id", aggregate_id(data))
+        value = canonical_json(data).encode()
+        headers = _canonical_headers(partner_event, data, "canonical-id", aggregate_id(data))
         time = datetime.fromisoformat(headers["ce_time"])
         expected = encode(new_event(
             data, source=partner_event.envelope.source, subject=aggregate_id(data), caused_by=partner_event,
@@ -35,3 +44,11 @@ def test_canonical_id_is_the_derived_event_id():
     for source, event_id in [("/partners/iuc-syd", str(uuid.uuid4())), ("/partners/å", "x|y"), ("/p", "1")]:
         partner_event = new_event(a_need(), source=source, event_id=event_id)
         assert _canonical_id(partner_event) == derived_event_id("intake", source, event_id)
+
+
+def test_content_stored_with_its_nulls_is_the_same_as_without():
+    need = complete(a_need())
+    with_nulls, published = need.model_dump_json(), canonical_json(need)
+    assert "null" in with_nulls and "null" not in published
+    assert same_content(with_nulls, published)
+    assert not same_content(with_nulls, canonical_json(need.model_copy(update={"title": "Another title"})))
