@@ -19,6 +19,7 @@ from opentelemetry.trace import TracerProvider
 from contracts.topics import ALL_TOPICS, Topic
 from services.common.consumer import EventConsumer
 from services.common.settings import Settings
+from services.common.telemetry import exporting
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,10 @@ def make_broker(settings: Settings, service: str, tracer_provider: TracerProvide
         # Topics come from the registry (`make up`), never from a client's guess.
         allow_auto_create_topics=False,
         metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
-        middlewares=[KafkaTelemetryMiddleware(tracer_provider=tracer_provider)],
+        # FastStream's own consume span per batch, only when spans are exported: it reads
+        # every record's headers for links and baggage, a cost per event for nothing
+        # otherwise. EventConsumer keeps each event's trace context either way.
+        middlewares=[KafkaTelemetryMiddleware(tracer_provider=tracer_provider)] if exporting() else [],
         logger=logging.getLogger(f"redthread.{service}.kafka"),
     )
 

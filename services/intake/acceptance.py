@@ -164,13 +164,14 @@ def company_of(data: Contract) -> CompanyRef | None:
     return getattr(data, "company", None)
 
 
-def partition_key(data: Contract) -> str:
-    """Keys follow the registry: need, output, company or match."""
+def partition_key(data: Contract, subject: str | None = None) -> str:
+    """Keys follow the registry: need, output, company or match. `subject`: the
+    aggregate id, when the caller has it already."""
     if isinstance(data, ParticipationRecorded):
         return data.company.org_number
     if isinstance(data, FeedbackSubmitted):
         return str(data.match_id)
-    return aggregate_id(data)
+    return subject or aggregate_id(data)
 
 
 def aggregate_id(data: Contract) -> str:
@@ -222,10 +223,12 @@ class State:
     changed: bool = False
 
 
-def decide(aggregate: Aggregate, state: State | None, partner: Partner, data: Contract, canonical_id: str) -> tuple[Outcome, State | None]:
-    """What `data` from `partner` does to the aggregate in `state`: the outcome, and the
-    new state when it changes. Raises Refusal when it cannot be applied."""
-    subject = aggregate_id(data)
+def decide(
+    aggregate: Aggregate, state: State | None, partner: Partner, data: Contract, canonical_id: str, subject: str
+) -> tuple[Outcome, State | None]:
+    """What `data` from `partner` does to the aggregate `subject` (its id) in `state`:
+    the outcome, and the new state when it changes. Raises Refusal when it cannot be
+    applied."""
     if state is not None and state.source != partner.source:
         # Another partner's aggregate: as far as this partner knows, it does not exist.
         raise NotFound(f"{aggregate.label} {subject} does not exist")
@@ -304,7 +307,7 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
         key = (aggregate.table, subject)
         canonical_id = _canonical_id(event)
         try:
-            outcome, changed = decide(aggregate, states.get(key), partner, data, canonical_id)
+            outcome, changed = decide(aggregate, states.get(key), partner, data, canonical_id, subject)
         except Refusal as refusal:
             results[index] = refusal
             continue
@@ -316,7 +319,7 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
             # An event that brings new content was just serialised as the new state.
             value = changed.data.encode() if isinstance(data, CONTENT_EVENTS) else canonical_json(data).encode()
             headers = _canonical_headers(event, data, canonical_id, subject)
-            batch.publish_record(aggregate.topic.name, partition_key(data), value, headers, cause=event)
+            batch.publish_record(aggregate.topic.name, partition_key(data, subject), value, headers, cause=event)
     await _save_states(batch, states)
     return results  # type: ignore[return-value]
 
