@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 from uuid import UUID, uuid4, uuid5
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError
 
-from contracts.events import CONTRACTS_BY_TYPE, Contract, refuse_nul
+from contracts.events import CONTRACTS_BY_TYPE, Contract, RefusesNul
 import contracts.notices  # noqa: F401  registers the notice events with CONTRACTS_BY_TYPE
 
 SPEC_VERSION = "1.0"
@@ -26,7 +26,8 @@ FASTSTREAM_CORRELATION_HEADER = "correlation_id"
 T = TypeVar("T", bound=Contract)
 
 
-class Envelope(BaseModel):
+# RefusesNul: header values refuse NUL like the events' text (the docstring is the schema's description).
+class Envelope(RefusesNul):
     """The CloudEvents context attributes redthread sets on every event."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -41,8 +42,6 @@ class Envelope(BaseModel):
     correlationid: str | None = Field(None, max_length=200)
     causationid: str | None = Field(None, max_length=200)
     datacontenttype: str = JSON_CONTENT_TYPE
-
-    _no_nul = field_validator("*")(classmethod(lambda cls, value: refuse_nul(value)))
 
 
 class EnvelopeError(ValueError):
