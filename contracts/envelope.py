@@ -30,18 +30,25 @@ T = TypeVar("T", bound=Contract)
 class Envelope(RefusesNul):
     """The CloudEvents context attributes redthread sets on every event."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Read from Kafka headers by their names (validation aliases, looked up by pydantic
+    # itself: no dict is built per record), written and constructed by attribute name.
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_by_name=True, validate_by_alias=True)
 
-    id: str = Field(min_length=1, max_length=200)
-    source: str = Field(min_length=1, max_length=500, description="The partner or service that produced the event")
-    type: str = Field(min_length=1, max_length=200)
-    specversion: str = Field(pattern=r"^1\.0$")
-    time: datetime
-    subject: str | None = Field(None, max_length=200)
-    schemaversion: int = Field(1, ge=1, description="Version of the data schema for this type")
-    correlationid: str | None = Field(None, max_length=200)
-    causationid: str | None = Field(None, max_length=200)
-    datacontenttype: str = JSON_CONTENT_TYPE
+    id: str = Field(min_length=1, max_length=200, validation_alias="ce_id")
+    source: str = Field(
+        min_length=1, max_length=500, description="The partner or service that produced the event",
+        validation_alias="ce_source",
+    )
+    type: str = Field(min_length=1, max_length=200, validation_alias="ce_type")
+    specversion: str = Field(pattern=r"^1\.0$", validation_alias="ce_specversion")
+    time: datetime = Field(validation_alias="ce_time")
+    subject: str | None = Field(None, max_length=200, validation_alias="ce_subject")
+    schemaversion: int = Field(
+        1, ge=1, description="Version of the data schema for this type", validation_alias="ce_schemaversion"
+    )
+    correlationid: str | None = Field(None, max_length=200, validation_alias="ce_correlationid")
+    causationid: str | None = Field(None, max_length=200, validation_alias="ce_causationid")
+    datacontenttype: str = Field(JSON_CONTENT_TYPE, validation_alias="content-type")
 
 
 class EnvelopeError(ValueError):
@@ -113,17 +120,14 @@ def encode(event: CloudEvent) -> tuple[bytes, dict[str, str]]:
 
 
 def read_envelope(headers: dict[str, str]) -> Envelope:
-    attributes = {
-        name[len(HEADER_PREFIX):]: value for name, value in headers.items() if name.startswith(HEADER_PREFIX)
-    }
-    if "content-type" in headers:
-        attributes["datacontenttype"] = headers["content-type"]
+    """The envelope in a record's headers (ce_* and content-type; the attribute names
+    alone, without the prefix, are not headers of ours)."""
     try:
-        return Envelope.model_validate(attributes)
+        return Envelope.model_validate(headers, by_alias=True, by_name=False)
     except ValidationError as error:
         raise EnvelopeError(
             "the CloudEvents headers are missing or invalid",
-            [("header " + HEADER_PREFIX + ".".join(map(str, e["loc"])), e["msg"]) for e in error.errors()],
+            [("header " + ".".join(map(str, e["loc"])), e["msg"]) for e in error.errors()],
         ) from None
 
 

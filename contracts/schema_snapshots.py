@@ -18,7 +18,8 @@ SNAPSHOT_DIR = Path(__file__).parent / "schemas"
 
 
 def render() -> dict[str, str]:
-    snapshots = {"cloudevents-envelope.json": Envelope.model_json_schema()}
+    # The attributes by name: the ce_ header names are the Kafka binding of them.
+    snapshots = {"cloudevents-envelope.json": Envelope.model_json_schema(by_alias=False)}
     snapshots["redthread.notices.webhook-body.json"] = OutgoingMessage.model_json_schema()
     for contract in (*ALL_CONTRACTS, *NOTICE_EVENT_CONTRACTS):
         schema = contract.model_json_schema()
