@@ -32,16 +32,14 @@ class OutboxRow:
 
 
 async def stage_rows(conn: asyncpg.Connection, rows: list[OutboxRow]) -> None:
-    """Write rows into the outbox inside the caller's transaction, in one statement."""
+    """Write rows into the outbox inside the caller's transaction, in one binary COPY
+    (about half the cost of an INSERT of the same rows, on both sides of the wire)."""
     if not rows:
         return
-    await conn.execute(
-        "INSERT INTO outbox (topic, key, value, headers)"
-        " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::json[])",
-        [r.topic for r in rows],
-        [r.key for r in rows],
-        [r.value for r in rows],
-        [_headers_json(r.headers) for r in rows],
+    await conn.copy_records_to_table(
+        "outbox",
+        records=[(r.topic, r.key, r.value, _headers_json(r.headers)) for r in rows],
+        columns=("topic", "key", "value", "headers"),
     )
 
 

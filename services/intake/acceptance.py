@@ -17,6 +17,7 @@ from enum import StrEnum
 from functools import lru_cache
 from uuid import UUID
 
+import asyncpg
 import pydantic_core
 
 from contracts.envelope import FASTSTREAM_CORRELATION_HEADER, JSON_CONTENT_TYPE, SPEC_VERSION, CloudEvent
@@ -364,16 +365,15 @@ async def _save_states(batch: BatchContext, states: dict[tuple[str, str], State]
         else:
             inserts.setdefault(table, []).append((*row, state.source))
     for table, rows in inserts.items():
-        columns = [*_written_columns(by_table[table]), "source"]
-        status = await batch.conn.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({_array_parameters(columns)})"
-            " ON CONFLICT DO NOTHING",
-            *map(list, zip(*rows)),
-        )
-        if int(status.rpartition(" ")[2]) != len(rows):
+        try:
+            # A binary COPY: about half the cost of INSERT … SELECT FROM unnest(…).
+            await batch.conn.copy_records_to_table(
+                table, records=rows, columns=(*_written_columns(by_table[table]), "source")
+            )
+        except asyncpg.UniqueViolationError:
             # Another transaction (another instance, the same aggregate on another partition) has
             # just created one of these aggregates: decide again once it can be seen.
-            raise TransientError(f"{by_table[table].label} created concurrently by another transaction")
+            raise TransientError(f"{by_table[table].label} created concurrently by another transaction") from None
     for table, rows in updates.items():
         columns = _written_columns(by_table[table])
         assignments = ", ".join(f"{c} = u.{c}" for c in columns[1:])
