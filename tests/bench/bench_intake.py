@@ -98,24 +98,6 @@ async def produce(bootstrap: str, topic: str, batch, clock=time.perf_counter) ->
     return started
 
 
-async def consume_until(bootstrap: str, topic: str, count: int, timeout_s: float = 300) -> float:
-    """When `count` records have arrived on `topic` (read from its beginning)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None, max_partition_fetch_bytes=4 << 20)
-    await consumer.start()
-    seen = 0
-    deadline = time.perf_counter() + timeout_s
-    try:
-        while seen < count:
-            if time.perf_counter() > deadline:
-                raise TimeoutError(f"only {seen} of {count} records on {topic} within {timeout_s}s")
-            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-            seen += sum(len(part) for part in batch.values())
-        return time.perf_counter()
-    finally:
-        await consumer.stop()
-
-
 async def baseline_rate(settings, batch, runs: int = 3) -> float:
     """The best of `runs` (the baseline is the ceiling, so noise from other processes on
     the machine must not lower it)."""
@@ -128,10 +110,12 @@ async def baseline_rate(settings, batch, runs: int = 3) -> float:
         await admin.start()
         await admin.create_topics([NewTopic(topic, num_partitions=PARTNER_NEEDS.partitions, replication_factor=1)])
         await admin.close()
-        consumer = asyncio.create_task(consume_until(settings.kafka_bootstrap_servers, topic, len(batch)))
-        await asyncio.sleep(1)  # the consumer has joined before the first record is sent
+        from_start = {TopicPartition(topic, p): 0 for p in range(PARTNER_NEEDS.partitions)}
+        consumer = asyncio.create_task(read_records(settings.kafka_bootstrap_servers, from_start, len(batch)))
+        await asyncio.sleep(1)  # the consumer is reading before the first record is sent
         started = await produce(settings.kafka_bootstrap_servers, topic, batch)
-        rates.append(len(batch) / (await consumer - started))
+        arrived_at, _ = await consumer
+        rates.append(len(batch) / (arrived_at - started))
     return max(rates)
 
 
@@ -168,9 +152,13 @@ async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[Topic
         await consumer.stop()
 
 
-async def last_record_time(bootstrap: str, since: dict[TopicPartition, int], count: int, timeout_s: float = 300) -> float:
-    """The latest timestamp (wall clock, seconds) among the next `count` records after
-    the offsets `since`, waiting for them to arrive."""
+async def read_records(
+    bootstrap: str, since: dict[TopicPartition, int], count: int, *, timestamps: bool = False, timeout_s: float = 300
+) -> tuple[float, float | None]:
+    """Read the next `count` records after the offsets `since`: (when the last one
+    arrived, by time.perf_counter; with `timestamps`, the latest record timestamp, wall
+    clock in seconds). Without, it only counts: as the baseline's consumer, it must do
+    no more than a plain consumer would."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 max_partition_fetch_bytes=4 << 20)
     await consumer.start()
@@ -182,11 +170,12 @@ async def last_record_time(bootstrap: str, since: dict[TopicPartition, int], cou
         deadline = time.perf_counter() + timeout_s
         while seen < count:
             if time.perf_counter() > deadline:
-                raise TimeoutError(f"only {seen} of {count} records relayed within {timeout_s}s")
+                raise TimeoutError(f"only {seen} of {count} records within {timeout_s}s")
             for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
                 seen += len(records)
-                latest = max(latest, *(record.timestamp for record in records))
-        return latest / 1000
+                if timestamps:
+                    latest = max(latest, *(record.timestamp for record in records))
+        return time.perf_counter(), latest / 1000 if timestamps else None
     finally:
         await consumer.stop()
 
@@ -205,7 +194,7 @@ async def intake_kafka_rates(settings, batch) -> tuple[float, float]:
         await asyncio.sleep(1)
         started = await produce(bootstrap, settings.topic(PARTNER_NEEDS.name), batch, clock=time.time)
         accepted_at = await committed
-        relayed_at = await last_record_time(bootstrap, canonical_before, len(batch))
+        _, relayed_at = await read_records(bootstrap, canonical_before, len(batch), timestamps=True)
         stored = await conn.fetchval("SELECT count(*) FROM intake.needs") - needs_before
         if stored != len(batch):
             raise RuntimeError(f"{len(batch)} events committed but {stored} needs stored: some were refused")
