@@ -303,6 +303,8 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
         await asyncio.wait([loading])  # the connection must be idle for whatever comes next
         raise
     states = await loading
+    # The batch is accepted in one transaction: its canonical events share that moment.
+    accepted_at = _json_time(datetime.now(UTC))
     for index, partner, event, data, aggregate in prepared:
         subject = aggregate_id(data)
         key = (aggregate.table, subject)
@@ -319,7 +321,7 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
                 data = _with_need_facts(data, json.loads(changed.data))
             # An event that brings new content was just serialised as the new state.
             value = changed.data.encode() if isinstance(data, CONTENT_EVENTS) else canonical_json(data).encode()
-            headers = _canonical_headers(event, data, canonical_id, subject)
+            headers = _canonical_headers(event, data, canonical_id, subject, accepted_at)
             batch.publish_record(aggregate.topic.name, partition_key(data, subject), value, headers, cause=event)
     await _save_states(batch, states)
     return results  # type: ignore[return-value]
@@ -437,10 +439,12 @@ def _canonical_id(partner_event: CloudEvent) -> str:
 _DERIVED_ID_NAMESPACE = UUID("8d6f4c1e-8c2b-4c1a-9a57-3b1f0c6d2e10").bytes  # contracts.envelope.derived_event_id's
 
 
-def _canonical_headers(partner_event: CloudEvent, data: Contract, event_id: str, subject: str) -> dict[str, str]:
+def _canonical_headers(
+    partner_event: CloudEvent, data: Contract, event_id: str, subject: str, time: str
+) -> dict[str, str]:
     """The headers of the canonical event of an accepted partner event: with the value
     canonical_json(data), exactly encode(new_event(data, source=…, subject=…,
-    caused_by=partner_event, event_id=…)), built directly from attributes that are all
+    caused_by=partner_event, event_id=…, time=…)), built directly from attributes that are all
     valid already (the partner's envelope was validated, the rest is intake's own),
     which costs a third of that."""
     envelope = partner_event.envelope
@@ -450,7 +454,7 @@ def _canonical_headers(partner_event: CloudEvent, data: Contract, event_id: str,
         "ce_source": envelope.source,
         "ce_type": data.EVENT_TYPE,
         "ce_specversion": SPEC_VERSION,
-        "ce_time": _json_time(datetime.now(UTC)),
+        "ce_time": time,  # _json_time of the moment it was accepted
         "ce_subject": subject,
         "ce_schemaversion": str(data.SCHEMA_VERSION),
         "ce_correlationid": correlation_id,

@@ -24,8 +24,8 @@ def test_canonical_record_is_what_contracts_encode_makes():
     ):
         data = complete(partner_event.data)
         value = canonical_json(data).encode()
-        headers = _canonical_headers(partner_event, data, "canonical-id", aggregate_id(data))
-        time = datetime.fromisoformat(headers["ce_time"])
+        time = datetime.now(UTC)
+        headers = _canonical_headers(partner_event, data, "canonical-id", aggregate_id(data), _json_time(time))
         expected = encode(new_event(
             data, source=partner_event.envelope.source, subject=aggregate_id(data), caused_by=partner_event,
             event_id="canonical-id", time=time,
