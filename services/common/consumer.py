@@ -205,10 +205,13 @@ class EventConsumer:
         self._backoff = settings.retry_backoff_initial_s
         self.totals = BatchOutcome()
 
-    async def consume(self, records: Sequence[ConsumerRecord]) -> BatchOutcome:
-        """Handle a batch; raises only for transient failures, after backing off."""
+    async def consume(
+        self, records: Sequence[ConsumerRecord], headers: Sequence[dict[str, str]] | None = None
+    ) -> BatchOutcome:
+        """Handle a batch; raises only for transient failures, after backing off.
+        `headers`: the records' headers as FastStream decoded them, if it has."""
         try:
-            outcome = await self._consume(records)
+            outcome = await self._consume(records, headers)
         except TRANSIENT_ERRORS as error:
             log.warning("%s: transient failure, batch redelivered in %.1fs: %r", self.name, self._backoff, error)
             await asyncio.sleep(self._backoff)
@@ -219,9 +222,14 @@ class EventConsumer:
             setattr(self.totals, name, getattr(self.totals, name) + getattr(outcome, name))
         return outcome
 
-    async def _consume(self, records: Sequence[ConsumerRecord]) -> BatchOutcome:
+    async def _consume(
+        self, records: Sequence[ConsumerRecord], decoded: Sequence[dict[str, str]] | None
+    ) -> BatchOutcome:
         outcome = BatchOutcome()
-        read = [self._headers(record) for record in records]
+        if decoded is None:
+            read = [self._headers(record) for record in records]
+        else:
+            read = [self._headers(record, headers) for record, headers in zip(records, decoded, strict=True)]
         early = [key for headers, key in read if headers.get("ce_type") in self._handles]
         if not early:  # nothing of ours, unless unreadable: perhaps no transaction at all
             items = self._read_all(records, read)
@@ -384,12 +392,17 @@ class EventConsumer:
         )
 
     @staticmethod
-    def _headers(record: ConsumerRecord) -> tuple[dict[str, str], str]:
-        """The record's headers as text, and its inbox key. NUL cannot be stored in
-        PostgreSQL text: it is replaced in both, and refused by the contracts' validation.
-        The same id from two sources is two events (CloudEvents: source + id is unique);
-        for a valid event, ce_source and ce_id are its envelope's source and id."""
-        headers = {k: (v or b"").decode("utf-8", "replace").replace("\x00", "\ufffd") for k, v in record.headers or ()}
+    def _headers(record: ConsumerRecord, decoded: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
+        """The record's headers as text (`decoded`, when FastStream has decoded them
+        already), and its inbox key. NUL cannot be stored in PostgreSQL text: it is
+        replaced in both, and refused by the contracts' validation. The same id from two
+        sources is two events (CloudEvents: source + id is unique); for a valid event,
+        ce_source and ce_id are its envelope's source and id."""
+        headers = decoded if decoded is not None else {
+            k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or ()
+        }
+        if "\x00" in "".join(headers.values()):
+            headers = {k: v.replace("\x00", "\ufffd") for k, v in headers.items()}
         event_id = headers.get("ce_id") or f"{record.topic}/{record.partition}/{record.offset}"
         return headers, f"{headers.get('ce_source', '')}|{event_id}"
 

@@ -83,7 +83,7 @@ def subscribe(
     record)."""
 
     async def handle_batch(message: KafkaMessage) -> None:
-        await consumer.consume(message.raw_message)
+        await consumer.consume(message.raw_message, message.batch_headers)
 
     handle_batch.__name__ = f"{consumer.name.replace('-', '_')}_batch"
     where = (

@@ -228,6 +228,6 @@ class _LateConsumer:
         self._service = service
         self.name = name
 
-    async def consume(self, records) -> object:
-        return await self._service.consumers[self.name].consume(records)
+    async def consume(self, records, headers=None) -> object:
+        return await self._service.consumers[self.name].consume(records, headers)
 
