@@ -395,7 +395,7 @@ def _written_columns(aggregate: Aggregate) -> list[str]:
 _COLUMN_TYPES = {
     "need_id": "uuid", "output_id": "uuid", "participation_id": "uuid", "feedback_id": "uuid", "match_id": "uuid",
     "data": "json", "accepted_event_id": "text", "revision": "integer", "status": "text",
-    "company_org_number": "text", "source": "text",
+    "company_org_number": "text",
 }
 
 
