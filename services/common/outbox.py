@@ -7,13 +7,13 @@ import asyncio
 import json
 import logging
 import random
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 import pydantic_core
 from aiokafka import AIOKafkaProducer
+from murmurhash2 import murmurhash2
 from opentelemetry import trace
 
 from contracts.envelope import CloudEvent, encode
@@ -77,27 +77,14 @@ def kafka_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
 MAX_BATCH_BYTES = 256 * 1024
 
 
-def murmur2(data: bytes) -> int:
-    """Kafka's key hash (the Java client's Utils.murmur2, as aiokafka's DefaultPartitioner
-    uses it), reading the key four bytes at a time."""
-    length = len(data)
-    m = 0x5BD1E995
-    h = 0x9747B28C ^ length
-    for k in struct.unpack_from(f"<{length // 4}I", data):
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> 24
-        h = ((h * m) & 0xFFFFFFFF) ^ ((k * m) & 0xFFFFFFFF)
-    tail = length & ~3
-    extra = length & 3
-    if extra >= 3:
-        h ^= data[tail + 2] << 16
-    if extra >= 2:
-        h ^= data[tail + 1] << 8
-    if extra >= 1:
-        h = ((h ^ data[tail]) * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    return h ^ (h >> 15)
+# Kafka's key hash is MurmurHash2 (32 bit) with this seed (the Java client's
+# Utils.murmur2, as aiokafka's DefaultPartitioner computes it in Python, ~2.5 µs a key).
+KAFKA_MURMUR2_SEED = 0x9747B28C
+
+
+def murmur2(key: bytes) -> int:
+    """Kafka's hash of a record key."""
+    return murmurhash2(key, KAFKA_MURMUR2_SEED)
 
 
 def partition_for(key: bytes | None, partitions: Sequence[int]) -> int:

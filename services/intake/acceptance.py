@@ -125,12 +125,23 @@ _place = lru_cache(maxsize=50_000)(place)
 
 
 def complete_company(company: CompanyRef | None) -> CompanyRef | None:
-    return None if company is None else _completed_company(company)
+    if company is None:
+        return None
+    # Companies recur: each is completed once. Keyed by its field values, not by the
+    # model, whose hash and equality cost more than the completion saves.
+    key = tuple(company.__dict__.values())
+    completed = _completed_companies.get(key)
+    if completed is None:
+        if len(_completed_companies) >= _COMPLETED_COMPANIES_KEPT:
+            _completed_companies.clear()  # bounded memory; it fills again with what recurs
+        completed = _completed_companies[key] = _completed_company(company)  # a refusal raises, is not kept
+    return completed
 
 
-# Companies recur, and a CompanyRef is immutable and hashable: each is completed once
-# (a refusal raises and is not cached).
-@lru_cache(maxsize=50_000)
+_completed_companies: dict[tuple, CompanyRef] = {}
+_COMPLETED_COMPANIES_KEPT = 50_000
+
+
 def _completed_company(company: CompanyRef) -> CompanyRef:
     try:
         placement = _place(company.country.value, company.county, company.municipality)
