@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from deploy.local import SERVICES
+from deploy.postgres.postgres import SERVER_SETTINGS
 from services.common.settings import SERVICE_PORTS, Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,3 +39,10 @@ def test_topics_are_created_before_the_services_start():
     assert COMPOSE["topics"]["command"] == ["python", "-m", "deploy.topics"]
     for name in SERVICES:
         assert COMPOSE[name]["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+
+
+def test_postgres_runs_with_the_local_servers_settings():
+    command = COMPOSE["postgres"]["command"]
+    assert command[0] == "postgres"
+    assert dict(option.split("=", 1) for option in command[2::2]) == SERVER_SETTINGS
+    assert set(command[1::2]) == {"-c"}
