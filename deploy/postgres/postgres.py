@@ -301,6 +301,8 @@ SERVER_SETTINGS = {
     "shared_buffers": "512MB",
     # Fewer forced checkpoints under sustained writes, so fewer full-page images in the WAL.
     "max_wal_size": "2GB",
+    # Queue-like tables (every service's outbox) need vacuuming within seconds, not a minute.
+    "autovacuum_naptime": "10s",
 }
 
 
