@@ -13,11 +13,13 @@ same run on the same broker.
   group has been stable for two seconds. Two rates from the same run:
   - accepted = N / (first sent → last one committed in intake's database), i.e.
     validated, scoped, completed and stored with its inbox and outbox rows in one
-    transaction. The moment of the last commit is read afterwards from PostgreSQL's
-    commit timestamps of the inbox rows (track_commit_timestamp, on in the local server),
-    so the benchmark does not load the database with fine-grained polls while it
-    measures; a server without commit timestamps is polled instead. Every event must
-    have created its need, else the run fails. This is what the target is judged on.
+    transaction. The end of a run is seen on the broker, when intake's consumer group
+    has committed its offsets past the last event (it commits after each transaction),
+    so the benchmark does not query the database it measures; the moment of the last
+    commit is then read from PostgreSQL's commit timestamps of the inbox rows
+    (track_commit_timestamp, on in the local server), or, on a server without them, is
+    when the offsets were seen (polled every 5 ms). Every event must have created its
+    need, else the run fails. This is what the target is judged on.
   - end to end = N / (first sent → last canonical event on redthread.needs.v1), i.e.
     also relayed from the outbox to Kafka; read afterwards from the records' timestamps
     (set by the relay as it sends), for the same reason.
@@ -123,23 +125,31 @@ async def commit_timestamps(conn: asyncpg.Connection) -> bool:
     return await conn.fetchval("SHOW track_commit_timestamp") == "on"
 
 
-async def committed_until(conn: asyncpg.Connection, count: int, exact_afterwards: bool, timeout_s: float = 300) -> float:
-    """The wall-clock time at which intake's inbox held `count` more rows than now: each
-    is written in the transaction that stores the event and its outbox row, so it counts
-    committed events. With commit timestamps the polls can be coarse (a count scans the
-    inbox), since the time is read from the last commit afterwards."""
-    target = await conn.fetchval(INBOX_COUNT) + count
-    deadline = time.perf_counter() + timeout_s
-    while (seen := await conn.fetchval(INBOX_COUNT)) < target:
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"only {count - (target - seen)} of {count} events committed within {timeout_s}s")
-        await asyncio.sleep(0.25 if exact_afterwards else 0.1 if target - seen > count // 5 else 0.005)
-    if exact_afterwards:
-        return await conn.fetchval(LAST_INBOX_COMMIT)
-    return time.time()
+async def offsets_committed(settings, topic: str, partitions: int, poll_s: float, timeout_s: float = 300) -> None:
+    """Until intake's consumer group has committed its offsets up to the end of `topic`.
+    Intake commits a batch's offsets only after the batch's transaction, so every event
+    sent before is then stored. Asks the broker, not the database: counting rows scans a
+    table that grows run after run, on the server being measured."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    target = await end_offsets(settings.kafka_bootstrap_servers, topic, partitions)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        deadline = time.perf_counter() + timeout_s
+        while True:
+            committed = await admin.list_consumer_group_offsets(settings.group_id("intake"), partitions=list(target))
+            behind = sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in target.items())
+            if behind <= 0:
+                return
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{behind} events not yet committed by intake within {timeout_s}s")
+            await asyncio.sleep(poll_s)
+    finally:
+        await admin.close()
 
 
-INBOX_COUNT = "SELECT count(*) FROM intake.inbox"
+# When the last of intake's transactions committed, read afterwards (track_commit_timestamp).
 LAST_INBOX_COMMIT = "SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin)))::float8 FROM intake.inbox"
 
 
@@ -190,10 +200,11 @@ async def intake_kafka_rates(settings, batch) -> tuple[float, float]:
             print("  (no commit timestamps on this server: the end of each run is found by polling)")
         needs_before = await conn.fetchval("SELECT count(*) FROM intake.needs")
         canonical_before = await end_offsets(bootstrap, settings.topic(NEEDS.name), NEEDS.partitions)
-        committed = asyncio.create_task(committed_until(conn, len(batch), exact))
-        await asyncio.sleep(1)
-        started = await produce(bootstrap, settings.topic(PARTNER_NEEDS.name), batch, clock=time.time)
-        accepted_at = await committed
+        topic = settings.topic(PARTNER_NEEDS.name)
+        started = await produce(bootstrap, topic, batch, clock=time.time)
+        # With commit timestamps the polls can be coarse: the moment is read afterwards.
+        await offsets_committed(settings, topic, PARTNER_NEEDS.partitions, poll_s=0.25 if exact else 0.005)
+        accepted_at = await conn.fetchval(LAST_INBOX_COMMIT) if exact else time.time()
         _, relayed_at = await read_records(bootstrap, canonical_before, len(batch), timestamps=True)
         stored = await conn.fetchval("SELECT count(*) FROM intake.needs") - needs_before
         if stored != len(batch):
