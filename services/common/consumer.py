@@ -254,7 +254,8 @@ class EventConsumer:
                     else:
                         outcome.duplicates += 1
                 batch = BatchContext(conn, self._settings)
-                batch.topic_of = {i.event.id: self._settings.registry_name(i.record.topic) for i in todo if i.event}
+                names = {topic: self._settings.registry_name(topic) for topic in {i.record.topic for i in todo}}
+                batch.topic_of = {i.event.id: names[i.record.topic] for i in todo if i.event}
                 unreadable = [(item, item.failure) for item in todo if item.failure is not None]
                 valid = [item for item in todo if item.event is not None]
                 try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -70,8 +71,7 @@ class Effect(StrEnum):
     STALE = "stale"  # an older revision than the one stored: nothing to do
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):  # one per event: a tuple is built in a third of a frozen dataclass's time
     effect: Effect
     aggregate_id: str
     event_id: str | None  # the canonical event, when one was staged or already exists
@@ -157,16 +157,19 @@ def _completed_company(company: CompanyRef) -> CompanyRef:
     )
 
 
+_LANGUAGE_OF = {language.value: language for language in Language}  # cheaper than calling the enum
+
+
 def complete(data: Contract) -> Contract:
     """The canonical form: language detected when missing, company placed in its region."""
     changes: dict[str, object] = {}
     if isinstance(data, NeedContent):
         changes["company"] = complete_company(data.company)
         if data.language is None:
-            changes["language"] = Language(detect_language(f"{data.title}. {data.description}"))
+            changes["language"] = _LANGUAGE_OF[detect_language(f"{data.title}. {data.description}")]
     elif isinstance(data, ResearchOutputContent):
         if data.language is None:
-            changes["language"] = Language(detect_language(f"{data.title}. {data.summary}"))
+            changes["language"] = _LANGUAGE_OF[detect_language(f"{data.title}. {data.summary}")]
     elif isinstance(data, ParticipationRecorded):
         changes["company"] = complete_company(data.company)
     return data.model_copy(update=changes) if changes else data
