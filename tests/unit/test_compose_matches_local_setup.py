@@ -35,6 +35,17 @@ def test_the_same_kafka_version_as_the_local_broker():
     assert COMPOSE["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
 
 
+def test_the_broker_is_tuned_as_the_local_one():
+    local = dict(
+        line.split("=", 1)
+        for line in (REPO / "deploy/kafka/conf/server.properties").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    environment = COMPOSE["kafka"]["environment"]
+    for setting in ("group.initial.rebalance.delay.ms", "group.coordinator.append.linger.ms"):
+        assert str(environment["KAFKA_" + setting.upper().replace(".", "_")]) == local[setting], setting
+
+
 def test_topics_are_created_before_the_services_start():
     assert COMPOSE["topics"]["command"] == ["python", "-m", "deploy.topics"]
     for name in SERVICES:
