@@ -27,26 +27,37 @@ class ServiceProcesses:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def start(self, only: tuple[str, ...] = SERVICES) -> None:
+    def start(self, only: tuple[str, ...] = SERVICES, relays: tuple[str, ...] = ()) -> None:
+        """Start the services `only`; those in `relays` with their outbox relay as a
+        process of its own (settings.outbox_relay = "own-process"), as compose runs them."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.started = only
         for service in only:
-            log = open(self.log_dir / f"{service}.log", "ab")  # noqa: SIM115 - owned by the child
-            self.processes[service] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{service}"],
-                cwd=REPO,
-                env={**os.environ, **self.env, "REDTHREAD_HTTP_PORT": str(self.ports[service])},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Own session: Ctrl-C reaches only the supervisor, which stops the
-                # services itself, in order.
-                start_new_session=True,
-            )
+            own_relay = {"REDTHREAD_OUTBOX_RELAY": "own-process"} if service in relays else {}
+            self._spawn(service, ["-m", f"services.{service}"], {"REDTHREAD_HTTP_PORT": str(self.ports[service]), **own_relay})
+        for service in relays:
+            self._spawn(f"{service}-relay", ["-m", "services.common.relay", service], {})
+
+    def _spawn(self, name: str, arguments: list[str], env: dict[str, str]) -> None:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, *arguments],
+            cwd=REPO,
+            env={**os.environ, **self.env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Own session: Ctrl-C reaches only the supervisor, which stops the
+            # services itself, in order.
+            start_new_session=True,
+        )
 
     def wait_healthy(self, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
         waiting = set(self.started)
         while waiting:
+            for name, process in self.processes.items():  # a relay has no health endpoint: it must be running
+                if name.endswith("-relay") and process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}; see {self.log_dir}/{name}.log")
             for service in sorted(waiting):
                 process = self.processes[service]
                 if process.poll() is not None:
@@ -62,13 +73,18 @@ class ServiceProcesses:
                 time.sleep(0.3)
 
     def stop(self, timeout_s: float = 20) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+        """Stop the services, then their relays, whose last pass sends what the services
+        wrote while stopping."""
+        services = {n: p for n, p in self.processes.items() if not n.endswith("-relay")}
+        relays = {n: p for n, p in self.processes.items() if n.endswith("-relay")}
         deadline = time.monotonic() + timeout_s
-        for process in self.processes.values():
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        for group in (services, relays):
+            for process in group.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in group.values():
+                try:
+                    process.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()

@@ -106,14 +106,20 @@ class OutboxRelay:
         self._producer = kafka_producer(settings, f"{service}-outbox-relay")
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._listen = False
+        self._listener: asyncpg.Connection | None = None
         self.relayed = 0
 
     def wake(self) -> None:
         """Called after a transaction that wrote outbox rows commits, to relay at once."""
         self._wake.set()
 
-    async def start(self) -> None:
+    async def start(self, *, listen: bool = False) -> None:
+        """Relay from now on. `listen`: also wake on the notifications the outbox sends at
+        each commit that added rows (migration 005), for a relay in its own process; one
+        running in the service's process is woken by the service itself (`wake`)."""
         await self._producer.start()
+        self._listen = listen
         self._task = asyncio.create_task(self._run(), name=f"{self._service}-outbox-relay")
 
     async def stop(self) -> None:
@@ -123,6 +129,8 @@ class OutboxRelay:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        if self._listener is not None:
+            await self._listener.close()
         # One last pass, so that a clean shutdown leaves nothing behind.
         try:
             while await self.relay_once():
@@ -134,6 +142,8 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff = self._settings.retry_backoff_initial_s
         while True:
+            if self._listen:
+                await self._keep_listening()
             # Cleared before the pass, not after: a commit that wakes the relay during a
             # pass gets a pass of its own at once, not after the poll interval.
             self._wake.clear()
@@ -153,6 +163,22 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), self._settings.outbox_poll_interval_s)
                 except TimeoutError:
                     pass
+
+    async def _keep_listening(self) -> None:
+        """LISTEN on this outbox's channel, again after the connection was lost (until
+        then, and if it cannot be had, the relay polls every outbox_poll_interval_s)."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        channel = f"{self._service}.outbox"
+        try:
+            self._listener = await asyncpg.connect(self._settings.database_url)
+            await self._listener.add_listener(channel, lambda *_: self.wake())
+        except (OSError, asyncpg.PostgresError) as error:
+            self._listener = None
+            log.warning("cannot listen on %s, polling every %.1fs: %s", channel, self._settings.outbox_poll_interval_s, error)
+            return
+        log.info("relaying %s's outbox, woken by notifications on %s", self._service, channel)
+        self.wake()  # rows may have been added before the LISTEN
 
     async def relay_once(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():

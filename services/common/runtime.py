@@ -132,17 +132,20 @@ class Service:
             raise RuntimeError(f"{self.name} is not started")
         return self._pool
 
-    @property
-    def relay(self) -> OutboxRelay:
-        if self._relay is None:
-            raise RuntimeError(f"{self.name} is not started")
-        return self._relay
+    def wake_relay(self) -> None:
+        """Called after a transaction that wrote outbox rows commits: relay them at once.
+        A relay in its own process is woken by the commit's notification instead."""
+        if self._relay is not None:
+            self._relay.wake()
 
     async def start(self) -> None:
         self._pool = await create_pool(self.settings.database_url, self.name)
         await apply_migrations(self._pool, "services.common", self._package)
-        self._relay = OutboxRelay(self._pool, self.settings, self.name)
-        await self._relay.start()
+        if self.settings.outbox_relay == "in-process":
+            self._relay = OutboxRelay(self._pool, self.settings, self.name)
+            await self._relay.start()
+        else:
+            log.info("%s's outbox is relayed by its own process (python -m services.common.relay %s)", self.name, self.name)
         for hook in self._on_start:
             if inspect.isawaitable(result := hook(self)):
                 await result
@@ -160,7 +163,7 @@ class Service:
         log.info("%s started", self.name)
 
     def _after_commit(self) -> None:
-        self.relay.wake()
+        self.wake_relay()
         for listener in self.commit_listeners:
             listener()
 
@@ -199,7 +202,8 @@ class Service:
             "status": "ok" if healthy else "failing",
             "checks": checks,
             "consumers": {name: vars(c.totals) for name, c in self.consumers.items()},
-            "outbox_relayed": self._relay.relayed if self._relay else 0,
+            # None: relayed by its own process (settings.outbox_relay), which logs its own.
+            "outbox_relayed": self._relay.relayed if self._relay else None,
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -31,6 +33,10 @@ class Settings(BaseSettings):
     consumer_batch_timeout_ms: int = 100
     outbox_batch_size: int = 500
     outbox_poll_interval_s: float = 1.0
+    # Who sends a service's outbox rows to Kafka: a task in the service's own process, or
+    # a relay process beside it (`python -m services.common.relay <service>`), which keeps
+    # that work off the service's event loop; docker-compose runs one per service.
+    outbox_relay: Literal["in-process", "own-process"] = "in-process"
     retry_backoff_initial_s: float = 0.5
     retry_backoff_max_s: float = 30.0
 

@@ -139,7 +139,7 @@ def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
                     " VALUES ($1, $2, $3, 202, $4::jsonb)",
                     partner.partner_id, idempotency_key, request_hash, json.dumps(body),
                 )
-        service.relay.wake()
+        service.wake_relay()
         return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED)
 
     async def read(partner: Partner, aggregate: Aggregate, item_id: UUID) -> Stored:

@@ -433,7 +433,7 @@ def build_router(service: "Service") -> APIRouter:
         async with service.pool.acquire() as conn, conn.transaction():
             link = await _answer_link(conn, token)
             recorded = await _record_answer(conn, settings, link["match"], link["reporter"], form)
-        service.relay.wake()
+        service.wake_relay()
         if wants_json:
             return Response(recorded.model_dump_json(), media_type="application/json")
         return _page(

@@ -29,7 +29,7 @@ def build(settings: Settings | None = None) -> Service:
 
     async def start_workers(service: Service) -> None:
         dispatcher = DeliveryDispatcher(
-            service.pool, service.settings, service.name, on_commit=lambda: service.relay.wake()
+            service.pool, service.settings, service.name, on_commit=lambda: service.wake_relay()
         )
         digests = DigestScheduler(service.pool, service.settings, on_composed=dispatcher.wake)
         await dispatcher.start()

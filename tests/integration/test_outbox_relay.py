@@ -3,6 +3,13 @@ removed only once acknowledged, and stay while the broker cannot be reached."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+
 import asyncpg
 import pytest
 from opentelemetry import context, propagate
@@ -12,6 +19,7 @@ from contracts.topics import NEEDS
 from services.common.db import apply_migrations, create_pool
 from services.common.outbox import OutboxRelay, add_to_outbox
 from services.common.settings import Settings
+from services.matching.service import build as build_matching
 from tests.conftest import a_need, headers_of, read_topic
 
 pytestmark = pytest.mark.integration
@@ -84,3 +92,53 @@ async def test_rows_stay_when_the_broker_does_not_acknowledge(pool, settings):
         await relay.relay_once()
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM outbox") == 3
+
+
+async def test_a_relay_in_its_own_process_is_woken_by_each_commit(pool, settings, tmp_path):
+    """`python -m services.common.relay`, as compose runs one beside each service: it polls
+    only once a minute here, so only the commit's notification can make it send a row
+    within seconds; SIGTERM stops it after a last pass."""
+    log_path = tmp_path / "relay.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDTHREAD_NAMESPACE": settings.namespace,
+        "REDTHREAD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "REDTHREAD_OUTBOX_POLL_INTERVAL_S": "60",
+    }
+    with open(log_path, "wb") as log:
+        relay = subprocess.Popen(
+            [sys.executable, "-m", "services.common.relay", "outbox_test"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        for _ in range(200):  # until it listens and has made its first pass
+            if "woken by notifications on outbox_test.outbox" in log_path.read_text() or relay.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert relay.poll() is None, log_path.read_text()
+        await asyncio.sleep(1)
+
+        [event_id] = await stage(pool, settings, 1)
+        [record] = await read_topic(
+            settings, settings.topic(NEEDS.name), at_least=1, timeout_s=10,
+            where=lambda r: headers_of(r)["ce_id"] == event_id,
+        )
+        assert headers_of(record)["ce_source"] == "/test/outbox"
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        assert relay.wait(timeout=20) == 0, log_path.read_text()
+    assert "outbox_test's relay stopped after 1 rows" in log_path.read_text()
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 0  # deleted once acknowledged
+
+
+async def test_no_relay_runs_in_a_service_whose_outbox_has_its_own(settings):
+    service = build_matching(settings.model_copy(update={"outbox_relay": "own-process"}))
+    await service.start()
+    try:
+        health = await service.health()
+        assert health.status_code == 200
+        assert json.loads(health.body)["outbox_relayed"] is None  # no relay of its own to count
+        service.wake_relay()  # after a commit: nothing to wake, nothing fails
+    finally:
+        await service.stop()

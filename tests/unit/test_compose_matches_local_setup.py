@@ -21,6 +21,15 @@ def test_every_service_runs_its_own_module_on_its_local_port():
         assert service["environment"]["REDTHREAD_HTTP_PORT"] == str(SERVICE_PORTS[name])
 
 
+def test_every_service_has_its_outbox_relayed_by_a_process_of_its_own():
+    for name in SERVICES:
+        assert COMPOSE[name]["environment"]["REDTHREAD_OUTBOX_RELAY"] == "own-process"
+        relay = COMPOSE[f"{name}-relay"]
+        assert relay["command"] == ["python", "-m", "services.common.relay", name]
+        assert relay["environment"]["DATABASE_URL"] == COMPOSE[name]["environment"]["DATABASE_URL"]
+    assert "own-process" in Settings.model_fields["outbox_relay"].annotation.__args__
+
+
 def test_environment_names_are_real_settings():
     known = {f"REDTHREAD_{field.upper()}" for field in Settings.model_fields} | {"DATABASE_URL"}
     for name in SERVICES:
