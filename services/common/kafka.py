@@ -98,6 +98,7 @@ def subscribe(
         batch=True,
         max_records=max_batch or settings.consumer_batch_size,
         batch_timeout_ms=settings.consumer_batch_timeout_ms,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         parser=_tolerant_parser,
