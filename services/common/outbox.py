@@ -162,7 +162,13 @@ class OutboxRelay:
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._settings.outbox_poll_interval_s)
                 except TimeoutError:
-                    pass
+                    continue
+                if self._listen:
+                    # Woken by another process's commit: let the commits of the next few
+                    # milliseconds join this pass. Commits of one row each (an HTTP
+                    # request) would otherwise each get a pass of their own, whose queries
+                    # and produce request cost several times the row.
+                    await asyncio.sleep(self._settings.outbox_relay_linger_ms / 1000)
 
     async def _keep_listening(self) -> None:
         """LISTEN on this outbox's channel, again after the connection was lost (until

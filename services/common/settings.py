@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # a relay process beside it (`python -m services.common.relay <service>`), which keeps
     # that work off the service's event loop; docker-compose runs one per service.
     outbox_relay: Literal["in-process", "own-process"] = "in-process"
+    # How long a relay in its own process, once woken, waits for more commits to join.
+    outbox_relay_linger_ms: float = 10
     retry_backoff_initial_s: float = 0.5
     retry_backoff_max_s: float = 30.0
 
