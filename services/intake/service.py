@@ -112,6 +112,9 @@ def build(settings: Settings | None = None) -> Service:
                 batch_handler=kafka_batch_handler(directory),
                 batch_types=frozenset(contract.EVENT_TYPE for contract in AGGREGATE_OF),
                 partner_topics_by_pattern=True,
+                # Each batch is a few set-wise statements and one transaction: with a
+                # backlog, batches of 1,000 accepted 4–5 % more events per second than 500.
+                max_batch=1000,
             ),
         ),
         publications=(
