@@ -176,13 +176,16 @@ class OutboxRelay:
         if self._listener is not None and not self._listener.is_closed():
             return
         channel = f"{self._service}.outbox"
+        listener = None
         try:
-            self._listener = await asyncpg.connect(self._settings.database_url)
-            await self._listener.add_listener(channel, lambda *_: self.wake())
+            listener = await asyncpg.connect(self._settings.database_url)
+            await listener.add_listener(channel, lambda *_: self.wake())
         except (OSError, asyncpg.PostgresError) as error:
-            self._listener = None
+            if listener is not None:
+                await listener.close()
             log.warning("cannot listen on %s, polling every %.1fs: %s", channel, self._settings.outbox_poll_interval_s, error)
             return
+        self._listener = listener
         log.info("relaying %s's outbox, woken by notifications on %s", self._service, channel)
         self.wake()  # rows may have been added before the LISTEN
 
