@@ -22,6 +22,7 @@ class ServiceProcesses:
         self.log_dir = log_dir
         self.ports = ports
         self.processes: dict[str, subprocess.Popen] = {}
+        self.relay_processes: dict[str, subprocess.Popen] = {}  # by service: relays without a health endpoint
         self.started: tuple[str, ...] = ()
 
     def url(self, service: str) -> str:
@@ -34,13 +35,14 @@ class ServiceProcesses:
         self.started = only
         for service in only:
             own_relay = {"REDTHREAD_OUTBOX_RELAY": "own-process"} if service in relays else {}
-            self._spawn(service, ["-m", f"services.{service}"], {"REDTHREAD_HTTP_PORT": str(self.ports[service]), **own_relay})
+            env = {"REDTHREAD_HTTP_PORT": str(self.ports[service]), **own_relay}
+            self.processes[service] = self._spawn(service, ["-m", f"services.{service}"], env)
         for service in relays:
-            self._spawn(f"{service}-relay", ["-m", "services.common.relay", service], {})
+            self.relay_processes[service] = self._spawn(f"{service}-relay", ["-m", "services.common.relay", service], {})
 
-    def _spawn(self, name: str, arguments: list[str], env: dict[str, str]) -> None:
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        self.processes[name] = subprocess.Popen(
+    def _spawn(self, log_name: str, arguments: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = open(self.log_dir / f"{log_name}.log", "ab")  # noqa: SIM115 - owned by the child
+        return subprocess.Popen(
             [sys.executable, *arguments],
             cwd=REPO,
             env={**os.environ, **self.env, **env},
@@ -55,9 +57,9 @@ class ServiceProcesses:
         deadline = time.monotonic() + timeout_s
         waiting = set(self.started)
         while waiting:
-            for name, process in self.processes.items():  # a relay has no health endpoint: it must be running
-                if name.endswith("-relay") and process.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {process.returncode}; see {self.log_dir}/{name}.log")
+            for service, process in self.relay_processes.items():  # no health endpoint: it must be running
+                if process.poll() is not None:
+                    raise RuntimeError(f"{service}'s relay exited with {process.returncode}; see {self.log_dir}/{service}-relay.log")
             for service in sorted(waiting):
                 process = self.processes[service]
                 if process.poll() is not None:
@@ -75,10 +77,8 @@ class ServiceProcesses:
     def stop(self, timeout_s: float = 20) -> None:
         """Stop the services, then their relays, whose last pass sends what the services
         wrote while stopping."""
-        services = {n: p for n, p in self.processes.items() if not n.endswith("-relay")}
-        relays = {n: p for n, p in self.processes.items() if n.endswith("-relay")}
         deadline = time.monotonic() + timeout_s
-        for group in (services, relays):
+        for group in (self.processes, self.relay_processes):
             for process in group.values():
                 if process.poll() is None:
                     process.send_signal(signal.SIGTERM)
