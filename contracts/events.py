@@ -461,7 +461,10 @@ class ValidationProblem(Contract):
 class DeadLetterRecord(Contract):
     """A message a consumer could not accept, kept with the reason so an operator can
     fix and redrive it. The original value is kept verbatim (text, or base64 when it is
-    not UTF-8)."""
+    not UTF-8) up to a bound that keeps every dead letter sendable; past it, the value,
+    key or headers are cut, `original_truncated` says so, and the original's size and
+    SHA-256 with its topic, partition and offset say which record it was and where to
+    read it whole."""
 
     EVENT_TYPE: ClassVar[str] = "redthread.dead-letter.recorded"
 
@@ -476,6 +479,11 @@ class DeadLetterRecord(Contract):
     original_value: str
     original_value_encoding: Annotated[str, Field(pattern="^(utf-8|base64)$")]
     failed_at: datetime
+    original_value_bytes: int | None = Field(None, description="Size of the original value in bytes.")
+    original_value_sha256: str | None = Field(None, description="SHA-256 of the original value, hex.")
+    original_truncated: bool = Field(
+        False, description="True when the value, key or headers kept here were cut to keep the dead letter sendable."
+    )
 
 
 ALL_CONTRACTS: tuple[type[Contract], ...] = (

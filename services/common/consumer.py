@@ -9,8 +9,19 @@ committed only after that transaction. So:
 - a record that can never be handled (bad envelope, invalid data, a rule it breaks, a bug
   in its handler) becomes a dead letter with the reason, and the batch goes on: no silent
   drop, no poison loop;
-- a failure that may pass (database or broker unreachable, a deadlock, SMTP down) fails
-  the whole batch, which is redelivered after an exponential backoff.
+- a failure that may pass (services.common.failures.is_transient: database or broker
+  unreachable, a deadlock, a statement timeout, disk full) fails the whole batch, which
+  is redelivered after an exponential backoff;
+- a permanent failure outside the handlers (a record the inbox or outbox cannot take)
+  splits the batch and retries it record by record, and the one record that still fails
+  becomes a dead letter: no single record, whatever its shape or size, stops the stream.
+
+The inbox key is the CloudEvents source and id (hashed when it is too long to index),
+stored with a digest of the record. A record that was refused may be sent again under
+the same id, corrected, and is handled like a new one; a different record under an id
+already accepted is refused with that reason. A redelivered refusal is dead-lettered
+again under the same (derived) dead-letter id, so it is one dead letter to whoever reads
+them by id.
 
 Handling is fast when nothing goes wrong: the whole batch runs in one savepoint. Only if
 a handler fails is that savepoint rolled back and the batch replayed one event at a time,
@@ -20,21 +31,21 @@ each in its own savepoint, so that exactly the failing events are dead-lettered.
 from __future__ import annotations
 
 import asyncio
-import base64
+import hashlib
 import logging
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import ConsumerRecord
 from opentelemetry import propagate, trace
 
-from contracts.envelope import CloudEvent, EnvelopeError, decode, encode, new_event
-from contracts.events import DeadLetterRecord, ValidationProblem
-from contracts.topics import DEAD_LETTERS, Topic, partner_topic_owner
+from contracts.envelope import CloudEvent, EnvelopeError, decode, derived_event_id, encode
+from contracts.topics import Topic, partner_topic_owner
+from services.common.dead_letters import Origin, dead_letter
+from services.common.failures import TransientError, is_transient
 from services.common.outbox import OutboxRow, spans_recorded, stage_rows
 from services.common.settings import Settings
 from services.common.telemetry import current_trace_headers
@@ -51,20 +62,12 @@ class Rejected(Exception):
         self.problems = problems or []
 
 
-class TransientError(Exception):
-    """A failure that may pass (a peer is down): retry the batch after a backoff."""
+__all__ = ["BatchContext", "EventConsumer", "HandlerContext", "Rejected", "TransientError", "per_event"]
 
-
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    TransientError,
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-    asyncpg.CannotConnectNowError,
-)
+# Inbox keys longer than this are stored as their SHA-256: PostgreSQL cannot index a key
+# of a few kilobytes (a btree entry must fit a third of a page), and a partner's id may
+# be as long as a record.
+INBOX_KEY_MAX_CHARS = 512
 
 
 class BatchContext:
@@ -170,6 +173,29 @@ class _Item:
     event: CloudEvent | None = None
     failure: Rejected | None = None
 
+    @property
+    def digest(self) -> bytes:
+        """What the inbox keeps of the record to tell a redelivery from a different
+        event under the same key: its type and value."""
+        content = hashlib.blake2b(self.headers.get("ce_type", "").encode(), digest_size=16)
+        content.update(b"\x00")
+        content.update(self.record.value or b"")
+        return content.digest()
+
+    @property
+    def place(self) -> bytes:
+        """Where the record is on the broker: a redelivery comes from the same place."""
+        record = self.record
+        return hashlib.blake2b(f"{record.topic}/{record.partition}/{record.offset}".encode(), digest_size=16).digest()
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """What the inbox said of a batch's keys."""
+
+    new: set[str]  # claimed now: handle them
+    conflicting: set[str]  # accepted before with other content: refuse them
+
 
 @dataclass
 class BatchOutcome:
@@ -211,8 +237,10 @@ class EventConsumer:
         """Handle a batch; raises only for transient failures, after backing off.
         `headers`: the records' headers as FastStream decoded them, if it has."""
         try:
-            outcome = await self._consume(records, headers)
-        except TRANSIENT_ERRORS as error:
+            outcome = await self._consume_or_split(records, headers)
+        except Exception as error:
+            if not is_transient(error):
+                raise
             log.warning("%s: transient failure, batch redelivered in %.1fs: %r", self.name, self._backoff, error)
             await asyncio.sleep(self._backoff)
             self._backoff = min(self._backoff * 2, self._settings.retry_backoff_max_s)
@@ -222,6 +250,48 @@ class EventConsumer:
             setattr(self.totals, name, getattr(self.totals, name) + getattr(outcome, name))
         return outcome
 
+    async def _consume_or_split(
+        self, records: Sequence[ConsumerRecord], headers: Sequence[dict[str, str]] | None
+    ) -> BatchOutcome:
+        """The batch at once; after a permanent failure of the mechanism itself (not of
+        a handler, which dead-letters its own), record by record, so that the one record
+        causing it is dead-lettered and the others are handled."""
+        try:
+            return await self._consume(records, headers)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            if len(records) == 1:
+                return await self._dead_letter_alone(records[0], headers[0] if headers else None, error)
+            log.warning("%s: batch of %d failed (%r); handling it record by record", self.name, len(records), error)
+        total = BatchOutcome()
+        for i, record in enumerate(records):
+            outcome = await self._consume_or_split([record], [headers[i]] if headers else None)
+            for name in vars(outcome):
+                setattr(total, name, getattr(total, name) + getattr(outcome, name))
+        return total
+
+    async def _dead_letter_alone(
+        self, record: ConsumerRecord, decoded: dict[str, str] | None, error: Exception
+    ) -> BatchOutcome:
+        """Dead-letter a record that fails the mechanism even alone, in a transaction of
+        its own that claims its inbox key if the inbox can take it."""
+        headers, key = self._headers(record, decoded)
+        item = _Item(record, headers, key)
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        rejection = Rejected(f"could not be handled: {type(error).__name__}: {error} (at {where.name}:{where.lineno})")
+        async with self._pool.acquire() as conn, conn.transaction():
+            try:
+                async with conn.transaction():
+                    await self._claim(conn, [item])
+                    await self._remember_refusals(conn, [item])
+            except Exception as claim_error:
+                if is_transient(claim_error):
+                    raise
+            await stage_rows(conn, [self._dead_letter(item, rejection)])
+        self._on_commit()
+        return BatchOutcome(dead_lettered=1)
+
     async def _consume(
         self, records: Sequence[ConsumerRecord], decoded: Sequence[dict[str, str]] | None
     ) -> BatchOutcome:
@@ -230,7 +300,11 @@ class EventConsumer:
             read = [self._headers(record) for record in records]
         else:
             read = [self._headers(record, headers) for record, headers in zip(records, decoded, strict=True)]
-        early = [key for headers, key in read if headers.get("ce_type") in self._handles]
+        early = [
+            _Item(record, headers, key)
+            for record, (headers, key) in zip(records, read, strict=True)
+            if headers.get("ce_type") in self._handles
+        ]
         if not early:  # nothing of ours, unless unreadable: perhaps no transaction at all
             items = self._read_all(records, read)
             if all(map(self._skipped, items)):
@@ -238,19 +312,27 @@ class EventConsumer:
                 return outcome
         async with self._pool.acquire() as conn:
             async with conn.transaction():
-                claimed: set[str] = set()
+                claim = _Claim(set(), set())
                 if early:
-                    items, claimed = await self._read_while_claiming(conn, records, read, early)
+                    items, claim = await self._read_while_claiming(conn, records, read, early)
                 candidates = [item for item in items if not self._skipped(item)]
                 outcome.skipped = len(items) - len(candidates)
                 # Unreadable records of a type not handled here become dead letters too.
-                if late := [item.inbox_key for item in candidates if item.headers.get("ce_type") not in self._handles]:
-                    claimed |= await self._claim(conn, late)
+                if late := [item for item in candidates if item.headers.get("ce_type") not in self._handles]:
+                    late_claim = await self._claim(conn, late)
+                    claim.new.update(late_claim.new)
+                    claim.conflicting.update(late_claim.conflicting)
                 todo: list[_Item] = []
+                conflicts: list[tuple[_Item, Rejected]] = []
+                first: dict[str, _Item] = {}  # a key twice in one batch is handled once
                 for item in candidates:
-                    if item.inbox_key in claimed:
-                        claimed.discard(item.inbox_key)  # a key twice in one batch is handled once
+                    key = item.inbox_key
+                    if key in claim.new:
+                        claim.new.discard(key)
+                        first[key] = item
                         todo.append(item)
+                    elif key in claim.conflicting or (key in first and first[key].digest != item.digest):
+                        conflicts.append((item, _conflict(item)))
                     else:
                         outcome.duplicates += 1
                 batch = BatchContext(conn, self._settings)
@@ -261,10 +343,12 @@ class EventConsumer:
                 try:
                     with self._spans(batch, valid):
                         refused = await self._handle(batch, valid, outcome)
-                    for item, rejection in unreadable + refused:
+                    for item, rejection in unreadable + refused + conflicts:
                         batch.staged.append(self._dead_letter(item, rejection))
+                    if unreadable or refused:
+                        await self._remember_refusals(conn, [item for item, _ in unreadable + refused])
                     outcome.handled = len(valid) - len(refused)
-                    outcome.dead_lettered = len(unreadable) + len(refused)
+                    outcome.dead_lettered = len(unreadable) + len(refused) + len(conflicts)
                     await stage_rows(conn, batch.staged)
                 except BaseException:
                     batch.roll_back_memory()  # the transaction is lost, so is what memory learnt in it
@@ -279,9 +363,9 @@ class EventConsumer:
         try:
             async with batch.conn.transaction():  # fast path: the whole batch at once
                 await self._handler(batch, [item.event for item in items])
-        except TRANSIENT_ERRORS:
-            raise
         except Exception as error:  # noqa: BLE001 - find the culprits one by one
+            if is_transient(error):
+                raise
             log.info("%s: batch of %d failed (%r); replaying one event at a time", self.name, len(items), error)
             batch.roll_back_memory()
             batch.staged.clear()
@@ -297,11 +381,11 @@ class EventConsumer:
             async with batch.conn.transaction():  # a savepoint: a failed event leaves no trace
                 await self._handler(batch, [item.event])
             rejection = batch.rejections.pop(item.event.id, None)
-        except TRANSIENT_ERRORS:
-            raise
         except Rejected as rejected:
             rejection = rejected
         except Exception as error:  # noqa: BLE001 - a bug must not stop the stream
+            if is_transient(error):
+                raise
             log.exception("%s: handler failed on %s", self.name, item.event.id)
             where = traceback.extract_tb(error.__traceback__)[-1]
             rejection = Rejected(f"handler error {type(error).__name__}: {error} (at {where.name}:{where.lineno})")
@@ -359,11 +443,11 @@ class EventConsumer:
         return set(family[0].event_types) if family and family[0] in self._topics else set()
 
     async def _read_while_claiming(
-        self, conn: asyncpg.Connection, records: Sequence[ConsumerRecord], read: list, keys: list[str]
-    ) -> tuple[list[_Item], set[str]]:
-        """Decode the batch while PostgreSQL inserts its inbox rows (the keys come from
-        the headers alone)."""
-        claim = asyncio.ensure_future(self._claim(conn, keys))
+        self, conn: asyncpg.Connection, records: Sequence[ConsumerRecord], read: list, early: list[_Item]
+    ) -> tuple[list[_Item], _Claim]:
+        """Decode the batch while PostgreSQL inserts its inbox rows (the keys and digests
+        come from the headers and raw values alone)."""
+        claim = asyncio.ensure_future(self._claim(conn, early))
         try:
             await asyncio.sleep(0)  # the claim is on its way
             items = self._read_all(records, read)
@@ -379,17 +463,45 @@ class EventConsumer:
         """A valid event of a type this consumer does not handle: none of its business."""
         return item.event is not None and item.event.envelope.type not in self._handles
 
-    async def _claim(self, conn: asyncpg.Connection, keys: list[str]) -> set[str]:
-        """Claim `keys` in the inbox; returns those not claimed before (the rest are redeliveries)."""
-        return set(
-            await conn.fetchval(
-                "WITH claimed AS ("
-                " INSERT INTO inbox (consumer, message_key) SELECT $1, unnest($2::text[])"
-                " ON CONFLICT DO NOTHING RETURNING message_key)"
-                " SELECT coalesce(array_agg(message_key), '{}') FROM claimed",
-                self.name,
-                keys,
-            )
+    async def _claim(self, conn: asyncpg.Connection, items: list[_Item]) -> _Claim:
+        """Claim the items' keys in the inbox: new keys, and keys whose record was refused
+        before (unless this is that same record again, from the same place), are claimed
+        now; a key accepted before is a redelivery, or a conflict when its record differs
+        from the one accepted."""
+        first: dict[str, _Item] = {}
+        for item in items:
+            first.setdefault(item.inbox_key, item)
+        row = await conn.fetchrow(
+            "WITH incoming AS ("
+            "  SELECT * FROM unnest($2::text[], $3::bytea[], $4::bytea[]) AS i(message_key, digest, place)),"
+            " claimed AS ("
+            "  INSERT INTO inbox AS b (consumer, message_key, digest) SELECT $1, message_key, digest FROM incoming"
+            "  ON CONFLICT (consumer, message_key) DO UPDATE"
+            "   SET digest = EXCLUDED.digest, refused = false, handled_at = now()"
+            "   WHERE b.refused AND b.digest IS DISTINCT FROM"
+            "    (SELECT place FROM incoming WHERE incoming.message_key = EXCLUDED.message_key)"
+            "  RETURNING b.message_key)"
+            " SELECT (SELECT coalesce(array_agg(message_key), '{}') FROM claimed) AS new,"
+            "  (SELECT coalesce(array_agg(i.message_key), '{}') FROM incoming i JOIN inbox b"
+            "    ON b.consumer = $1 AND b.message_key = i.message_key"
+            "   WHERE NOT b.refused AND b.digest <> i.digest) AS conflicting",
+            self.name,
+            list(first),
+            [item.digest for item in first.values()],
+            [item.place for item in first.values()],
+        )
+        return _Claim(set(row["new"]), set(row["conflicting"]))
+
+    async def _remember_refusals(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
+        """Mark these claimed keys refused, so that a corrected record may claim them
+        again; the digest of a refused key holds the place of the record refused."""
+        await conn.execute(
+            "UPDATE inbox b SET refused = true, digest = r.place"
+            " FROM unnest($2::text[], $3::bytea[]) AS r(message_key, place)"
+            " WHERE b.consumer = $1 AND b.message_key = r.message_key",
+            self.name,
+            [item.inbox_key for item in items],
+            [item.place for item in items],
         )
 
     @staticmethod
@@ -405,7 +517,10 @@ class EventConsumer:
         if "\x00" in "".join(headers.values()):
             headers = {k: v.replace("\x00", "\ufffd") for k, v in headers.items()}
         event_id = headers.get("ce_id") or f"{record.topic}/{record.partition}/{record.offset}"
-        return headers, f"{headers.get('ce_source', '')}|{event_id}"
+        key = f"{headers.get('ce_source', '')}|{event_id}"
+        if len(key) > INBOX_KEY_MAX_CHARS:
+            key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+        return headers, key
 
     def _read(self, record: ConsumerRecord, headers: dict[str, str], inbox_key: str) -> _Item:
         try:
@@ -416,46 +531,21 @@ class EventConsumer:
 
     def _dead_letter(self, item: _Item, rejection: Rejected) -> OutboxRow:
         record = item.record
-        log.warning(
-            "%s: dead-lettering %s/%d/%d: %s", self.name, record.topic, record.partition, record.offset, rejection.reason
-        )
-        value = record.value or b""
-        try:
-            text, encoding = value.decode("utf-8"), "utf-8"
-            if "\x00" in text:
-                raise UnicodeDecodeError("utf-8", value, 0, 1, "NUL cannot be stored as text")
-        except UnicodeDecodeError:
-            text, encoding = base64.b64encode(value).decode(), "base64"
-        letter = DeadLetterRecord(
+        return dead_letter(
+            self._settings,
             consumer=self.name,
-            reason=rejection.reason[:2000].replace("\x00", "\ufffd"),
-            problems=[
-                ValidationProblem(location=loc.replace("\x00", "\ufffd"), message=msg.replace("\x00", "\ufffd"))
-                for loc, msg in rejection.problems[:50]
-            ],
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
-            original_key=record.key.decode("utf-8", "replace") if record.key else None,
-            original_headers=item.headers,
-            original_value=text,
-            original_value_encoding=encoding,
-            failed_at=datetime.now(UTC),
+            source=f"/redthread/{self.name}",
+            reason=rejection.reason,
+            problems=rejection.problems,
+            origin=Origin(record.topic, record.value or b"", record.partition, record.offset, record.key, item.headers),
+            # The same record refused again (a redelivery) is the same dead letter.
+            event_id=derived_event_id("dead-letter", self.name, record.topic, record.partition, record.offset),
         )
-        body, headers = encode(new_event(letter, source=f"/redthread/{self.name}", subject=record.topic))
-        headers |= {
-            "dlq_reason": letter.reason,
-            "dlq_consumer": self.name,
-            "dlq_source_topic": record.topic,
-            "dlq_source_partition": str(record.partition),
-            "dlq_source_offset": str(record.offset),
-        }
-        headers |= propagate_headers(item.headers)
-        return OutboxRow(self._settings.topic(DEAD_LETTERS.name), record.topic.encode(), body, headers)
 
 
-def propagate_headers(headers: dict[str, str]) -> dict[str, str]:
-    """The W3C trace headers of a record, so its dead letter stays in its trace."""
-    return {k: v for k, v in headers.items() if k in ("traceparent", "tracestate")}
-
-
+def _conflict(item: _Item) -> Rejected:
+    return Rejected(
+        f"a different event was already accepted under source {item.headers.get('ce_source', '')!r} and id "
+        f"{item.headers.get('ce_id', '')[:200]!r}; an event id names one event: send a change as a new event "
+        "with an id of its own"
+    )

@@ -17,8 +17,10 @@ from murmurhash2 import murmurhash2
 from opentelemetry import trace
 
 from contracts.envelope import CloudEvent, encode
+from services.common.failures import is_transient
 from services.common.settings import Settings
 from services.common.telemetry import current_trace_headers, span_continuing
+from services.common.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -97,22 +99,28 @@ def partition_for(key: bytes | None, partitions: Sequence[int]) -> int:
 class OutboxRelay:
     """Moves outbox rows to Kafka in batches. Rows are locked with SKIP LOCKED, so several
     instances can relay side by side; a row is deleted only after the broker acknowledged
-    it, so a crash in between means a redelivery, never a loss."""
+    it, so a crash in between means a redelivery, never a loss.
+
+    A row the broker refuses for what it is (too large, invalid: services.common.failures
+    says which errors those are) is moved to `outbox_parked` with the reason, so that it
+    cannot hold back the rows behind it; a failure that may pass (the broker is away)
+    keeps the rows and retries after a backoff."""
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings, service: str) -> None:
         self._pool = pool
         self._settings = settings
         self._service = service
         self._producer = kafka_producer(settings, f"{service}-outbox-relay")
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
         self._listen = False
         self._listener: asyncpg.Connection | None = None
+        self.worker: Worker | None = None
         self.relayed = 0
+        self.parked = 0
 
     def wake(self) -> None:
         """Called after a transaction that wrote outbox rows commits, to relay at once."""
-        self._wake.set()
+        if self.worker is not None:
+            self.worker.wake()
 
     async def start(self, *, listen: bool = False) -> None:
         """Relay from now on. `listen`: also wake on the notifications the outbox sends at
@@ -120,60 +128,41 @@ class OutboxRelay:
         running in the service's process is woken by the service itself (`wake`)."""
         await self._producer.start()
         self._listen = listen
-        self._task = asyncio.create_task(self._run(), name=f"{self._service}-outbox-relay")
+        self.worker = Worker(
+            f"{self._service}-outbox-relay",
+            self._pass,
+            poll_interval_s=self._settings.outbox_poll_interval_s,
+            backoff_initial_s=self._settings.retry_backoff_initial_s,
+            backoff_max_s=self._settings.retry_backoff_max_s,
+            # Woken by another process's commit: let the commits of the next few
+            # milliseconds join the pass. Commits of one row each (an HTTP request) would
+            # otherwise each get a pass of their own, whose queries and produce request
+            # cost several times the row.
+            linger_s=self._settings.outbox_relay_linger_ms / 1000 if listen else 0.0,
+            before_pass=self._keep_listening,
+        )
+        self.worker.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        if self.worker is not None:
+            await self.worker.stop()
         if self._listener is not None:
             await self._listener.close()
         # One last pass, so that a clean shutdown leaves nothing behind.
         try:
-            while await self.relay_once():
+            while await self.relay_once() >= self._settings.outbox_batch_size:
                 pass
         except Exception:  # noqa: BLE001 - the rows stay and are relayed at next start
             log.warning("outbox rows left for the next start", exc_info=True)
         await self._producer.stop()
 
-    async def _run(self) -> None:
-        backoff = self._settings.retry_backoff_initial_s
-        while True:
-            if self._listen:
-                await self._keep_listening()
-            # Cleared before the pass, not after: a commit that wakes the relay during a
-            # pass gets a pass of its own at once, not after the poll interval.
-            self._wake.clear()
-            try:
-                relayed = await self.relay_once()
-                backoff = self._settings.retry_backoff_initial_s
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001 - any failure: keep the rows, retry later
-                log.warning("outbox relay failed, retrying in %.1fs: %s", backoff, error)
-                await self._record_failure(str(error))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._settings.retry_backoff_max_s)
-                continue
-            if relayed < self._settings.outbox_batch_size:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self._settings.outbox_poll_interval_s)
-                except TimeoutError:
-                    continue
-                if self._listen:
-                    # Woken by another process's commit: let the commits of the next few
-                    # milliseconds join this pass. Commits of one row each (an HTTP
-                    # request) would otherwise each get a pass of their own, whose queries
-                    # and produce request cost several times the row.
-                    await asyncio.sleep(self._settings.outbox_relay_linger_ms / 1000)
+    async def _pass(self) -> bool:
+        return await self.relay_once() >= self._settings.outbox_batch_size
 
     async def _keep_listening(self) -> None:
         """LISTEN on this outbox's channel, again after the connection was lost (until
         then, and if it cannot be had, the relay polls every outbox_poll_interval_s)."""
-        if self._listener is not None and not self._listener.is_closed():
+        if not self._listen or (self._listener is not None and not self._listener.is_closed()):
             return
         channel = f"{self._service}.outbox"
         listener = None
@@ -190,6 +179,9 @@ class OutboxRelay:
         self.wake()  # rows may have been added before the LISTEN
 
     async def relay_once(self) -> int:
+        """One pass: send the oldest rows, delete those the broker acknowledged, park
+        those it refused; returns how many rows the pass took. Raises (after recording
+        the error on the rows) when some could not be sent for a reason that may pass."""
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -197,18 +189,73 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            await self._send(rows)
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
-        self.relayed += len(rows)
+            sent, refused, failure = await self._send(rows)
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in sent])
+            if refused:
+                await _park(conn, refused)
+            if failure is not None:
+                done = {r["id"] for r in sent} | {r["id"] for r, _ in refused}
+                kept = [r["id"] for r in rows if r["id"] not in done]
+                await conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::bigint[])",
+                    kept,
+                    f"{type(failure).__name__}: {failure}"[:1000],
+                )
+        self.relayed += len(sent)
+        self.parked += len(refused)
+        if failure is not None:
+            raise failure
         return len(rows)
 
-    async def _send(self, rows: Sequence[asyncpg.Record]) -> None:
+    async def _send(self, rows: Sequence[asyncpg.Record]) -> tuple[list[asyncpg.Record], list[tuple[asyncpg.Record, str]], Exception | None]:
         """Send rows in record batches of one partition each, in outbox order, and wait
-        until the broker has acknowledged all of them. The partition is the one the
-        producer's default partitioner would choose, so a key keeps its partition."""
+        for the broker's answer to each. The partition is the one the producer's default
+        partitioner would choose, so a key keeps its partition. Returns the rows
+        acknowledged, the rows refused for what they are (with why), and a failure that
+        may pass, if there was one."""
+        by_partition: dict[tuple[str, int], list[_Outgoing]] = {}
+        for outgoing in await self._outgoing(rows):
+            by_partition.setdefault((outgoing.topic, outgoing.partition), []).append(outgoing)
+        sends: list[tuple[list[_Outgoing], asyncio.Future]] = []
+        for (topic, partition), records in by_partition.items():
+            batch, members = self._producer.create_batch(), []
+            for record in records:
+                if batch.append(key=record.key, value=record.value, timestamp=None, headers=record.headers) is None:
+                    sends.append((members, await self._send_batch(batch, topic, partition)))
+                    batch, members = self._producer.create_batch(), []
+                    # The first record always fits a new batch, however large.
+                    batch.append(key=record.key, value=record.value, timestamp=None, headers=record.headers)
+                members.append(record)
+            sends.append((members, await self._send_batch(batch, topic, partition)))
+        results = await asyncio.gather(*(delivery for _, delivery in sends), return_exceptions=True)
+        sent: list[asyncpg.Record] = []
+        refused: list[tuple[asyncpg.Record, str]] = []
+        failure: Exception | None = None
+        for (members, _), result in zip(sends, results, strict=True):
+            if not isinstance(result, Exception):
+                sent += [record.row for record in members]
+            elif is_transient(result):
+                failure = result
+            else:  # which of them did the broker refuse? Each alone tells.
+                for record in members:
+                    batch = self._producer.create_batch()
+                    batch.append(key=record.key, value=record.value, timestamp=None, headers=record.headers)
+                    try:
+                        await (await self._send_batch(batch, record.topic, record.partition))
+                    except Exception as error:  # noqa: BLE001 - judged here
+                        if is_transient(error):
+                            failure = error
+                            break
+                        refused.append((record.row, f"{type(error).__name__}: {error}"))
+                    else:
+                        sent.append(record.row)
+        return sent, refused, failure
+
+    async def _outgoing(self, rows: Sequence[asyncpg.Record]) -> list[_Outgoing]:
+        """The rows as records, with their partition and the trace context to continue."""
         tracing = spans_recorded()
-        batches: dict[tuple[str, int], list] = {}
         partitions: dict[str, list[int]] = {}
+        outgoing = []
         for row in rows:
             topic = row["topic"]
             if topic not in partitions:
@@ -223,32 +270,41 @@ class OutboxRelay:
                 ):
                     headers.update(current_trace_headers())
             key = row["key"]
-            batches.setdefault((topic, partition_for(key, partitions[topic])), []).append(
-                (key, row["value"], [(k, v.encode()) for k, v in headers.items()])
+            outgoing.append(
+                _Outgoing(row, topic, partition_for(key, partitions[topic]), key, row["value"],
+                          [(k, v.encode()) for k, v in headers.items()])
             )
-        deliveries = []
-        for (topic, partition), records in batches.items():
-            batch = self._producer.create_batch()
-            for key, value, headers in records:
-                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full
-                    deliveries.append(await self._producer.send_batch(batch, topic, partition=partition))
-                    batch = self._producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None, headers=headers)
-            batch.close()
-            deliveries.append(await self._producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*deliveries)
+        return outgoing
 
-    async def _record_failure(self, error: str) -> None:
-        try:
-            async with self._pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $1"
-                    " WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $2)",
-                    error[:1000],
-                    self._settings.outbox_batch_size,
-                )
-        except Exception:  # noqa: BLE001 - bookkeeping only; the database may be the failure
-            log.debug("could not record the outbox failure", exc_info=True)
+    async def _send_batch(self, batch, topic: str, partition: int) -> asyncio.Future:  # noqa: ANN001 - aiokafka's BatchBuilder
+        batch.close()
+        return await self._producer.send_batch(batch, topic, partition=partition)
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    row: asyncpg.Record
+    topic: str
+    partition: int
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+async def _park(conn: asyncpg.Connection, refused: list[tuple[asyncpg.Record, str]]) -> None:
+    """Move rows the broker refused for what they are out of the way, with the reason."""
+    ids = [row["id"] for row, _ in refused]
+    reasons = [reason[:1000] for _, reason in refused]
+    await conn.execute(
+        "WITH gone AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]) RETURNING *)"
+        " INSERT INTO outbox_parked (id, topic, key, value, headers, created_at, reason)"
+        " SELECT gone.id, topic, key, value, headers, created_at, r.reason"
+        " FROM gone JOIN unnest($1::bigint[], $2::text[]) AS r(id, reason) ON r.id = gone.id",
+        ids,
+        reasons,
+    )
+    for row, reason in refused:
+        log.error("outbox row %d for %s refused by the broker, parked in outbox_parked: %s", row["id"], row["topic"], reason)
 
 
 def spans_recorded() -> bool:

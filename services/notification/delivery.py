@@ -40,10 +40,10 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from contracts.envelope import derived_event_id, encode, new_event
-from contracts.events import Confidentiality, DeadLetterRecord, NotificationDispatched
+from contracts.events import Confidentiality, NotificationDispatched
 from contracts.notices import MatchNotice, OutgoingMessage
-from contracts.topics import DEAD_LETTERS, NOTIFICATIONS
-from services.common.consumer import propagate_headers
+from contracts.topics import NOTIFICATIONS
+from services.common.dead_letters import Origin, dead_letter
 from services.common.outbox import OutboxRow, stage_rows
 from services.common.settings import Settings
 from services.common.telemetry import current_trace_headers
@@ -548,45 +548,30 @@ class DeliveryDispatcher:
         reason = (
             f"{row.channel} delivery to {row.destination} gave up after {attempts} attempt"
             f"{'s' if attempts != 1 else ''}{' (permanent failure)' if sent.permanent else ''}: {sent.error}"
-        )[:2000]
-        log.warning("delivery %s dead-lettered: %s", row.delivery_id, reason)
-        letter = DeadLetterRecord(
+        )
+        return dead_letter(
+            self._settings,
             consumer=self._consumer,
-            reason=reason,
-            source_topic=DELIVERIES_SOURCE,
-            source_partition=-1,
-            source_offset=-1,
-            original_key=str(row.delivery_id),
-            original_headers={
-                "delivery_id": str(row.delivery_id),
-                "subscription_id": str(row.subscription_id or ""),
-                "channel": row.channel,
-                "destination": row.destination,
-                "attempts": str(attempts),
-                **({"status_code": str(sent.status_code)} if sent.status_code is not None else {}),
-            },
-            original_value=row.message,
-            original_value_encoding="utf-8",
-            failed_at=outcome.done_at,
-        )
-        event = new_event(
-            letter,
             source=self._source,
-            subject=DELIVERIES_SOURCE,
+            reason=reason,
+            origin=Origin(
+                DELIVERIES_SOURCE,
+                row.message,
+                key=str(row.delivery_id),
+                headers={
+                    "delivery_id": str(row.delivery_id),
+                    "subscription_id": str(row.subscription_id or ""),
+                    "channel": row.channel,
+                    "destination": row.destination,
+                    "attempts": str(attempts),
+                    **({"status_code": str(sent.status_code)} if sent.status_code is not None else {}),
+                },
+            ),
             event_id=derived_event_id("delivery-dead-letter", row.delivery_id),
-            time=outcome.done_at,
+            failed_at=outcome.done_at,
+            trace_headers=outcome.trace_headers,
+            extra_headers={"dlq_delivery_id": str(row.delivery_id)},
         )
-        body, headers = encode(event)
-        headers |= {
-            "dlq_reason": reason,
-            "dlq_consumer": self._consumer,
-            "dlq_source_topic": DELIVERIES_SOURCE,
-            "dlq_source_partition": "-1",
-            "dlq_source_offset": "-1",
-            "dlq_delivery_id": str(row.delivery_id),
-        }
-        headers |= propagate_headers(outcome.trace_headers)
-        return OutboxRow(self._settings.topic(DEAD_LETTERS.name), DELIVERIES_SOURCE.encode(), body, headers)
 
 
 async def _match_facts(conn: asyncpg.Connection, delivered: list[Outcome]) -> dict[UUID, tuple[str | None, Confidentiality]]:

@@ -33,7 +33,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
-from services.common.consumer import TRANSIENT_ERRORS, BatchOutcome, EventConsumer
+from services.common.consumer import BatchOutcome, EventConsumer
+from services.common.failures import is_transient
 from services.common.db import apply_migrations, create_pool
 from services.common.settings import Settings
 from services.reporting.projections import PROJECTED_TOPICS, PROJECTED_TYPES, project_batch
@@ -142,8 +143,8 @@ async def _consume_retrying(consumer: EventConsumer, records: list[ConsumerRecor
     for attempt in range(attempts):
         try:
             return await consumer.consume(records)
-        except TRANSIENT_ERRORS:
-            if attempt == attempts - 1:
+        except Exception as error:
+            if not is_transient(error) or attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
 
