@@ -66,7 +66,7 @@ async def settings(namespace: str, database_url: str) -> AsyncIterator[Settings]
     except Exception as error:  # noqa: BLE001 - turned into a clear instruction
         pytest.fail(f"Kafka at {settings.kafka_bootstrap_servers} is not reachable ({error!r}): run `make up`")
     yield settings
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
         ours = [t for t in await admin.list_topics() if t.startswith(namespace + ".")]
@@ -78,7 +78,7 @@ async def settings(namespace: str, database_url: str) -> AsyncIterator[Settings]
 
 @pytest.fixture(scope="module")
 async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True)
     await producer.start()
     yield producer
     await producer.stop()
@@ -111,7 +111,7 @@ async def read_topic(
 ) -> list[ConsumerRecord]:
     """The records of `topic` that satisfy `where`, from the beginning, waiting until
     there are `at_least` of them (or the timeout passes)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))]

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def make_broker(settings: Settings, service: str, tracer_provider: TracerProvider) -> KafkaBroker:
     return KafkaBroker(
-        settings.kafka_bootstrap_servers,
+        settings.bootstrap_servers,
         client_id=f"redthread-{service}",
         acks="all",
         enable_idempotence=True,
@@ -110,7 +110,7 @@ def subscribe(
 
 async def ensure_topics(settings: Settings, topics: Sequence[Topic] = ALL_TOPICS, replication_factor: int = 1) -> list[str]:
     """Create missing topics from the registry; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="redthread-admin")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="redthread-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -65,7 +65,7 @@ def kafka_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
     """A producer that loses nothing: every in-sync replica acknowledges, and the broker
     drops the duplicates a retry would otherwise write."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        bootstrap_servers=settings.bootstrap_servers,
         client_id=client_id,
         acks="all",
         enable_idempotence=True,

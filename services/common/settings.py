@@ -14,6 +14,8 @@ SERVICE_PORTS = {"intake": 8001, "matching": 8002, "notification": 8003, "report
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REDTHREAD_", extra="ignore")
 
+    # One broker address, or several separated by commas: a client that cannot reach one
+    # tries the next.
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # How often clients refresh topic metadata: bounds how soon intake reads a partner's
     # newly created own topics.
@@ -53,14 +55,34 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     mail_from: str = "redthread <noreply@redthread.local>"
+    smtp_timeout_s: float = 10.0
 
     # Notification: where its links point (unsubscribe, answer a match, Atom feeds), and
     # how hard it tries to deliver before a message becomes a dead letter.
     public_url: str = "http://127.0.0.1:8003"
-    delivery_max_attempts: int = 8
+    # A delivery is retried until this long after it became pending, so that an outage
+    # of a mail server or webhook receiver of up to a day loses nothing; then it is
+    # failed, dead-lettered, and can be resent (`python -m services.ops deliveries resend`).
+    delivery_give_up_after_s: float = 24 * 3600.0
+    # Only a bound against a runaway: the horizon above is what ends retrying (backoff
+    # capped at an hour makes some 60 attempts a day).
+    delivery_max_attempts: int = 500
     delivery_backoff_initial_s: float = 2.0
     delivery_backoff_max_s: float = 3600.0
-    delivery_lease_s: float = 60.0
+    # A peer (the mail server, a webhook host) failing this many sends in a row is held
+    # back: its deliveries wait without spending attempts, one probe is sent after each
+    # pause, and when a probe gets through they are all due at once.
+    delivery_breaker_failures: int = 5
+    delivery_breaker_pause_s: float = 10.0
+    # How many sends one webhook host may have under way, so that a host that hangs
+    # holds at most these of the `delivery_concurrency` slots.
+    delivery_webhook_host_concurrency: int = 4
+    # Outcomes are recorded in groups of what ended within this time: after a kill -9,
+    # what is sent again is what was on the wire and at most this much more.
+    delivery_record_linger_ms: float = 50
+    # Short enough that an instance killed mid-send leaves rows others re-claim soon; it
+    # must exceed the longest send (webhook or SMTP timeout) with room to spare.
+    delivery_lease_s: float = 30.0
     delivery_batch_size: int = 100
     delivery_concurrency: int = 16
     delivery_poll_interval_s: float = 0.5
@@ -80,6 +102,12 @@ class Settings(BaseSettings):
 
     match_threshold: float = 0.3
     matches_per_event: int = 5
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """kafka_bootstrap_servers as the list Kafka clients take (FastStream would take
+        the comma-separated text for a single host name)."""
+        return [server.strip() for server in self.kafka_bootstrap_servers.split(",") if server.strip()]
 
     def topic(self, name: str) -> str:
         return f"{self.namespace}.{name}" if self.namespace else name

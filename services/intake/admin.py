@@ -53,7 +53,7 @@ def event_types(spec: str) -> frozenset[str]:
 
 async def create_own_topics(settings: Settings, partner_id: str) -> list[str]:
     """The partner's own topics, one per partner topic family, as the registry sizes them."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="redthread-admin")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="redthread-admin")
     await admin.start()
     try:
         names = {family: settings.topic(own_topic(family, partner_id)) for family in PARTNER_FAMILIES}

@@ -691,7 +691,7 @@ class _NoProgress:
 
 def _producer(settings: Settings, partner: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        bootstrap_servers=settings.bootstrap_servers,
         client_id=f"redthread-importer-{partner}",
         acks="all",
         enable_idempotence=True,

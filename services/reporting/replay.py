@@ -74,7 +74,7 @@ async def replay(
     _check_schema_name(into)
     started = time.perf_counter()
     kafka = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        bootstrap_servers=settings.bootstrap_servers,
         group_id=None,
         enable_auto_commit=False,
         client_id="redthread-reporting-replay",
@@ -205,7 +205,7 @@ async def swap(settings: Settings, replayed: ReplayResult) -> None:
 
 async def commit_offsets(settings: Settings, group: str, offsets: dict[TopicPartition, int]) -> None:
     kafka = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group, enable_auto_commit=False,
+        bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False,
         client_id="redthread-reporting-replay",
     )
     await kafka.start()
@@ -217,7 +217,7 @@ async def commit_offsets(settings: Settings, group: str, offsets: dict[TopicPart
 
 
 async def _group_members(settings: Settings, group: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="redthread-reporting-replay")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="redthread-reporting-replay")
     await admin.start()
     try:
         [response] = await admin.describe_consumer_groups([group])

@@ -97,8 +97,8 @@ async def eventually_stored(intake, table: str, partner: str, count: int, timeou
 async def until_intake_consumed(intake, settings, topic: str, timeout_s: float = 30) -> None:
     """Wait until intake has committed its offsets to the end of `topic` and relayed its
     outbox: whatever it was going to do with the records there, it has done."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await consumer.start()
     await admin.start()
     try:

@@ -121,7 +121,7 @@ async def _send_and_account(intake_process, settings, events) -> None:
     from aiokafka import AIOKafkaProducer
 
     run = uuid.uuid4().hex
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for number, (headers, value) in enumerate(events):

@@ -169,7 +169,7 @@ async def test_own_topics_bind_a_partner_to_its_kafka_principal(intake, settings
     await register_partner(intake, "iuc-own", own_kafka_topics=True)
     await register_partner(intake, "iuc-other")
     own = settings.topic(own_topic(PARTNER_NEEDS, "iuc-own"))
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     await admin.create_topics([NewTopic(own, num_partitions=1, replication_factor=1)])
     await admin.close()
