@@ -13,7 +13,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.failures import is_transient
+
 PROBLEM_JSON = "application/problem+json"
+# What a 503 asks a client to wait before it tries again.
+RETRY_AFTER_S = 5
 log = logging.getLogger(__name__)
 
 
@@ -94,6 +98,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        if is_transient(error):
+            # The database or the broker is away for a moment: nothing was done, and the
+            # same request is expected to succeed later.
+            log.warning("%s %s: answered 503, a peer is unavailable: %r", request.method, request.url.path, error)
+            return problem_response(
+                request.url.path, 503,
+                f"the service cannot reach what it depends on right now; nothing was done: try again in"
+                f" {RETRY_AFTER_S} s",
+                slug="temporarily-unavailable",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
         reference = uuid.uuid4().hex[:12]
         log.exception("unexpected error %s on %s %s", reference, request.method, request.url.path)
         return problem_response(
