@@ -5,8 +5,8 @@ can never make two digests of one period or put an item in two."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -15,6 +15,7 @@ import asyncpg
 
 from contracts.envelope import derived_event_id
 from contracts.notices import Cadence, OutgoingMessage
+from services.common.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -117,30 +118,29 @@ async def _compose(conn: asyncpg.Connection, settings, subscription_id: UUID, no
 
 
 class DigestScheduler:
-    """Composes due digests every `interval_s` in the background."""
+    """Composes due digests in the background, every `interval_s`, on a Worker (which
+    backs off while the database is away)."""
 
-    def __init__(self, pool: asyncpg.Pool, settings, interval_s: float = 30.0, on_composed=None) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings, interval_s: float = 30.0,
+                 on_composed: Callable[[], None] = lambda: None) -> None:
         self._pool = pool
         self._settings = settings
-        self._interval_s = interval_s
-        self._on_composed = on_composed
-        self._task: asyncio.Task | None = None
+        self._on_composed = on_composed  # wakes the dispatcher to send what was composed
+        self.worker = Worker(
+            "notification-digests",
+            self._compose_pass,
+            poll_interval_s=interval_s,
+            backoff_initial_s=settings.retry_backoff_initial_s,
+            backoff_max_s=settings.retry_backoff_max_s,
+        )
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="digests")
+        self.worker.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self.worker.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                if await compose_due_digests(self._pool, self._settings) and self._on_composed:
-                    self._on_composed()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - logged; the next round tries again
-                log.exception("composing digests failed; trying again in %.0f s", self._interval_s)
-            await asyncio.sleep(self._interval_s)
+    async def _compose_pass(self) -> bool:
+        if await compose_due_digests(self._pool, self._settings):
+            self._on_composed()
+        return False
