@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -230,22 +231,34 @@ class EventConsumer:
         self._topics = tuple(topics)
         self._backoff = settings.retry_backoff_initial_s
         self.totals = BatchOutcome()
+        # What /health judges progress by (time.monotonic()).
+        self.busy_since: float | None = None  # a batch is being handled since
+        self.failing_since: float | None = None  # batches keep failing (transiently) since
+        self.last_error: str | None = None
+        self.last_batch_at = time.monotonic()  # its start, before its first batch
 
     async def consume(
         self, records: Sequence[ConsumerRecord], headers: Sequence[dict[str, str]] | None = None
     ) -> BatchOutcome:
         """Handle a batch; raises only for transient failures, after backing off.
         `headers`: the records' headers as FastStream decoded them, if it has."""
+        self.busy_since = time.monotonic()
         try:
             outcome = await self._consume_or_split(records, headers)
         except Exception as error:
             if not is_transient(error):
                 raise
+            self.failing_since = self.failing_since or time.monotonic()
+            self.last_error = f"{type(error).__name__}: {error}"[:500]
             log.warning("%s: transient failure, batch redelivered in %.1fs: %r", self.name, self._backoff, error)
             await asyncio.sleep(self._backoff)
             self._backoff = min(self._backoff * 2, self._settings.retry_backoff_max_s)
             raise
+        finally:
+            self.busy_since = None
         self._backoff = self._settings.retry_backoff_initial_s
+        self.failing_since = self.last_error = None
+        self.last_batch_at = time.monotonic()
         for name in vars(outcome):
             setattr(self.totals, name, getattr(self.totals, name) + getattr(outcome, name))
         return outcome

@@ -34,7 +34,7 @@ async def _ensure_schema(database_url: str, schema: str) -> None:
 def migration_scripts(*packages: str) -> list[tuple[str, str]]:
     """(name, sql) of every migration, the shared ones first, in version order per package."""
     scripts: list[tuple[str, str]] = []
-    for package in packages:
+    for package in dict.fromkeys(packages):  # a package named twice is applied once
         folder = resources.files(package) / "migrations"
         names = sorted(f.name for f in folder.iterdir() if _MIGRATION_NAME.match(f.name))
         scripts += [(f"{package}:{name}", (folder / name).read_text()) for name in names]

@@ -13,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.subscriber.usecase import LogicSubscriber as KafkaSubscriber
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.trace import TracerProvider
 
@@ -76,7 +77,7 @@ def subscribe(
     *,
     partner_topics_by_pattern: bool = False,
     max_batch: int | None = None,
-) -> None:
+) -> KafkaSubscriber:
     """One batch subscriber for `consumer` over `topics` — or, for intake, over every
     partner topic, shared or a partner's own, by pattern — committing only after the
     batch's transaction (NACK_ON_ERROR: a transient failure rewinds to the batch's first
@@ -91,7 +92,7 @@ def subscribe(
         if partner_topics_by_pattern
         else {}
     )
-    broker.subscriber(
+    subscriber = broker.subscriber(
         *(() if partner_topics_by_pattern else (settings.topic(t.name) for t in topics)),
         **where,
         group_id=settings.group_id(consumer.name),
@@ -105,7 +106,24 @@ def subscribe(
         decoder=_raw_bodies,
         title=f"{consumer.name}:{'+'.join(t.name for t in topics)}",
         description="; ".join(t.description for t in topics),
-    )(handle_batch)
+    )
+    subscriber(handle_batch)
+    return subscriber
+
+
+async def records_waiting(subscriber: KafkaSubscriber) -> int | None:
+    """Records on the broker that the subscriber's consumer has not fetched yet, over its
+    assigned partitions, as of its last fetch; None when it has no consumer or no
+    partitions yet."""
+    consumer = getattr(subscriber, "consumer", None)
+    if consumer is None or not (assigned := consumer.assignment()):
+        return None
+    waiting = 0
+    for partition in assigned:
+        highwater = consumer.highwater(partition)
+        if highwater is not None:
+            waiting += max(0, highwater - await consumer.position(partition))
+    return waiting
 
 
 async def ensure_topics(settings: Settings, topics: Sequence[Topic] = ALL_TOPICS, replication_factor: int = 1) -> list[str]:

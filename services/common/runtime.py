@@ -4,11 +4,14 @@ from this, so the delivery mechanics exist once."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import asyncpg
 import uvicorn
@@ -22,13 +25,20 @@ from contracts.events import Contract
 from contracts.topics import Topic
 from services.common.consumer import BatchHandler, EventConsumer, Handler, per_event
 from services.common.db import apply_migrations, create_pool
-from services.common.kafka import make_broker, subscribe
+from services.common.health import Bounds, ConsumerProgress, Observations, judge
+from services.common.kafka import KafkaSubscriber, make_broker, records_waiting, subscribe
 from services.common.outbox import OutboxRelay
 from services.common.problems import BodySizeLimit, install_problem_handlers
 from services.common.settings import Settings
 from services.common.telemetry import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# How long /health waits for any one of its checks: it must answer while a peer hangs.
+HEALTH_TIMEOUT_S = 2.0
+# A service's own check for /health: {check name: None when fine, else what is wrong}.
+HealthCheck = Callable[["Service"], Awaitable[dict[str, str | None]]]
 
 
 @dataclass(frozen=True)
@@ -79,13 +89,18 @@ class Service:
         http: Callable[["Service"], APIRouter] | None = None,
         on_start: tuple[Callable[["Service"], object], ...] = (),
         on_stop: tuple[Callable[["Service"], object], ...] = (),
+        health_checks: tuple[HealthCheck, ...] = (),
     ) -> None:
+        """`health_checks`: the service's own checks for /health, each returning
+        {name: None when fine, else what is wrong}."""
         self.name = name
         self.settings = settings or Settings()
         self._package = package
         self._subscriptions = subscriptions
         self._on_start = on_start
         self._on_stop = on_stop
+        self._health_checks = health_checks
+        self._subscribers: dict[str, KafkaSubscriber] = {}
         # Called after every committed batch, besides waking the outbox relay (say, to
         # wake a worker that acts on what the batch wrote).
         self.commit_listeners: list[Callable[[], None]] = []
@@ -96,7 +111,7 @@ class Service:
         self._relay: OutboxRelay | None = None
 
         for subscription in subscriptions:
-            subscribe(
+            self._subscribers[subscription.name] = subscribe(
                 self.broker,
                 self.settings,
                 _LateConsumer(self, subscription.name),
@@ -188,24 +203,66 @@ class Service:
             await self.stop()
 
     async def health(self) -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            async with self.pool.acquire(timeout=2) as conn:
-                await conn.fetchval("SELECT 1")
-            checks["database"] = "ok"
-        except Exception as error:  # noqa: BLE001 - reported, not raised
-            checks["database"] = f"failing: {error}"
-        checks["kafka"] = "ok" if await self.broker.ping(timeout=2) else "failing: broker unreachable"
-        healthy = all(v == "ok" for v in checks.values())
+        """ok, degraded (serving, something needs an eye) or failing (503), with the
+        reason per check (services.common.health); answered within a few seconds
+        whatever is down."""
+        observed = await self._observe()
+        status, checks = judge(
+            observed, Bounds(stall_s=self.settings.health_stall_s, outbox_max_age_s=self.settings.health_outbox_max_age_s)
+        )
         body = {
             "service": self.name,
-            "status": "ok" if healthy else "failing",
+            "status": status,
             "checks": checks,
             "consumers": {name: vars(c.totals) for name, c in self.consumers.items()},
             # None: relayed by its own process (settings.outbox_relay), which logs its own.
             "outbox_relayed": self._relay.relayed if self._relay else None,
         }
-        return JSONResponse(body, status_code=200 if healthy else 503)
+        return JSONResponse(body, status_code=503 if status == "failing" else 200)
+
+    async def _observe(self) -> Observations:
+        async def outbox() -> asyncpg.Record:
+            async with self.pool.acquire(timeout=HEALTH_TIMEOUT_S) as conn:
+                return await conn.fetchrow(
+                    "SELECT extract(epoch FROM now() - (SELECT created_at FROM outbox ORDER BY id LIMIT 1)) AS oldest,"
+                    " (SELECT count(*) FROM outbox_parked) AS parked"
+                )
+
+        now = time.monotonic()
+        found_outbox, pong, waiting, own = await asyncio.gather(
+            _within(outbox()),
+            _within(self.broker.ping(timeout=HEALTH_TIMEOUT_S)),
+            asyncio.gather(*(_within(records_waiting(s)) for s in self._subscribers.values())),
+            asyncio.gather(*(_within(check(self)) for check in self._health_checks)),
+        )
+        waiting_of = {
+            name: None if isinstance(count, Exception) else count
+            for name, count in zip(self._subscribers, waiting, strict=True)
+        }
+        workers = [self._relay.worker.health()] if self._relay and self._relay.worker else []
+        return Observations(
+            database=_reason(found_outbox) if isinstance(found_outbox, Exception) else None,
+            broker=_reason(pong) if isinstance(pong, Exception) else None if pong else "broker unreachable",
+            consumers=[
+                ConsumerProgress(
+                    name=name,
+                    busy_for_s=None if c.busy_since is None else now - c.busy_since,
+                    failing_for_s=None if c.failing_since is None else now - c.failing_since,
+                    last_error=c.last_error,
+                    since_last_batch_s=now - c.last_batch_at,
+                    records_waiting=waiting_of.get(name),
+                )
+                for name, c in self.consumers.items()
+            ],
+            outbox_oldest_s=None if isinstance(found_outbox, Exception) else found_outbox["oldest"],
+            outbox_parked=0 if isinstance(found_outbox, Exception) else found_outbox["parked"],
+            failing_workers=[(w.name, w.failing_for_s, w.last_error or "") for w in workers if w.failing_for_s is not None],
+            other={
+                name: problem
+                for found in own
+                for name, problem in (found.items() if not isinstance(found, Exception) else [("own checks", _reason(found))])
+            },
+        )
 
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM, then stop cleanly (uvicorn runs the lifespan)."""
@@ -235,3 +292,18 @@ class _LateConsumer:
     async def consume(self, records, headers=None) -> object:
         return await self._service.consumers[self.name].consume(records, headers)
 
+
+
+
+async def _within(check: Awaitable[T]) -> T | Exception:
+    """A health check's answer, or what kept it from answering within HEALTH_TIMEOUT_S."""
+    try:
+        return await asyncio.wait_for(check, HEALTH_TIMEOUT_S + 0.5)
+    except Exception as error:  # noqa: BLE001 - reported, not raised
+        return error
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, TimeoutError):
+        return f"no answer within {HEALTH_TIMEOUT_S:.0f}s"
+    return f"{type(error).__name__}: {error}"

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     outbox_relay: Literal["in-process", "own-process"] = "in-process"
     # How long a relay in its own process, once woken, waits for more commits to join.
     outbox_relay_linger_ms: float = 10
+    # /health says "degraded" when a consumer, relay or dispatcher has made no progress
+    # for this long (with records waiting, or failing), or the oldest outbox row is older.
+    health_stall_s: float = 60.0
+    health_outbox_max_age_s: float = 60.0
     retry_backoff_initial_s: float = 0.5
     retry_backoff_max_s: float = 30.0
 
