@@ -14,6 +14,7 @@ import heapq
 import math
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from operator import itemgetter
 from dataclasses import dataclass, field, replace
 
@@ -98,12 +99,17 @@ class Engine:
     so a search only sums products. IDF moves as the index grows; the weights are
     recomputed for all documents when the index has grown or shrunk by a tenth since,
     and `add_all` builds a whole index with one such pass.
+
+    With `on_drift` set, a due reweighing is left to whoever it calls, which may compute
+    the weights away from the event loop (`postings_for` over a snapshot of the entries)
+    and `install` them; searches meanwhile use the weights as they are.
     """
 
     thesaurus: Thesaurus = field(default_factory=default_thesaurus)
     entries: dict[str, _Entry] = field(default_factory=dict)
     postings: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
     _weighted_at: int = 0  # the index size the posted weights were computed at
+    on_drift: Callable[[], None] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -123,24 +129,37 @@ class Engine:
         entry = self.entries.pop(doc_id, None)
         if entry is None:
             return
+        self._unpost(doc_id, entry)
+        self._reweigh_if_drifted()
+
+    def _unpost(self, doc_id: str, entry: _Entry) -> None:
         for feature in entry.weights:
-            documents = self.postings[feature]
+            documents = self.postings.get(feature)
+            if documents is None:
+                continue
             documents.pop(doc_id, None)
             if not documents:
                 del self.postings[feature]
-        self._reweigh_if_drifted()
 
     def idf(self, feature: str) -> float:
         return math.log((len(self.entries) + 1) / (len(self.postings.get(feature, ())) + 1)) + 1
 
     def reweigh(self) -> None:
         """Recompute every posted weight with the IDF of the index as it is now."""
-        for entry in self.entries.values():
-            for feature in entry.weights:
-                self.postings[feature].setdefault(entry.document.doc_id, 0.0)
-        for entry in self.entries.values():
-            self._post(entry)
-        self._weighted_at = len(self.entries)
+        entries = dict(self.entries)
+        self.install(entries, postings_for(entries))
+
+    def install(self, snapshot: dict[str, _Entry], postings: dict[str, dict[str, float]]) -> None:
+        """Use `postings`, computed by postings_for(snapshot) from the entries as they
+        were then; what was added, changed or removed since is brought up to date."""
+        self.postings = postings
+        for doc_id, entry in snapshot.items():
+            if self.entries.get(doc_id) is not entry:
+                self._unpost(doc_id, entry)
+        for doc_id, entry in self.entries.items():
+            if snapshot.get(doc_id) is not entry:
+                self._post(entry)
+        self._weighted_at = len(snapshot)
 
     def _insert(self, document: Document) -> None:
         self.remove(document.doc_id)
@@ -164,7 +183,10 @@ class Engine:
 
     def _reweigh_if_drifted(self) -> None:
         if abs(len(self.entries) - self._weighted_at) > max(50, self._weighted_at // 10):
-            self.reweigh()
+            if self.on_drift is None:
+                self.reweigh()
+            else:
+                self.on_drift()
 
     def search(self, query: Document, limit: int = 10, threshold: float = DEFAULT_THRESHOLD) -> list[Hit]:
         analysis = analyse_document(query, self.thesaurus)
@@ -195,6 +217,24 @@ class Engine:
         shared = query_features & entry.weights.keys()
         score, reasons = adjust(min(cosine, 1.0), need, output, explain_shared(shared, need_surface, need.language, self))
         return Hit(doc_id, score, reasons)
+
+
+def postings_for(entries: dict[str, _Entry]) -> dict[str, dict[str, float]]:
+    """Every entry's TF-IDF weights, divided by its vector's length, by feature: what
+    Engine.reweigh computes, as a pure function of the entries (it may run in a thread)."""
+    frequency: dict[str, int] = defaultdict(int)
+    for entry in entries.values():
+        for feature in entry.weights:
+            frequency[feature] += 1
+    size = len(entries)
+    idf = {feature: math.log((size + 1) / (count + 1)) + 1 for feature, count in frequency.items()}
+    postings: dict[str, dict[str, float]] = defaultdict(dict)
+    for doc_id, entry in entries.items():
+        weighted = {feature: weight * idf[feature] for feature, weight in entry.weights.items()}
+        norm = math.sqrt(sum(w * w for w in weighted.values())) or 1.0
+        for feature, weight in weighted.items():
+            postings[feature][doc_id] = weight / norm
+    return postings
 
 
 def explain_shared(shared: set[str], need_surface: dict[str, str], language: str | None, engine: Engine) -> list[Reason]:

@@ -10,6 +10,7 @@ registered for when the transaction is rolled back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from uuid import UUID
@@ -32,7 +33,7 @@ from contracts.events import (
 )
 from contracts.topics import MATCHES
 from services.common.consumer import Handler, HandlerContext
-from services.matching.engine import METHOD, Document, Engine, Hit, need_document, output_document
+from services.matching.engine import METHOD, Document, Engine, Hit, need_document, output_document, postings_for
 
 log = logging.getLogger(__name__)
 SOURCE = "/redthread/matching"
@@ -45,6 +46,24 @@ class Matcher:
     def __init__(self) -> None:
         self.outputs = Engine()
         self.needs = Engine()
+        # Reweighing a large index takes long enough to starve the event loop (and the
+        # consumer's heartbeats): it is computed in a thread and installed when done.
+        self._reweighing: dict[int, asyncio.Task] = {}
+        for engine in (self.outputs, self.needs):
+            engine.on_drift = lambda engine=engine: self._reweigh_soon(engine)
+
+    def _reweigh_soon(self, engine: Engine) -> None:
+        if id(engine) not in self._reweighing:
+            self._reweighing[id(engine)] = asyncio.get_running_loop().create_task(self._reweigh(engine))
+
+    async def _reweigh(self, engine: Engine) -> None:
+        try:
+            snapshot = dict(engine.entries)
+            engine.install(snapshot, await asyncio.to_thread(postings_for, snapshot))
+        except Exception:  # noqa: BLE001 - the old weights serve until the next drift
+            log.exception("reweighing an index failed")
+        finally:
+            del self._reweighing[id(engine)]
 
     async def load(self, pool: asyncpg.Pool) -> None:
         started = time.perf_counter()

@@ -1,5 +1,7 @@
 """The matcher on its own: languages, compounds, concepts, TRL and thresholds."""
 
+import pytest
+
 from services.matching.engine import DEFAULT_THRESHOLD, Document, Engine
 from services.matching.text import analyse, default_thesaurus
 
@@ -82,3 +84,34 @@ def test_removed_documents_are_not_found():
     engine.remove("smed")
     assert "smed" not in {hit.doc_id for hit in engine.search(need("omställning i pressar"), threshold=0.0)}
     assert len(engine) == 1
+
+
+
+def test_weights_computed_from_a_snapshot_are_installed_with_what_changed_since():
+    from services.matching.engine import postings_for
+
+    documents = [output(str(i), f"SMED och ställtid i pressen {i}, omställning nummer {i % 7}") for i in range(90)]
+    inline, background = Engine(), Engine()
+    background.on_drift = lambda: None  # reweighing is left to the caller, as matching does in a thread
+    for engine in (inline, background):
+        engine.add_all(documents[:60])
+        for document in documents[60:]:
+            engine.add(document)
+    snapshot = dict(background.entries)
+    postings = postings_for(snapshot)
+    inline.reweigh()
+    untouched = {feature: dict(posted) for feature, posted in inline.postings.items()}
+
+    # While the weights were computed, the index changed.
+    background.add(output("3", "Förebyggande underhåll med vibrationsmätning"))
+    background.remove("5")
+    background.install(snapshot, postings)
+
+    changed = {"3", "5"}
+    for feature, posted in untouched.items():
+        for doc_id, weight in posted.items():
+            if doc_id not in changed:
+                assert background.postings[feature][doc_id] == pytest.approx(weight)
+    assert not any("5" in posted for posted in background.postings.values())
+    assert [hit.doc_id for hit in background.search(need("vibrationsmätning för förebyggande underhåll"))] == ["3"]
+    assert "3" not in {hit.doc_id for hit in background.search(need("SMED och ställtid i pressen"), limit=100)}
