@@ -1,0 +1,239 @@
+"""The fault suite's own Kafka and PostgreSQL, killed and restarted at will.
+
+They run from the same jars and the same PostgreSQL wheel as `make up`, with the same
+broker settings (deploy/kafka/conf, its ports moved up by PORT_SHIFT) and the same server
+settings (deploy/postgres/postgres.py, another port and data directory), so that a kill -9
+here never reaches the broker and database of `make run` or of `make test`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HOME = Path(os.environ.get("REDTHREAD_HOME") or REPO / ".local").resolve()
+FAULTS_HOME = HOME / "faults"
+KAFKA_CONF = REPO / "deploy" / "kafka" / "conf"
+KAFKA_LIB = HOME / "kafka" / "lib"
+PORT_SHIFT = 10_000  # 9092 → 19092, and so on for every listener of the templates
+PG_PORT = int(os.environ.get("REDTHREAD_FAULTS_PG_PORT", "55442"))
+READY_LINE = "Kafka Server started"
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(condition, timeout_s: float, what: str, interval_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout_s:.0f}s")
+        time.sleep(interval_s)
+
+
+def _java() -> str:
+    return str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if os.environ.get("JAVA_HOME") else "java"
+
+
+class KafkaNode:
+    def __init__(self, template: Path, name: str, root: Path) -> None:
+        self.name = name
+        self.data = root / "data" / name
+        self.logs = root / "logs" / name
+        self.conf = root / "conf" / f"{name}.properties"
+        text = template.read_text().replace("@DATA_DIR@", str(self.data))
+        text = re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{int(m.group(1)) + PORT_SHIFT}", text)
+        self.text = text
+        self.node_id = int(re.search(r"^node\.id=(\d+)", text, re.M).group(1))
+        self.port = int(re.search(r"PLAINTEXT://127\.0\.0\.1:(\d+)", text).group(1))
+        self.controller_port = int(re.search(r"CONTROLLER://127\.0\.0\.1:(\d+)", text).group(1))
+        self.process: subprocess.Popen | None = None
+        self._log_offset = 0
+
+    def format(self, cluster_id: str, standalone: bool) -> None:
+        self.conf.parent.mkdir(parents=True, exist_ok=True)
+        self.conf.write_text(self.text)
+        self.data.mkdir(parents=True, exist_ok=True)
+        flags = ["--standalone"] if standalone else []
+        _tool("kafka.tools.StorageTool", "format", *flags, "-t", cluster_id, "-c", str(self.conf))
+
+    def launch(self) -> None:
+        if port_open(self.port) or port_open(self.controller_port):
+            raise RuntimeError(f"{self.name}: port {self.port} or {self.controller_port} is in use")
+        self.logs.mkdir(parents=True, exist_ok=True)
+        server_log = self.logs / "server.log"
+        self._log_offset = server_log.stat().st_size if server_log.exists() else 0
+        stdout = open(self.logs / "stdout.log", "ab")  # noqa: SIM115 - owned by the child
+        self.process = subprocess.Popen(
+            [_java(), "-Xms512M", "-Xmx512M", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+             "-Djava.awt.headless=true", f"-Dkafka.logs.dir={self.logs}",
+             f"-Dlog4j2.configurationFile={KAFKA_CONF / 'log4j2.yaml'}",
+             "-cp", f"{KAFKA_LIB}/*", "kafka.Kafka", str(self.conf)],
+            stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+
+    def ready(self) -> bool:
+        if not self.running():
+            raise RuntimeError(f"{self.name} exited during startup; see {self.logs}")
+        log = self.logs / "server.log"
+        if not log.exists():
+            return False
+        with log.open("rb") as f:
+            f.seek(self._log_offset)
+            return READY_LINE.encode() in f.read()
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no flush."""
+        if self.running():
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.running():
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def _tool(cls: str, *args: str) -> str:
+    done = subprocess.run(
+        [_java(), "-Xmx256M", f"-Dlog4j2.configurationFile={KAFKA_CONF / 'tools-log4j2.yaml'}",
+         "-cp", f"{KAFKA_LIB}/*", cls, *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{cls} {' '.join(args)} failed: {done.stdout}{done.stderr}")
+    return done.stdout
+
+
+class Kafka:
+    """One node (deploy/kafka/conf/server.properties) or three
+    (deploy/kafka/conf/cluster/, replication 3, min.insync.replicas=2), freshly formatted."""
+
+    def __init__(self, nodes: int = 1) -> None:
+        self.root = FAULTS_HOME / ("kafka" if nodes == 1 else "kafka-cluster")
+        templates = (
+            [KAFKA_CONF / "server.properties"]
+            if nodes == 1
+            else [KAFKA_CONF / "cluster" / f"node{n}.properties" for n in (1, 2, 3)]
+        )
+        self.nodes = [KafkaNode(t, f"node{i + 1}", self.root) for i, t in enumerate(templates)]
+        self.replication = 1 if nodes == 1 else 3
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def node(self, node_id: int) -> KafkaNode:
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+    def start(self) -> None:
+        if not any(KAFKA_LIB.glob("kafka_2.13-*.jar")):
+            raise RuntimeError(f"no Kafka jars in {KAFKA_LIB}: run `make install` (or `make up`) first")
+        shutil.rmtree(self.root, ignore_errors=True)
+        cluster_id = _tool("kafka.tools.StorageTool", "random-uuid").strip()
+        for node in self.nodes:
+            node.format(cluster_id, standalone=len(self.nodes) == 1)
+        for node in self.nodes:
+            node.launch()
+        self.wait_ready()
+
+    def restart(self, node: KafkaNode) -> None:
+        node.launch()
+        wait_until(node.ready, 90, f"{node.name} ready again")
+
+    def wait_ready(self) -> None:
+        for node in self.nodes:
+            wait_until(node.ready, 90, f"{node.name} ready")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def quorum_leader(self) -> int:
+        """The node id of the active controller (the KRaft quorum's leader)."""
+        out = _tool("org.apache.kafka.tools.MetadataQuorumCommand", "--bootstrap-server", self.bootstrap_servers,
+                    "describe", "--status")
+        return int(re.search(r"LeaderId:\s*(\d+)", out).group(1))
+
+
+class Postgres:
+    """A server of its own: deploy/postgres/postgres.py with another data directory and port."""
+
+    def __init__(self) -> None:
+        self.env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
+            "REDTHREAD_HOME": str(FAULTS_HOME),
+            "REDTHREAD_PG_PORT": str(PG_PORT),
+        }
+        self.pid_file = FAULTS_HOME / "postgres" / "data" / "postmaster.pid"
+        self.url = f"postgresql://postgres@127.0.0.1:{PG_PORT}/redthread"
+
+    def _run(self, command: str) -> str:
+        done = subprocess.run(
+            [sys.executable, str(REPO / "deploy" / "postgres" / "postgres.py"), command],
+            env=self.env, capture_output=True, text=True, timeout=180, check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"postgres.py {command} failed: {done.stderr}")
+        return done.stdout.strip()
+
+    def start(self) -> None:
+        FAULTS_HOME.mkdir(parents=True, exist_ok=True)
+        self.url = self._run("start")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+    def postmaster_pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def kill(self) -> None:
+        """kill -9 of the postmaster and every backend: a crash, then crash recovery at start."""
+        pid = self.postmaster_pid()
+        if pid is None:
+            raise RuntimeError("PostgreSQL is not running")
+        group = os.getpgid(pid)
+        if group == os.getpgid(0):
+            raise RuntimeError("the postmaster shares this process group; refusing to kill it")
+        os.killpg(group, signal.SIGKILL)
+        wait_until(lambda: not _alive(pid), 10, "the postmaster gone")
+
+    def restart(self) -> None:
+        # Orphaned backends may linger a moment and hold the shared memory: retry.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.start()
+                return
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
