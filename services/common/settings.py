@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     health_stall_s: float = 60.0
     health_outbox_max_age_s: float = 60.0
     retry_backoff_initial_s: float = 0.5
-    retry_backoff_max_s: float = 30.0
+    # A peer back after a long outage is noticed within this long by every retry loop.
+    retry_backoff_max_s: float = 10.0
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
