@@ -81,10 +81,12 @@ class DeliveryDispatcher:
         self._settings = settings
         # The longest a send may take: once started it must end before the lease does.
         self._send_budget_s = max(settings.webhook_timeout_s, settings.smtp_timeout_s) + 1.0
-        if settings.delivery_lease_s < self._send_budget_s + LEASE_SPARE_S:
+        # A claimed row may start its send for as long as its lease covers the whole send
+        # with room to spare; that window must be long enough to reach a free slot.
+        if settings.delivery_lease_s < self._send_budget_s + 2 * LEASE_SPARE_S:
             raise ValueError(
                 f"delivery_lease_s ({settings.delivery_lease_s}) must exceed the longest send "
-                f"({self._send_budget_s}s) by at least {LEASE_SPARE_S}s"
+                f"({self._send_budget_s}s) by at least {2 * LEASE_SPARE_S}s"
             )
         self._slots = asyncio.Semaphore(settings.delivery_concurrency)
         self._mail = MailChannel(settings, render_email)
@@ -218,7 +220,8 @@ class DeliveryDispatcher:
 
     async def _claim(self, limit: int) -> tuple[list[Claimed], dict[UUID, list[str]]]:
         closed, rooms = self._peer_rooms()
-        async with self._pool.acquire() as conn:
+        # One transaction: rows claimed without their secrets would sit leased, unsent.
+        async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "WITH candidate AS ("
                 "  SELECT delivery_id, channel, coalesce(peer, '') AS peer, next_attempt_at FROM deliveries"

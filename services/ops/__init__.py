@@ -1,0 +1,6 @@
+"""Operator commands against the services' own databases: `python -m services.ops`.
+
+Each group of commands is a module with `register(subcommands)`, which adds its parser
+and sets `run` to a coroutine `run(args, settings) -> exit status`; `__main__` lists the
+modules. `deliveries` lists notification's deliveries and resends the failed ones.
+"""

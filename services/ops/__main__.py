@@ -1,0 +1,28 @@
+"""python -m services.ops <group> <command> …; `--help` at any level says what there is."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from services.common.settings import Settings
+from services.ops import deliveries
+
+GROUPS = (deliveries,)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.ops",
+        description="Operator commands against redthread's databases (DATABASE_URL, as the services read it).",
+    )
+    groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+    for group in GROUPS:
+        group.register(groups)
+    args = parser.parse_args(argv)
+    return asyncio.run(args.run(args, Settings()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""`deliveries list` and `deliveries resend`: what notification owes, and sending again
+what it gave up on.
+
+A delivery is given up (`failed`) when it failed for good or its peer stayed unreachable
+past the horizon (`REDTHREAD_DELIVERY_GIVE_UP_AFTER_S`). Resending makes it pending and
+due now, with a whole horizon again; its attempts so far stay in its history, and the
+running dispatcher picks it up within its poll interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+
+from services.common.settings import Settings
+
+SCHEMA = "notification"
+STATUSES = ("pending", "held", "digested", "delivered", "failed", "cancelled")
+CHANNELS = ("email", "webhook", "atom")
+ERROR_SHOWN_CHARS = 120
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    parser = groups.add_parser("deliveries", help="notification's deliveries: list them, resend the failed")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("list", help="deliveries, newest first")
+    listing.add_argument("--status", choices=STATUSES, help="only these (failed: given up, resendable)")
+    listing.add_argument("--channel", choices=CHANNELS)
+    listing.add_argument("--since", type=_moment, help="created at or after: an ISO time, or an age such as 2h, 30m, 7d")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(run=list_deliveries)
+
+    resend = commands.add_parser("resend", help="send failed deliveries again")
+    resend.add_argument("ids", nargs="*", type=UUID, metavar="ID", help="delivery ids")
+    resend.add_argument("--all-failed", action="store_true", help="every failed delivery")
+    resend.add_argument("--dry-run", action="store_true", help="say what would be resent, change nothing")
+    resend.set_defaults(run=resend_deliveries)
+
+
+async def list_deliveries(args: argparse.Namespace, settings: Settings) -> int:
+    conn = await _connect(settings)
+    try:
+        rows = await conn.fetch(
+            "SELECT delivery_id, status, channel, destination, attempts, created_at, last_error FROM deliveries"
+            " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR channel = $2)"
+            "  AND ($3::timestamptz IS NULL OR created_at >= $3)"
+            " ORDER BY created_at DESC LIMIT $4",
+            args.status, args.channel, args.since, args.limit,
+        )
+    finally:
+        await conn.close()
+    for row in rows:
+        print(_line(row))
+    print(f"{len(rows)} deliveries" + (f" (at most {args.limit}: --limit shows more)" if len(rows) == args.limit else ""))
+    return 0
+
+
+async def resend_deliveries(args: argparse.Namespace, settings: Settings) -> int:
+    if bool(args.ids) == args.all_failed:
+        print("name the deliveries to resend (ID …) or say --all-failed, not both")
+        return 2
+    conn = await _connect(settings)
+    try:
+        async with conn.transaction():
+            chosen = await conn.fetch(
+                "SELECT delivery_id, status, channel, destination, attempts, created_at, last_error FROM deliveries"
+                " WHERE CASE WHEN $2 THEN status = 'failed' ELSE delivery_id = ANY($1::uuid[]) END"
+                " ORDER BY created_at FOR UPDATE",
+                args.ids, args.all_failed,
+            )
+            failed = [row for row in chosen if row["status"] == "failed"]
+            if failed and not args.dry_run:
+                await conn.execute(
+                    "UPDATE deliveries SET status = 'pending', next_attempt_at = now(), lease_until = NULL"
+                    " WHERE delivery_id = ANY($1::uuid[])",
+                    [row["delivery_id"] for row in failed],
+                )
+    finally:
+        await conn.close()
+    verb = "would resend" if args.dry_run else "resent"
+    for row in failed:
+        print(f"{verb} {_line(row)}")
+    refused = 0
+    for row in chosen:
+        if row["status"] != "failed":
+            refused += 1
+            print(f"not resent {row['delivery_id']}: it is {row['status']}, not failed")
+    for missing in set(args.ids) - {row["delivery_id"] for row in chosen}:
+        refused += 1
+        print(f"not resent {missing}: no such delivery")
+    print(f"{verb} {len(failed)} deliveries")
+    return 1 if refused else 0
+
+
+async def _connect(settings: Settings) -> asyncpg.Connection:
+    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": SCHEMA})
+    if await conn.fetchval("SELECT to_regclass('deliveries') IS NULL"):
+        await conn.close()
+        raise SystemExit(f"no schema {SCHEMA!r} with deliveries in this database: has notification run against it?")
+    return conn
+
+
+def _line(row: asyncpg.Record) -> str:
+    error = (row["last_error"] or "").replace("\n", " ")
+    if len(error) > ERROR_SHOWN_CHARS:
+        error = error[: ERROR_SHOWN_CHARS - 1] + "…"
+    created = row["created_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return (f"{row['delivery_id']}  {row['status']:<9} {row['channel']:<7} {created}  attempts {row['attempts']:<3}"
+            f" {row['destination']}" + (f"  — {error}" if error else ""))
+
+
+def _moment(text: str) -> datetime:
+    """An ISO time (UTC unless it says otherwise), or an age back from now: 90s, 30m, 2h, 7d."""
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return datetime.now(UTC) - timedelta(**{units[text[-1]]: float(text[:-1])})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an ISO time or an age like 2h: {text!r}") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
