@@ -51,7 +51,6 @@ from contracts.notices import ApiKeyHash, OutgoingMessage, PartnerAccessChanged
 from contracts.topics import MATCHES, PARTNER_ACCESS
 from deploy.local import ServiceProcesses
 from services.common.api_keys import KEY_PREFIX, hash_secret
-from services.notification.delivery import SMTP_TIMEOUT_S
 from services.notification.signing import signature_header
 from services.notification.templates import render_email
 from tests.bench.harness import bench_environment, report
@@ -340,7 +339,7 @@ async def raw_email(settings, receivers: Receivers, mails: list[tuple[str, Email
     concurrency = settings.delivery_concurrency
     clients: list[aiosmtplib.SMTP] = []
     if persistent:
-        clients = [aiosmtplib.SMTP(hostname=settings.smtp_host, port=receivers.smtp_port, timeout=SMTP_TIMEOUT_S)
+        clients = [aiosmtplib.SMTP(hostname=settings.smtp_host, port=receivers.smtp_port, timeout=settings.smtp_timeout_s)
                    for _ in range(concurrency)]
         await asyncio.gather(*(c.connect() for c in clients))
 
@@ -350,7 +349,7 @@ async def raw_email(settings, receivers: Receivers, mails: list[tuple[str, Email
             await clients[n].send_message(email, recipients=[destination])
         else:
             await aiosmtplib.send(email, recipients=[destination], hostname=settings.smtp_host,
-                                  port=receivers.smtp_port, timeout=SMTP_TIMEOUT_S)
+                                  port=receivers.smtp_port, timeout=settings.smtp_timeout_s)
 
     started = time.monotonic()
     try:
