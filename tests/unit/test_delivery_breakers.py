@@ -18,6 +18,14 @@ def breakers(clock: Clock) -> Breakers:
     return Breakers(failures_to_open=3, pause_s=10.0, clock=clock)
 
 
+def opened(clock: Clock, peer: str) -> Breakers:
+    """Breakers with `peer`'s open: it failed three sends in a row."""
+    b = breakers(clock)
+    for _ in range(3):
+        b.record(peer, "down")
+    return b
+
+
 def test_opens_after_failures_in_a_row_and_an_answer_in_between_starts_the_count_again():
     clock = Clock()
     b = breakers(clock)
@@ -36,9 +44,7 @@ def test_opens_after_failures_in_a_row_and_an_answer_in_between_starts_the_count
 
 def test_one_probe_per_pause_and_a_failed_probe_holds_back_for_another_pause():
     clock = Clock()
-    b = breakers(clock)
-    for _ in range(3):
-        b.record("crm.example.se", "down")
+    b = opened(clock, "crm.example.se")
     clock.now += 9.9
     assert b.admit("crm.example.se") is Admission.HOLD and b.probing_allowed() == []
     clock.now += 0.1
@@ -56,9 +62,7 @@ def test_one_probe_per_pause_and_a_failed_probe_holds_back_for_another_pause():
 
 def test_a_send_that_never_asked_the_peer_says_nothing_about_it():
     clock = Clock()
-    b = breakers(clock)
-    for _ in range(3):
-        b.record("crm.example.se", "down")
+    b = opened(clock, "crm.example.se")
     clock.now += 10
     assert b.admit("crm.example.se") is Admission.PROBE
     assert b.record("crm.example.se", None) is None  # say, no secret to sign with
@@ -68,8 +72,6 @@ def test_a_send_that_never_asked_the_peer_says_nothing_about_it():
 
 def test_peers_are_apart():
     clock = Clock()
-    b = breakers(clock)
-    for _ in range(3):
-        b.record("hanging.example.se:443", "down")
+    b = opened(clock, "hanging.example.se:443")
     assert b.admit("hanging.example.se:443") is Admission.HOLD
     assert b.admit("crm.example.se") is Admission.SEND and b.admit("smtp") is Admission.SEND
