@@ -23,11 +23,11 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from contracts.events import Contract
 from contracts.topics import Topic
-from services.common.consumer import BatchHandler, EventConsumer, Handler, per_event
+from services.common.consumer import BatchContext, BatchHandler, EventConsumer, Handler, per_event
 from services.common.db import apply_migrations, create_pool
 from services.common.health import Bounds, ConsumerProgress, Observations, judge
 from services.common.kafka import KafkaSubscriber, make_broker, records_waiting, subscribe
-from services.common.outbox import OutboxRelay
+from services.common.outbox import OutboxRelay, stage_rows
 from services.common.problems import BodySizeLimit, install_problem_handlers
 from services.common.settings import Settings
 from services.common.telemetry import setup_tracing, shutdown_tracing
@@ -146,6 +146,18 @@ class Service:
         if self._pool is None:
             raise RuntimeError(f"{self.name} is not started")
         return self._pool
+
+    @asynccontextmanager
+    async def publishing(self) -> AsyncIterator[BatchContext]:
+        """A transaction that changes state and tells the others: what is published in it
+        (`publish`) is written to the outbox before it commits, and relayed as soon as it
+        has; an exception rolls back both. The HTTP routes' counterpart of a consumer's
+        batch."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            transaction = BatchContext(conn, self.settings)
+            yield transaction
+            await stage_rows(conn, transaction.staged)
+        self.wake_relay()
 
     def wake_relay(self) -> None:
         """Called after a transaction that wrote outbox rows commits: relay them at once.

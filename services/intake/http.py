@@ -28,8 +28,6 @@ from contracts.events import (
     ResearchOutputWithdrawn,
 )
 from services.common.api_keys import presented_key, unauthenticated
-from services.common.consumer import BatchContext
-from services.common.outbox import stage_rows
 from services.common.problems import Problem
 from services.intake.acceptance import NEED, OUTPUT, Aggregate, Effect, Outcome, Refusal, accept_batch
 from services.intake.partners import Partner, PartnerDirectory, TokenBucket
@@ -106,7 +104,8 @@ def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
         request_hash = hashlib.sha256(
             f"{request.method} {request.url.path}\n{data.model_dump_json()}".encode()
         ).digest()
-        async with service.pool.acquire() as conn, conn.transaction():
+        async with service.publishing() as transaction:
+            conn = transaction.conn
             if idempotency_key:
                 earlier = await conn.fetchrow(
                     "SELECT request_hash, status_code, response FROM idempotent_requests"
@@ -117,15 +116,13 @@ def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
                     if bytes(earlier["request_hash"]) != request_hash:
                         raise Problem(422, "this Idempotency-Key was used for a different request", slug="idempotency-key-reused")
                     return JSONResponse(json.loads(earlier["response"]), status_code=earlier["status_code"])
-            batch = BatchContext(conn, service.settings)
-            [outcome] = await accept_batch(batch, [(partner, new_event(data, source=partner.source))])
+            [outcome] = await accept_batch(transaction, [(partner, new_event(data, source=partner.source))])
             if isinstance(outcome, Refusal):
                 raise Problem(
                     outcome.status,
                     outcome.reason,
                     errors=[{"pointer": "/" + loc.replace(".", "/"), "detail": msg} for loc, msg in outcome.problems] or None,
                 )
-            await stage_rows(conn, batch.staged)
             if outcome.effect is Effect.STALE:
                 raise Problem(
                     409,
@@ -139,7 +136,6 @@ def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
                     " VALUES ($1, $2, $3, 202, $4::jsonb)",
                     partner.partner_id, idempotency_key, request_hash, json.dumps(body),
                 )
-        service.wake_relay()
         return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED)
 
     async def read(partner: Partner, aggregate: Aggregate, item_id: UUID) -> Stored:

@@ -26,7 +26,7 @@ from contracts.notices import Cadence, OutgoingMessage, PartnerAccessChanged, Re
 from contracts.topics import PARTNER_FEEDBACK
 from services.common.api_keys import presented_key, unauthenticated
 from services.common.partner_access import partner_for_key
-from services.common.outbox import add_to_outbox
+from services.common.consumer import BatchContext
 from services.common.problems import Problem, validation_errors
 from services.notification.digests import next_digest_at
 from services.notification.feeds import FeedEntry, render_atom
@@ -430,10 +430,9 @@ def build_router(service: "Service") -> APIRouter:
             errors = validation_errors([e | {"loc": ("body", *e["loc"])} for e in error.errors()])
             raise Problem(422, "; ".join(f"{e['pointer']}: {e['detail']}" for e in errors),
                           slug="invalid-request", errors=errors) from None
-        async with service.pool.acquire() as conn, conn.transaction():
-            link = await _answer_link(conn, token)
-            recorded = await _record_answer(conn, settings, link["match"], link["reporter"], form)
-        service.wake_relay()
+        async with service.publishing() as transaction:
+            link = await _answer_link(transaction.conn, token)
+            recorded = await _record_answer(transaction, link["match"], link["reporter"], form)
         if wants_json:
             return Response(recorded.model_dump_json(), media_type="application/json")
         return _page(
@@ -492,8 +491,9 @@ async def _answer_link(conn: asyncpg.Connection, token: str) -> dict:
 
 
 async def _record_answer(
-    conn: asyncpg.Connection, settings, match: MatchProposed, reporter: Person, form: AnswerForm
+    transaction: BatchContext, match: MatchProposed, reporter: Person, form: AnswerForm
 ) -> AnswerRecorded:
+    conn = transaction.conn
     email = str(reporter.email).lower()
     feedback_id = UUID(derived_event_id("feedback", match.match_id, email))
     before = await conn.fetchrow(
@@ -522,9 +522,8 @@ async def _record_answer(
         comment=form.comment,
         new_question=form.new_question,
     )
-    await add_to_outbox(
-        conn,
-        settings.topic(PARTNER_FEEDBACK.name),
+    transaction.publish(
+        PARTNER_FEEDBACK.name,
         str(match.match_id),
         new_event(feedback, source=ANSWERING_PARTNER_SOURCE, subject=str(match.match_id)),
     )
