@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     # kept the others waiting, with their records on the broker: with Kafka's 500 ms, a
     # batch consumer stalled up to half a second at a time mid-stream.
     consumer_fetch_max_wait_ms: int = 50
+    # A consumer that handles no batch for this long (frozen, or stuck on one) leaves its
+    # group, and its partitions go to the others; it rejoins when it polls again. Kafka's
+    # default, 5 minutes, leaves a stuck instance's partitions waiting that long.
+    consumer_max_poll_interval_ms: int = 120_000
+    # A process that sends no heartbeat for this long (killed, frozen, cut off) is out of
+    # its group.
+    consumer_session_timeout_ms: int = 10_000
     outbox_batch_size: int = 500
     outbox_poll_interval_s: float = 1.0
     # Who sends a service's outbox rows to Kafka: a task in the service's own process, or
