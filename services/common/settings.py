@@ -89,9 +89,10 @@ class Settings(BaseSettings):
     # How many sends one webhook host may have under way, so that a host that hangs
     # holds at most these of the `delivery_concurrency` slots.
     delivery_webhook_host_concurrency: int = 4
-    # Outcomes are recorded in groups of what ended within this time: after a kill -9,
-    # what is sent again is what was on the wire and at most this much more.
-    delivery_record_linger_ms: float = 50
+    # Outcomes are recorded in groups of what ended within this time. A send keeps its
+    # slot until its outcome is recorded (so a kill -9 resends at most what was on the
+    # wire), so this adds to every send's time in its slot: a few ms make the groups.
+    delivery_record_linger_ms: float = 5
     # Short enough that an instance killed mid-send leaves rows others re-claim soon; it
     # must exceed the longest send (webhook or SMTP timeout) with room to spare.
     delivery_lease_s: float = 30.0

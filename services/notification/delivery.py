@@ -139,8 +139,9 @@ class DeliveryDispatcher:
         deliveries were claimed. For tests and tools; the service runs the pipeline."""
         await self._recorder.flush()
         claimed = await self._claim_and_send()
-        while self._sends:
-            await asyncio.gather(*list(self._sends))
+        while self._sends:  # each send waits for its outcome to be written: write them
+            await asyncio.wait(list(self._sends), timeout=0.005)
+            await self._recorder.flush()
         await self._recorder.flush()
         return claimed
 
@@ -269,15 +270,19 @@ class DeliveryDispatcher:
                     self._hold(row, loop.time() - claimed_at)
                     return
                 outcome = await self._attempt(row, secrets, loop.time() - claimed_at)
-            change = self.breakers.record(row.peer, outcome.sent.peer, outcome.sent.error)
-            self._recorder.add(outcome)
-            if change is Change.OPENED:
-                hold_s = self.breakers.hold_for_s(row.peer)
-                log.warning("deliveries to %s held back for %.0fs: %s", row.peer, hold_s, outcome.sent.error)
-                self._recorder.add(HoldBack(row.peer, hold_s))
-            elif change is Change.CLOSED:
-                log.info("deliveries to %s resumed: it answers again", row.peer)
-                self._recorder.add(Resume(row.peer))
+                change = self.breakers.record(row.peer, outcome.sent.peer, outcome.sent.error)
+                if change is Change.OPENED:
+                    hold_s = self.breakers.hold_for_s(row.peer)
+                    log.warning("deliveries to %s held back for %.0fs: %s", row.peer, hold_s, outcome.sent.error)
+                elif change is Change.CLOSED:
+                    log.info("deliveries to %s resumed: it answers again", row.peer)
+                # The slot is kept until the outcome is written: sent but unrecorded is
+                # then never more than the slots, whatever a kill -9 interrupts.
+                await self._recorder.write(outcome)
+                if change is Change.OPENED:
+                    self._recorder.add(HoldBack(row.peer, self.breakers.hold_for_s(row.peer)))
+                elif change is Change.CLOSED:
+                    self._recorder.add(Resume(row.peer))
         finally:
             self._held.pop(row.delivery_id, None)
             self._worker.wake()  # room for another claim

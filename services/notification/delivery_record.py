@@ -3,7 +3,9 @@
 Each outcome is queued here the moment its send ends, and written within
 `delivery_record_linger_ms` together with whatever else ended meanwhile: one transaction
 with the attempt rows and the events the outcomes cause (NotificationDispatched, or a dead
-letter), staged in the outbox. So a kill -9 sends again only what was on the wire.
+letter), staged in the outbox. A send keeps its slot until its outcome is written, so
+what a kill -9 leaves sent but unrecorded (and sends again) is never more than the send
+slots: what was on the wire.
 
 While the database is away, outcomes stay queued and are written when it is back, with
 backoff, for as long as the process lives; the dispatcher claims nothing new before they
@@ -121,7 +123,7 @@ class OutcomeRecorder:
         self._on_commit = on_commit  # wakes the outbox relay after events were staged
         self._source = f"/redthread/{service_name}"
         self._consumer = f"{service_name}-delivery"
-        self._queued: list[Record] = []
+        self._queued: list[tuple[Record, asyncio.Future | None]] = []  # with who waits for it written
         self._writing = asyncio.Lock()
         self.totals = Counts()
         self.worker = Worker(
@@ -138,8 +140,17 @@ class OutcomeRecorder:
         return len(self._queued)
 
     def add(self, record: Record) -> None:
-        self._queued.append(record)
+        """Queue `record` to be written soon."""
+        self._queued.append((record, None))
         self.worker.wake()
+
+    async def write(self, record: Record) -> None:
+        """Queue `record` and return once it is written: while the database is away, that
+        is when it is back (the record stays queued if the caller stops waiting)."""
+        written = asyncio.get_running_loop().create_future()
+        self._queued.append((record, written))
+        self.worker.wake()
+        await written
 
     async def _record_pass(self) -> bool:
         await self.flush()
@@ -149,14 +160,17 @@ class OutcomeRecorder:
         """Write everything queued, in the order it happened. On a failure it all stays
         queued (and the error is raised), to be written by the next flush."""
         async with self._writing:
-            records, self._queued = self._queued, []
-            if not records:
+            queued, self._queued = self._queued, []
+            if not queued:
                 return Counts()
             try:
-                counts, staged = await self._write(records)
+                counts, staged = await self._write([record for record, _ in queued])
             except BaseException:
-                self._queued[:0] = records
+                self._queued[:0] = queued
                 raise
+        for _, written in queued:
+            if written is not None and not written.done():
+                written.set_result(None)
         self.totals.add(counts)
         if staged:
             self._on_commit()
