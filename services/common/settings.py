@@ -87,8 +87,9 @@ class Settings(BaseSettings):
     delivery_breaker_failures: int = 5
     delivery_breaker_pause_s: float = 10.0
     # How many sends one webhook host may have under way, so that a host that hangs
-    # holds at most these of the `delivery_concurrency` slots.
-    delivery_webhook_host_concurrency: int = 4
+    # holds at most these of the `delivery_concurrency` slots (half leaves the other half
+    # to mail and other hosts; a quarter cost a busy single host two thirds of its rate).
+    delivery_webhook_host_concurrency: int = 8
     # Outcomes are recorded in groups of what ended within this time. A send keeps its
     # slot until its outcome is recorded (so a kill -9 resends at most what was on the
     # wire), so this adds to every send's time in its slot: a few ms make the groups.
