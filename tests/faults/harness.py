@@ -33,6 +33,7 @@ from deploy.local import REPO, SERVICES, ServiceProcesses
 from services.common.settings import Settings
 from services.matching.engine import Engine, need_document, output_document
 from tests.faults.checker import Delivery, Match, Observation, Received, Result, TimelineRow, check
+from tests.faults.infra import wait_until
 from tests.peers import free_port
 
 
@@ -406,6 +407,16 @@ class Platform(ServiceProcesses):
                 await conn.close()
 
         return asyncio.run(run())
+
+    def execute(self, sql: str) -> None:
+        async def run():
+            conn = await asyncpg.connect(self.settings.database_url, timeout=5)
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
 
     def observe(self) -> Observation:
         return asyncio.run(self._observe())
