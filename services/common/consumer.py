@@ -184,10 +184,9 @@ class _Item:
         return content.digest()
 
     @property
-    def place(self) -> bytes:
+    def place(self) -> str:
         """Where the record is on the broker: a redelivery comes from the same place."""
-        record = self.record
-        return hashlib.blake2b(f"{record.topic}/{record.partition}/{record.offset}".encode(), digest_size=16).digest()
+        return f"{self.record.topic}/{self.record.partition}/{self.record.offset}"
 
 
 @dataclass(frozen=True)
@@ -480,37 +479,49 @@ class EventConsumer:
         """Claim the items' keys in the inbox: new keys, and keys whose record was refused
         before (unless this is that same record again, from the same place), are claimed
         now; a key accepted before is a redelivery, or a conflict when its record differs
-        from the one accepted."""
+        from the one accepted (looked up only for the keys not claimed, which are rare)."""
         first: dict[str, _Item] = {}
         for item in items:
             first.setdefault(item.inbox_key, item)
-        row = await conn.fetchrow(
-            "WITH incoming AS ("
-            "  SELECT * FROM unnest($2::text[], $3::bytea[], $4::bytea[]) AS i(message_key, digest, place)),"
-            " claimed AS ("
-            "  INSERT INTO inbox AS b (consumer, message_key, digest) SELECT $1, message_key, digest FROM incoming"
-            "  ON CONFLICT (consumer, message_key) DO UPDATE"
-            "   SET digest = EXCLUDED.digest, refused = false, handled_at = now()"
-            "   WHERE b.refused AND b.digest IS DISTINCT FROM"
-            "    (SELECT place FROM incoming WHERE incoming.message_key = EXCLUDED.message_key)"
-            "  RETURNING b.message_key)"
-            " SELECT (SELECT coalesce(array_agg(message_key), '{}') FROM claimed) AS new,"
-            "  (SELECT coalesce(array_agg(i.message_key), '{}') FROM incoming i JOIN inbox b"
-            "    ON b.consumer = $1 AND b.message_key = i.message_key"
-            "   WHERE NOT b.refused AND b.digest <> i.digest) AS conflicting",
-            self.name,
-            list(first),
-            [item.digest for item in first.values()],
-            [item.place for item in first.values()],
+        new = set(
+            await conn.fetchval(
+                "WITH incoming AS ("
+                "  SELECT * FROM unnest($2::text[], $3::bytea[], $4::text[]) AS i(message_key, digest, place)),"
+                " claimed AS ("
+                "  INSERT INTO inbox AS b (consumer, message_key, digest) SELECT $1, message_key, digest FROM incoming"
+                "  ON CONFLICT (consumer, message_key) DO UPDATE"
+                "   SET digest = EXCLUDED.digest, refused = false, handled_at = now()"
+                "   WHERE b.refused AND b.digest IS DISTINCT FROM (SELECT decode(md5(place), 'hex') FROM incoming"
+                "    WHERE incoming.message_key = EXCLUDED.message_key)"
+                "  RETURNING b.message_key)"
+                " SELECT coalesce(array_agg(message_key), '{}') FROM claimed",
+                self.name,
+                list(first),
+                [item.digest for item in first.values()],
+                [item.place for item in first.values()],
+            )
         )
-        return _Claim(set(row["new"]), set(row["conflicting"]))
+        if len(new) == len(first):
+            return _Claim(new, set())
+        taken = [item for key, item in first.items() if key not in new]
+        conflicting = await conn.fetchval(
+            "SELECT coalesce(array_agg(b.message_key), '{}') FROM inbox b"
+            " JOIN unnest($2::text[], $3::bytea[]) AS i(message_key, digest) ON b.message_key = i.message_key"
+            " WHERE b.consumer = $1 AND NOT b.refused AND b.digest <> i.digest",
+            self.name,
+            [item.inbox_key for item in taken],
+            [item.digest for item in taken],
+        )
+        return _Claim(new, set(conflicting))
 
     async def _remember_refusals(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         """Mark these claimed keys refused, so that a corrected record may claim them
         again; the digest of a refused key holds the place of the record refused."""
         await conn.execute(
-            "UPDATE inbox b SET refused = true, digest = r.place"
-            " FROM unnest($2::text[], $3::bytea[]) AS r(message_key, place)"
+            # The place's MD5, as the claim compares it (PostgreSQL computes it only for
+            # the rare rows that need it).
+            "UPDATE inbox b SET refused = true, digest = decode(md5(r.place), 'hex')"
+            " FROM unnest($2::text[], $3::text[]) AS r(message_key, place)"
             " WHERE b.consumer = $1 AND b.message_key = r.message_key",
             self.name,
             [item.inbox_key for item in items],
