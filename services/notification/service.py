@@ -38,6 +38,12 @@ def build(settings: Settings | None = None) -> Service:
         workers.update(dispatcher=dispatcher, digests=digests)
         service.http_app.state.dispatcher = dispatcher
 
+    async def delivery_health(service: Service) -> dict[str, str | None]:
+        dispatcher = workers.get("dispatcher")
+        if dispatcher is None:
+            return {"deliveries": "the dispatcher has not started"}
+        return delivery_findings(await dispatcher.health(), service.settings.health_stall_s)
+
     async def stop_workers(_service: Service) -> None:
         for worker in (workers.get("digests"), workers.get("dispatcher")):
             if worker is not None:
@@ -64,4 +70,32 @@ def build(settings: Settings | None = None) -> Service:
         http=build_router,
         on_start=(start_workers,),
         on_stop=(stop_workers,),
+        health_checks=(delivery_health,),
     )
+
+
+def delivery_findings(report: dict, stall_s: float) -> dict[str, str | None]:
+    """The dispatcher's report (DeliveryDispatcher.health) as /health findings: a peer
+    held back by an open circuit breaker, deliveries due for longer than `stall_s`, a
+    worker failing for longer; None for each part that is fine."""
+    findings: dict[str, str | None] = {"deliveries": None}
+    for breaker in report["open_breakers"]:
+        findings[f"peer {breaker['peer']}"] = (
+            f"unreachable since {breaker['since']} ({breaker['reason']}); its deliveries wait, next try at"
+            f" {breaker['next_probe_at']}"
+        )
+    channels = report["channels"]
+    if isinstance(channels, str):
+        findings["deliveries"] = channels
+    else:
+        late = [
+            f"{stats['due']} {channel} deliveries due, the oldest for {stats['oldest_due_s']:.0f}s"
+            for channel, stats in channels.items()
+            if stats["oldest_due_s"] is not None and stats["oldest_due_s"] > stall_s
+        ]
+        findings["deliveries"] = "; ".join(late) or None
+    for name in ("claiming", "recording"):
+        worker = report[name]
+        if worker["failing_for_s"] is not None and worker["failing_for_s"] > stall_s:
+            findings[f"deliveries {name}"] = f"failing for {worker['failing_for_s']:.0f}s: {worker['last_error']}"
+    return findings
