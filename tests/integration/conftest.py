@@ -9,7 +9,8 @@ import pytest
 from services.intake.service import build as build_intake
 from services.matching.service import build as build_matching
 from services.notification.service import build as build_notification
-from tests.peers import Inbox
+from deploy.local import ServiceProcesses
+from tests.peers import Inbox, free_port
 
 
 async def _running(service):
@@ -63,3 +64,24 @@ async def eventually_true(service, query: str, *args, timeout_s: float = 20) -> 
                 return
         await asyncio.sleep(0.1)
     raise AssertionError(f"not true within {timeout_s}s: {query} {args}")
+
+
+@pytest.fixture(scope="module")
+def intake_process(settings, tmp_path_factory):
+    """Intake as a real process (as partners meet it), with the module's namespace,
+    database and partner cache; the module provisions its own partners."""
+    processes = ServiceProcesses(
+        {
+            "REDTHREAD_NAMESPACE": settings.namespace,
+            "DATABASE_URL": settings.database_url,
+            "REDTHREAD_PARTNER_CACHE_S": str(settings.partner_cache_s),
+        },
+        tmp_path_factory.mktemp("intake-logs"),
+        {"intake": free_port()},
+    )
+    processes.start(only=("intake",))
+    try:
+        processes.wait_healthy(timeout_s=60)
+        yield processes
+    finally:
+        processes.stop()

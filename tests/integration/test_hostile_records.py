@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import socket
 import uuid
 
 import pytest
@@ -20,7 +19,6 @@ import pytest
 from contracts.envelope import encode, new_event
 from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS
 from deploy.demo.partners import provision
-from deploy.local import ServiceProcesses
 from services.common.dead_letters import MAX_DEAD_LETTER_BYTES
 from services.intake.admin import event_types
 from services.intake.partners import Partner
@@ -32,30 +30,10 @@ CARELESS = Partner("careless", "A careless partner", event_types("needs"), reque
 LATE = Partner("late", "A partner registered after its first event", event_types("needs"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def intake(settings, tmp_path_factory):
-    processes = ServiceProcesses(
-        {
-            "REDTHREAD_NAMESPACE": settings.namespace,
-            "DATABASE_URL": settings.database_url,
-            "REDTHREAD_PARTNER_CACHE_S": str(settings.partner_cache_s),
-        },
-        tmp_path_factory.mktemp("intake-logs"),
-        {"intake": free_port()},
-    )
-    processes.start(only=("intake",))
-    try:
-        processes.wait_healthy(timeout_s=60)
-        asyncio.run(provision(settings, (CARELESS,)))
-        yield processes
-    finally:
-        processes.stop()
+def intake(intake_process, settings):
+    asyncio.run(provision(settings, (CARELESS,)))
+    return intake_process
 
 
 def a_partner_need(source: str = "/partners/careless", event_id: str | None = None, **changes):

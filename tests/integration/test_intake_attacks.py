@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 
 import httpx
@@ -21,7 +20,6 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 from contracts.envelope import encode, new_event
 from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS
 from deploy.demo.partners import provision
-from deploy.local import ServiceProcesses
 from services.intake.admin import event_types
 from services.intake.partners import Partner
 from tests.conftest import a_need, headers_of, read_topic
@@ -31,33 +29,17 @@ pytestmark = pytest.mark.integration
 ATTACKER = Partner("attacker", "Fuzzing partner", event_types("all"), requests_per_minute=1_000_000)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def intake_process(settings, tmp_path_factory):
-    processes = ServiceProcesses(
-        {"REDTHREAD_NAMESPACE": settings.namespace, "DATABASE_URL": settings.database_url},
-        tmp_path_factory.mktemp("intake-logs"),
-        {"intake": free_port()},
-    )
-    processes.start(only=("intake",))
-    try:
-        processes.wait_healthy(timeout_s=60)
-        processes.key = asyncio.run(provision(settings, (ATTACKER,)))[ATTACKER.partner_id]
-        yield processes
-    finally:
-        processes.stop()
+def attacked(intake_process, settings):
+    intake_process.key = asyncio.run(provision(settings, (ATTACKER,)))[ATTACKER.partner_id]
+    return intake_process
 
 
 # --- HTTP: every operation of the OpenAPI document, with generated bodies --------------
 
-def test_no_generated_request_gets_a_server_error(intake_process):
-    schema = schemathesis.openapi.from_url(intake_process.url("intake") + "/openapi.json")
-    auth = {"Authorization": f"Bearer {intake_process.key}"}
+def test_no_generated_request_gets_a_server_error(attacked):
+    schema = schemathesis.openapi.from_url(attacked.url("intake") + "/openapi.json")
+    auth = {"Authorization": f"Bearer {attacked.key}"}
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 12
 
@@ -113,8 +95,8 @@ def mangled_events(draw) -> tuple[dict[str, str], bytes]:
 
 @given(st.lists(mangled_events(), min_size=40, max_size=40))
 @hypothesis_settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
-def test_every_mangled_event_is_accepted_or_dead_lettered(intake_process, settings, events):
-    asyncio.run(_send_and_account(intake_process, settings, events))
+def test_every_mangled_event_is_accepted_or_dead_lettered(attacked, settings, events):
+    asyncio.run(_send_and_account(attacked, settings, events))
 
 
 async def _send_and_account(intake_process, settings, events) -> None:
