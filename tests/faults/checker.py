@@ -193,6 +193,28 @@ def check(
     return verdict
 
 
+def unanswered(
+    records: Iterable[tuple[str, str, int, int, str | None, str | None]],
+    dead_letters: set[tuple[str, int, int]],
+    accepted_needs: set[str],
+) -> list[str]:
+    """The hostile records with no outcome. Each is (label, topic, partition, offset,
+    need that must be accepted, need that may be accepted or dead-lettered); any other
+    record must have a dead letter naming its topic, partition and offset."""
+    silent = []
+    for label, topic, partition, offset, must_accept, may_accept in records:
+        lettered = (topic, partition, offset) in dead_letters
+        if must_accept:
+            answered = must_accept in accepted_needs
+        elif may_accept:
+            answered = may_accept in accepted_needs or lettered
+        else:
+            answered = lettered
+        if not answered:
+            silent.append(f"{label} @{partition}/{offset}")
+    return silent
+
+
 def _pairs_with_several_ids(matches: list[Match]) -> list[str]:
     ids: dict[tuple[str, str], set[str]] = {}
     for m in matches:

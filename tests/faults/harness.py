@@ -44,7 +44,7 @@ def env_float(name: str, default: float) -> float:
 NEEDS = int(env_float("REDTHREAD_FAULTS_NEEDS", 2000))  # per scenario
 RATE = env_float("REDTHREAD_FAULTS_RATE", 100)  # needs per second, offered
 KAFKA_SHARE = env_float("REDTHREAD_FAULTS_KAFKA_SHARE", 0.25)  # of the needs, sent on partner.needs.v1
-RECOVERY_S = env_float("REDTHREAD_FAULTS_RECOVERY_S", 300)  # how long every effect may take after the heal
+RECOVERY_S = env_float("REDTHREAD_FAULTS_RECOVERY_S", 180)  # how long every effect may take after the heal
 GIVE_UP_S = env_float("REDTHREAD_FAULTS_GIVE_UP_S", 900)  # how long a client retries one need
 DEMO = REPO / "deploy" / "demo" / "data"
 RESULTS: list[str] = []  # one line per scenario, printed again at the end of the run
@@ -460,17 +460,24 @@ class Platform(ServiceProcesses):
 
     # --- the verdict ---------------------------------------------------------------
 
-    def verify(self, scenario: str, workload: Workload, healed_at: float, recovery_s: float = RECOVERY_S) -> Result:
+    def verify(self, scenario: str, workload: Workload, healed_at: float, recovery_s: float = RECOVERY_S,
+               also: Callable[[], dict[str, list[str]]] = dict) -> Result:
         """Waits (bounded) until every effect of the workload is there, then until the
-        platform is quiet, and judges what it did. The recovery time runs from the heal."""
+        platform is quiet, and judges what it did. The recovery time runs from the heal.
+        `also`: more kinds of lost effects, judged alongside."""
         workload.join()
         deadline = max(healed_at, workload.finished_at) + recovery_s
+
+        def judge():
+            verdict = check(workload.acknowledged, workload.acknowledged, self.observe(),
+                            webhook_receivers=tuple(self.webhooks))
+            verdict.lost.update(also())
+            return verdict
+
         recovered_at = None
-        verdict = None
         while time.monotonic() < deadline:
             try:
-                verdict = check(workload.acknowledged, workload.acknowledged, self.observe(),
-                                webhook_receivers=tuple(self.webhooks))
+                verdict = judge()
             except (OSError, asyncpg.PostgresError, TimeoutError):
                 verdict = None  # the database not back yet
             if verdict is not None and verdict.lost_count == 0:
@@ -478,8 +485,7 @@ class Platform(ServiceProcesses):
                 break
             time.sleep(1)
         self._wait_quiet(timeout_s=60)
-        verdict = check(workload.acknowledged, workload.acknowledged, self.observe(),
-                        webhook_receivers=tuple(self.webhooks))
+        verdict = judge()
         result = Result(scenario, workload.describe(), verdict,
                         None if recovered_at is None else recovered_at - healed_at,
                         None if recovered_at is None else recovered_at - workload.finished_at,

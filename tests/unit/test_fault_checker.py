@@ -125,3 +125,15 @@ def test_duplicates_can_be_allowed_per_kind():
     verdict = check({"n1"}, {"n1"}, seen)
     assert verdict.duplicates_beyond({"email": 16}) == 0
     assert verdict.duplicates_beyond({}) == 1
+
+
+def test_a_hostile_record_needs_a_dead_letter_or_its_acceptance():
+    from tests.faults.checker import unanswered
+
+    records = [
+        ("poison", "partner.needs.v1", 0, 7, None, None),
+        ("corrected", "partner.needs.v1", 0, 8, "n-fixed", None),
+        ("same id, other need", "partner.needs.v1", 0, 9, None, "n-other"),
+    ]
+    assert unanswered(records, {("partner.needs.v1", 0, 7), ("partner.needs.v1", 0, 9)}, {"n-fixed"}) == []
+    assert unanswered(records, {("partner.needs.v1", 0, 8)}, {"n-other"}) == ["poison @0/7", "corrected @0/8"]
