@@ -175,13 +175,22 @@ def check(
     verdict.webhook_resent = sum(1 for r in seen.webhooks if match_of(r.message_id) in ours_ids) - len(distinct_calls)
     verdict.duplicated["webhook"] = extra_copies((match_of(message_id), to) for message_id, to in distinct_calls)
     verdict.duplicated["timeline"] = extra_copies(
-        (row.kind, row.need_id) if row.kind == "need-submitted"
-        else (row.kind, row.match_id) if row.kind == "match-proposed"
-        else (row.kind, row.match_id, row.channel)
+        (row.kind, row.need_id) if row.kind == "need-submitted" else (row.kind, row.match_id)
         for row in seen.timeline
         if (row.kind == "need-submitted" and row.need_id in acknowledged)
-        or (row.kind in ("match-proposed", "notification-dispatched") and row.match_id in ours_ids)
+        or (row.kind == "match-proposed" and row.match_id in ours_ids)
     )
+    # One notification row per recipient told: a match told to two webhook subscriptions
+    # has two rows for the webhook channel, and nothing in a row names the recipient.
+    recipients = Counter((d.match_id, d.channel) for d in seen.deliveries)
+    rows = Counter(
+        (row.match_id, row.channel)
+        for row in seen.timeline
+        if row.kind == "notification-dispatched" and row.match_id in ours_ids
+    )
+    verdict.duplicated["timeline"] += [
+        str(("notification-dispatched", *key)) for key, n in rows.items() for _ in range(n - max(1, recipients[key]))
+    ]
     verdict.effects = {
         "matches": len(ours),
         "e-mails": sum(1 for r in seen.emails if match_of(r.message_id) in ours_ids),

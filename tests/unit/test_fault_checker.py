@@ -137,3 +137,14 @@ def test_a_hostile_record_needs_a_dead_letter_or_its_acceptance():
     ]
     assert unanswered(records, {("partner.needs.v1", 0, 7), ("partner.needs.v1", 0, 9)}, {"n-fixed"}) == []
     assert unanswered(records, {("partner.needs.v1", 0, 8)}, {"n-other"}) == ["poison @0/7", "corrected @0/8"]
+
+
+def test_one_notification_row_per_recipient_is_not_a_duplicate():
+    seen = complete()
+    seen.deliveries.append(Delivery("d-m1-hook2", "m1", "subscription:s2", "webhook"))
+    seen.webhooks.append(Received("d-m1-hook2", "/hooks/other"))
+    seen.timeline.append(TimelineRow("t-m1-hook2", "notification-dispatched", "n1", "m1", "webhook"))
+    verdict = check({"n1"}, {"n1"}, seen, webhook_receivers=[HOOK, "/hooks/other"])
+    assert verdict.lost_count == 0 and verdict.duplicated_count == 0
+    seen.timeline.append(TimelineRow("t-m1-hook3", "notification-dispatched", "n1", "m1", "webhook"))
+    assert len(check({"n1"}, {"n1"}, seen).duplicated["timeline"]) == 1
