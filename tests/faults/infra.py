@@ -22,7 +22,9 @@ HOME = Path(os.environ.get("REDTHREAD_HOME") or REPO / ".local").resolve()
 FAULTS_HOME = HOME / "faults"
 KAFKA_CONF = REPO / "deploy" / "kafka" / "conf"
 KAFKA_LIB = HOME / "kafka" / "lib"
-PORT_SHIFT = 10_000  # 9092 → 19092, and so on for every listener of the templates
+# 9092 → 19092, and so on for every listener of the templates; the three nodes go to
+# 29092–29097, so that they can run beside the single one.
+PORT_SHIFT = {1: 10_000, 3: 20_000}
 PG_PORT = int(os.environ.get("REDTHREAD_FAULTS_PG_PORT", "55442"))
 READY_LINE = "Kafka Server started"
 
@@ -48,13 +50,13 @@ def _java() -> str:
 
 
 class KafkaNode:
-    def __init__(self, template: Path, name: str, root: Path) -> None:
+    def __init__(self, template: Path, name: str, root: Path, shift: int) -> None:
         self.name = name
         self.data = root / "data" / name
         self.logs = root / "logs" / name
         self.conf = root / "conf" / f"{name}.properties"
         text = template.read_text().replace("@DATA_DIR@", str(self.data))
-        text = re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{int(m.group(1)) + PORT_SHIFT}", text)
+        text = re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{int(m.group(1)) + shift}", text)
         self.text = text
         self.node_id = int(re.search(r"^node\.id=(\d+)", text, re.M).group(1))
         self.port = int(re.search(r"PLAINTEXT://127\.0\.0\.1:(\d+)", text).group(1))
@@ -134,7 +136,7 @@ class Kafka:
             if nodes == 1
             else [KAFKA_CONF / "cluster" / f"node{n}.properties" for n in (1, 2, 3)]
         )
-        self.nodes = [KafkaNode(t, f"node{i + 1}", self.root) for i, t in enumerate(templates)]
+        self.nodes = [KafkaNode(t, f"node{i + 1}", self.root, PORT_SHIFT[nodes]) for i, t in enumerate(templates)]
         self.replication = 1 if nodes == 1 else 3
 
     @property
