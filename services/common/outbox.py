@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 import pydantic_core
 from aiokafka import AIOKafkaProducer
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from murmurhash2 import murmurhash2
 from opentelemetry import trace
 
@@ -77,6 +78,9 @@ def kafka_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
 
 
 MAX_BATCH_BYTES = 256 * 1024
+# The largest record the relay sends: under Kafka's default message.max.bytes (1,048,588)
+# and the producer's max.request.size (1 MiB), with room for the batch's own header.
+MAX_RECORD_BYTES = 1_000_000
 
 
 # Kafka's key hash is MurmurHash2 (32 bit) with this seed (the Java client's
@@ -207,14 +211,21 @@ class OutboxRelay:
             raise failure
         return len(rows)
 
-    async def _send(self, rows: Sequence[asyncpg.Record]) -> tuple[list[asyncpg.Record], list[tuple[asyncpg.Record, str]], Exception | None]:
+    async def _send(
+        self, rows: Sequence[asyncpg.Record]
+    ) -> tuple[list[asyncpg.Record], list[tuple[asyncpg.Record, str]], Exception | None]:
         """Send rows in record batches of one partition each, in outbox order, and wait
         for the broker's answer to each. The partition is the one the producer's default
         partitioner would choose, so a key keeps its partition. Returns the rows
         acknowledged, the rows refused for what they are (with why), and a failure that
         may pass, if there was one."""
         by_partition: dict[tuple[str, int], list[_Outgoing]] = {}
+        refused: list[tuple[asyncpg.Record, str]] = []
         for outgoing in await self._outgoing(rows):
+            size = DefaultRecordBatchBuilder.estimate_size_in_bytes(outgoing.key, outgoing.value, outgoing.headers)
+            if size > MAX_RECORD_BYTES:  # sending it would only earn a refusal
+                refused.append((outgoing.row, f"the record is {size} bytes; the broker takes at most {MAX_RECORD_BYTES}"))
+                continue
             by_partition.setdefault((outgoing.topic, outgoing.partition), []).append(outgoing)
         sends: list[tuple[list[_Outgoing], asyncio.Future]] = []
         for (topic, partition), records in by_partition.items():
@@ -229,27 +240,41 @@ class OutboxRelay:
             sends.append((members, await self._send_batch(batch, topic, partition)))
         results = await asyncio.gather(*(delivery for _, delivery in sends), return_exceptions=True)
         sent: list[asyncpg.Record] = []
-        refused: list[tuple[asyncpg.Record, str]] = []
         failure: Exception | None = None
+        suspects: list[_Outgoing] = []
         for (members, _), result in zip(sends, results, strict=True):
             if not isinstance(result, Exception):
                 sent += [record.row for record in members]
             elif is_transient(result):
                 failure = result
-            else:  # which of them did the broker refuse? Each alone tells.
-                for record in members:
-                    batch = self._producer.create_batch()
-                    batch.append(key=record.key, value=record.value, timestamp=None, headers=record.headers)
-                    try:
-                        await (await self._send_batch(batch, record.topic, record.partition))
-                    except Exception as error:  # noqa: BLE001 - judged here
-                        if is_transient(error):
-                            failure = error
-                            break
-                        refused.append((record.row, f"{type(error).__name__}: {error}"))
-                    else:
-                        sent.append(record.row)
+            else:
+                suspects += members
+        if suspects and failure is None:
+            # Which of them did the broker refuse? Each alone tells, on a new producer:
+            # after a refusal an idempotent producer's sequence numbers for that
+            # partition are spent, and it would fail every later batch there.
+            for record in suspects:
+                await self._restart_producer()
+                batch = self._producer.create_batch()
+                batch.append(key=record.key, value=record.value, timestamp=None, headers=record.headers)
+                try:
+                    await (await self._send_batch(batch, record.topic, record.partition))
+                except Exception as error:  # noqa: BLE001 - judged here
+                    if is_transient(error):
+                        failure = error
+                        break
+                    refused.append((record.row, f"{type(error).__name__}: {error}"))
+                else:
+                    sent.append(record.row)
+            await self._restart_producer()
+        elif suspects:
+            await self._restart_producer()  # the suspects stay, and are tried again next pass
         return sent, refused, failure
+
+    async def _restart_producer(self) -> None:
+        await self._producer.stop()
+        self._producer = kafka_producer(self._settings, f"{self._service}-outbox-relay")
+        await self._producer.start()
 
     async def _outgoing(self, rows: Sequence[asyncpg.Record]) -> list[_Outgoing]:
         """The rows as records, with their partition and the trace context to continue."""

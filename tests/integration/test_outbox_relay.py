@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 import pytest
 from opentelemetry import context, propagate
 
@@ -142,3 +143,73 @@ async def test_no_relay_runs_in_a_service_whose_outbox_has_its_own(settings):
         service.wake_relay()  # after a commit: nothing to wake, nothing fails
     finally:
         await service.stop()
+
+
+async def test_a_row_the_broker_refuses_is_parked_and_the_rows_behind_it_are_relayed(pool, settings):
+    before = await stage(pool, settings, 2)
+    topic = settings.topic(NEEDS.name)
+    async with pool.acquire() as conn:  # larger than the broker takes (message.max.bytes, 1 MiB): never sendable
+        await conn.execute(
+            "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, $3, '{\"ce_id\": \"too-large\"}')",
+            topic, b"one-key", b"x" * 1_500_000,
+        )
+    after = await stage(pool, settings, 2)
+    relay = OutboxRelay(pool, settings, "outbox_test")
+    await relay.start()
+    try:
+        records = await read_topic(
+            settings, topic, at_least=4, where=lambda r: headers_of(r).get("ce_id") in set(before + after)
+        )
+        assert {headers_of(r)["ce_id"] for r in records} == set(before + after)
+        for _ in range(100):  # the pass commits just after the broker's acknowledgement
+            async with pool.acquire() as conn:
+                parked = await conn.fetchrow("SELECT length(value) AS size, reason FROM outbox_parked")
+                left = await conn.fetch("SELECT id, topic, headers::text, attempts, last_error FROM outbox")
+            if parked and not left:
+                break
+            await asyncio.sleep(0.1)
+        assert not left, left
+        assert parked["size"] == 1_500_000 and "the broker takes at most" in parked["reason"]
+        # The producer goes on sending after the refusal (its sequence numbers stay right).
+        later = await stage(pool, settings, 3)
+        relay.wake()
+        records = await read_topic(settings, topic, at_least=3, where=lambda r: headers_of(r).get("ce_id") in set(later))
+        assert len(records) == 3
+    finally:
+        await relay.stop()
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM outbox_parked")
+
+
+async def test_a_row_refused_by_the_broker_itself_is_parked_and_the_producer_goes_on(pool, settings):
+    # A topic that takes records of at most 2,000 bytes: the broker, not the relay, refuses.
+    topic = settings.topic("outbox-test-small-records")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": "2000"})])
+    finally:
+        await admin.close()
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, 'k', $2, $3)",
+            [(topic, b"small", '{"ce_id": "before"}'), (topic, b"y" * 5000, '{"ce_id": "refused"}'),
+             (topic, b"small", '{"ce_id": "after"}')],
+        )
+    relay = OutboxRelay(pool, settings, "outbox_test")
+    await relay.start()
+    try:
+        for _ in range(100):
+            async with pool.acquire() as conn:
+                parked = await conn.fetchval("SELECT reason FROM outbox_parked WHERE headers->>'ce_id' = 'refused'")
+                left = await conn.fetchval("SELECT count(*) FROM outbox")
+            if parked and not left:
+                break
+            await asyncio.sleep(0.1)
+        assert "MessageSizeTooLarge" in parked and left == 0
+        records = await read_topic(settings, topic, at_least=2)
+        assert [headers_of(r)["ce_id"] for r in records] == ["before", "after"]
+    finally:
+        await relay.stop()
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM outbox_parked")
