@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # How many sends one webhook host may have under way, so that a host that hangs
     # holds at most these of the `delivery_concurrency` slots (half leaves the other half
     # to mail and other hosts; a quarter cost a busy single host two thirds of its rate).
-    delivery_webhook_host_concurrency: int = 8
+    delivery_webhook_host_concurrency: int = 16
     # Outcomes are recorded in groups of what ended within this time. A send keeps its
     # slot until its outcome is recorded (so a kill -9 resends at most what was on the
     # wire), so this adds to every send's time in its slot: a few ms make the groups.
@@ -98,7 +98,10 @@ class Settings(BaseSettings):
     # must exceed the longest send (webhook or SMTP timeout) with room to spare.
     delivery_lease_s: float = 30.0
     delivery_batch_size: int = 100
-    delivery_concurrency: int = 16
+    # Sends under way at once. A send keeps its slot until its outcome is recorded, so
+    # this is also the most a kill -9 can send twice; with 16, waiting for the records
+    # cost webhooks a third of their rate (bench-notification).
+    delivery_concurrency: int = 32
     delivery_poll_interval_s: float = 0.5
     webhook_timeout_s: float = 10.0
     # Webhooks to loopback and private addresses are refused unless allowed (local demos,
