@@ -19,9 +19,9 @@ committed only after that transaction. So:
 The inbox key is the CloudEvents source and id (hashed when it is too long to index),
 stored with a digest of the record. A record that was refused may be sent again under
 the same id, corrected, and is handled like a new one; a different record under an id
-already accepted is refused with that reason. A redelivered refusal is dead-lettered
-again under the same (derived) dead-letter id, so it is one dead letter to whoever reads
-them by id.
+already accepted is refused with that reason. The refused record itself, redelivered,
+is not dead-lettered again (the inbox keeps where it was), and its dead letter's id is
+derived from that place, so a copy would be the same dead letter to whoever reads them.
 
 Handling is fast when nothing goes wrong: the whole batch runs in one savepoint. Only if
 a handler fails is that savepoint rolled back and the batch replayed one event at a time,
