@@ -205,6 +205,11 @@ class BatchOutcome:
     skipped: int = 0
     replayed_one_by_one: int = 0
 
+    def add(self, other: BatchOutcome) -> BatchOutcome:
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
 
 class EventConsumer:
     def __init__(
@@ -258,8 +263,7 @@ class EventConsumer:
         self._backoff = self._settings.retry_backoff_initial_s
         self.failing_since = self.last_error = None
         self.last_batch_at = time.monotonic()
-        for name in vars(outcome):
-            setattr(self.totals, name, getattr(self.totals, name) + getattr(outcome, name))
+        self.totals.add(outcome)
         return outcome
 
     async def _consume_or_split(
@@ -279,8 +283,7 @@ class EventConsumer:
         total = BatchOutcome()
         for i, record in enumerate(records):
             outcome = await self._consume_or_split([record], [headers[i]] if headers else None)
-            for name in vars(outcome):
-                setattr(total, name, getattr(total, name) + getattr(outcome, name))
+            total.add(outcome)
         return total
 
     async def _dead_letter_alone(
@@ -312,6 +315,12 @@ class EventConsumer:
             read = [self._headers(record) for record in records]
         else:
             read = [self._headers(record, headers) for record, headers in zip(records, decoded, strict=True)]
+        if (repeat := _first_repeat([key for _, key in read])) is not None:
+            # A key twice in one batch (say, an event sent again corrected right after its
+            # refusal): the second must meet what became of the first, so the batch is
+            # handled in turns, each key once in a turn.
+            outcome = await self._consume(records[:repeat], decoded[:repeat] if decoded else None)
+            return outcome.add(await self._consume(records[repeat:], decoded[repeat:] if decoded else None))
         early = [
             _Item(record, headers, key)
             for record, (headers, key) in zip(records, read, strict=True)
@@ -336,14 +345,10 @@ class EventConsumer:
                     claim.conflicting.update(late_claim.conflicting)
                 todo: list[_Item] = []
                 conflicts: list[tuple[_Item, Rejected]] = []
-                first: dict[str, _Item] = {}  # a key twice in one batch is handled once
                 for item in candidates:
-                    key = item.inbox_key
-                    if key in claim.new:
-                        claim.new.discard(key)
-                        first[key] = item
+                    if item.inbox_key in claim.new:
                         todo.append(item)
-                    elif key in claim.conflicting or (key in first and first[key].digest != item.digest):
+                    elif item.inbox_key in claim.conflicting:
                         conflicts.append((item, _conflict(item)))
                     else:
                         outcome.duplicates += 1
@@ -480,9 +485,7 @@ class EventConsumer:
         before (unless this is that same record again, from the same place), are claimed
         now; a key accepted before is a redelivery, or a conflict when its record differs
         from the one accepted (looked up only for the keys not claimed, which are rare)."""
-        first: dict[str, _Item] = {}
-        for item in items:
-            first.setdefault(item.inbox_key, item)
+        first = {item.inbox_key: item for item in items}  # a batch holds each key once (see _consume)
         new = set(
             await conn.fetchval(
                 "WITH incoming AS ("
@@ -565,6 +568,16 @@ class EventConsumer:
             # The same record refused again (a redelivery) is the same dead letter.
             event_id=derived_event_id("dead-letter", self.name, record.topic, record.partition, record.offset),
         )
+
+
+def _first_repeat(keys: list[str]) -> int | None:
+    """The index of the first key seen before it in `keys`, if any."""
+    seen: set[str] = set()
+    for index, key in enumerate(keys):
+        if key in seen:
+            return index
+        seen.add(key)
+    return None
 
 
 def _conflict(item: _Item) -> Rejected:

@@ -230,6 +230,9 @@ class DeliveryDispatcher:
                 "  SELECT delivery_id, channel, coalesce(peer, '') AS peer, next_attempt_at FROM deliveries"
                 "  WHERE status = 'pending' AND channel = ANY($3::text[]) AND next_attempt_at <= now()"
                 "    AND (lease_until IS NULL OR lease_until < now())"
+                # not what this instance still holds: after a pause (a stalled process,
+                # a frozen VM) its leases may have run out with its sends under way
+                "    AND delivery_id <> ALL($9::uuid[])"
                 # a peer held back keeps its deliveries, except those past their horizon: they give up
                 "    AND (coalesce(peer, '') <> ALL($4::text[]) OR pending_since + make_interval(secs => $5) <= now())"
                 "  ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED),"
@@ -253,6 +256,7 @@ class DeliveryDispatcher:
                 list(rooms),
                 list(rooms.values()),
                 self._settings.delivery_webhook_host_concurrency,
+                list(self._held),
             )
             claimed = [Claimed(**dict(row)) for row in rows]
             hooked = {row.subscription_id for row in claimed if row.channel == WEBHOOK and row.subscription_id}

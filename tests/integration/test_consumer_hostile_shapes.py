@@ -11,7 +11,7 @@ from aiokafka import ConsumerRecord
 
 from contracts.envelope import encode, new_event
 from contracts.topics import NEEDS
-from services.common.consumer import EventConsumer, per_event
+from services.common.consumer import EventConsumer, Rejected, per_event
 from services.common.db import apply_migrations, create_pool
 from services.common.dead_letters import MAX_DEAD_LETTER_BYTES
 from tests.conftest import a_need
@@ -139,3 +139,38 @@ async def test_a_record_the_mechanism_cannot_take_is_dead_lettered_alone_and_the
     async with pool.acquire() as conn:
         reason = await conn.fetchval("SELECT headers->>'dlq_reason' FROM outbox")
     assert "index row size" in reason
+
+
+async def test_a_key_twice_in_one_batch_meets_what_became_of_the_first(pool, settings):
+    topic = settings.topic(NEEDS.name)
+    handled: list[str] = []
+
+    async def submitted(_ctx, event):
+        if event.data.title == "refuse me":
+            raise Rejected("the title says so")
+        handled.append(event.data.title)
+
+    consumer = EventConsumer("key-twice", pool, settings, {SUBMITTED}, per_event({SUBMITTED: submitted}), (NEEDS,))
+
+    def sent(event_id: str, title: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+        value, headers = encode(new_event(a_need(title=title), source="/partners/hostile", event_id=event_id))
+        return value, as_headers(headers)
+
+    shapes = [
+        sent("refused-then-corrected", "refuse me"),
+        sent("refused-then-corrected", "corrected"),  # sent again right after its refusal
+        sent("accepted", "first"),
+        sent("accepted", "another under the same id"),
+        sent("accepted", "first"),  # the very same again
+    ]
+    batch = [raw(topic, offset, value, headers) for offset, (value, headers) in enumerate(shapes)]
+    # the very same record (same content) again needs the same bytes
+    batch[4] = raw(topic, 4, batch[2].value, batch[2].headers)
+
+    outcome = await consumer.consume(batch)
+
+    assert handled == ["corrected", "first"]
+    assert (outcome.handled, outcome.dead_lettered, outcome.duplicates) == (2, 2, 1), outcome
+    async with pool.acquire() as conn:
+        reasons = sorted(await conn.fetchval("SELECT array_agg(headers->>'dlq_reason') FROM outbox"))
+    assert reasons[0].startswith("a different event was already accepted") and reasons[1] == "the title says so"
