@@ -7,13 +7,15 @@ import logging
 import uuid
 from http import HTTPStatus
 
+import asyncpg
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common.failures import is_transient
+from services.common.failures import TransientError, is_transient
 
 PROBLEM_JSON = "application/problem+json"
 # What a 503 asks a client to wait before it tries again.
@@ -115,6 +117,13 @@ def install_problem_handlers(app: FastAPI) -> None:
             request.url.path, 500, f"an unexpected error happened; quote reference {reference} to the operators",
             slug="internal-error",
         )
+
+    # Also registered for the kinds of error that may be transient, so that they are
+    # answered by the inner exception middleware: the outermost one, which handles
+    # Exception, logs a traceback for each after the answer ("Exception in ASGI
+    # application"), a wall of them while the database restarts.
+    for kind in (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError, TransientError):
+        app.add_exception_handler(kind, unexpected)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
