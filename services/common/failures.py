@@ -16,6 +16,7 @@ import asyncio
 
 import asyncpg
 from aiokafka import errors as kafka_errors
+from asyncpg.exceptions import InternalClientError
 
 
 class TransientError(Exception):
@@ -44,9 +45,10 @@ def is_transient(error: BaseException, *, _depth: int = 3) -> bool:
     exception raised from a transient one (its __cause__) is transient too."""
     if isinstance(error, asyncio.CancelledError):
         return False
-    if isinstance(error, (TransientError, OSError, TimeoutError, asyncpg.InterfaceError)):
+    if isinstance(error, (TransientError, OSError, TimeoutError, asyncpg.InterfaceError, InternalClientError)):
         # OSError covers refused and reset connections; asyncpg.InterfaceError a
-        # connection lost or closed under the work.
+        # connection lost or closed under the work, InternalClientError one that broke
+        # mid-operation ("cannot switch to state …; another operation is in progress").
         return True
     if isinstance(error, asyncpg.PostgresError):
         return sqlstate_is_transient(getattr(error, "sqlstate", None))

@@ -40,6 +40,7 @@ def test_lost_connections_and_our_own_transient_errors_are_transient():
     assert is_transient(TimeoutError())
     assert is_transient(asyncpg.InterfaceError("connection is closed"))
     assert is_transient(TransientError("created concurrently"))
+    assert is_transient(asyncpg.exceptions.InternalClientError("cannot switch to state 15; another operation (2) is in progress"))
     assert not is_transient(ValueError("bad data"))
 
 
