@@ -45,6 +45,7 @@ from opentelemetry import propagate, trace
 
 from contracts.envelope import CloudEvent, EnvelopeError, decode, derived_event_id, encode
 from contracts.topics import Topic, partner_topic_owner
+from services.common.db import transaction
 from services.common.dead_letters import Origin, dead_letter
 from services.common.failures import TransientError, is_transient
 from services.common.outbox import OutboxRow, spans_recorded, stage_rows
@@ -331,45 +332,44 @@ class EventConsumer:
             if all(map(self._skipped, items)):
                 outcome.skipped = len(items)
                 return outcome
-        async with self._pool.acquire() as conn:
-            async with conn.transaction():
-                claim = _Claim(set(), set())
-                if early:
-                    items, claim = await self._read_while_claiming(conn, records, read, early)
-                candidates = [item for item in items if not self._skipped(item)]
-                outcome.skipped = len(items) - len(candidates)
-                # Unreadable records of a type not handled here become dead letters too.
-                if late := [item for item in candidates if item.headers.get("ce_type") not in self._handles]:
-                    late_claim = await self._claim(conn, late)
-                    claim.new.update(late_claim.new)
-                    claim.conflicting.update(late_claim.conflicting)
-                todo: list[_Item] = []
-                conflicts: list[tuple[_Item, Rejected]] = []
-                for item in candidates:
-                    if item.inbox_key in claim.new:
-                        todo.append(item)
-                    elif item.inbox_key in claim.conflicting:
-                        conflicts.append((item, _conflict(item)))
-                    else:
-                        outcome.duplicates += 1
-                batch = BatchContext(conn, self._settings)
-                names = {topic: self._settings.registry_name(topic) for topic in {i.record.topic for i in todo}}
-                batch.topic_of = {i.event.id: names[i.record.topic] for i in todo if i.event}
-                unreadable = [(item, item.failure) for item in todo if item.failure is not None]
-                valid = [item for item in todo if item.event is not None]
-                try:
-                    with self._spans(batch, valid):
-                        refused = await self._handle(batch, valid, outcome)
-                    for item, rejection in unreadable + refused + conflicts:
-                        batch.staged.append(self._dead_letter(item, rejection))
-                    if unreadable or refused:
-                        await self._remember_refusals(conn, [item for item, _ in unreadable + refused])
-                    outcome.handled = len(valid) - len(refused)
-                    outcome.dead_lettered = len(unreadable) + len(refused) + len(conflicts)
-                    await stage_rows(conn, batch.staged)
-                except BaseException:
-                    batch.roll_back_memory()  # the transaction is lost, so is what memory learnt in it
-                    raise
+        async with transaction(self._pool) as conn:
+            claim = _Claim(set(), set())
+            if early:
+                items, claim = await self._read_while_claiming(conn, records, read, early)
+            candidates = [item for item in items if not self._skipped(item)]
+            outcome.skipped = len(items) - len(candidates)
+            # Unreadable records of a type not handled here become dead letters too.
+            if late := [item for item in candidates if item.headers.get("ce_type") not in self._handles]:
+                late_claim = await self._claim(conn, late)
+                claim.new.update(late_claim.new)
+                claim.conflicting.update(late_claim.conflicting)
+            todo: list[_Item] = []
+            conflicts: list[tuple[_Item, Rejected]] = []
+            for item in candidates:
+                if item.inbox_key in claim.new:
+                    todo.append(item)
+                elif item.inbox_key in claim.conflicting:
+                    conflicts.append((item, _conflict(item)))
+                else:
+                    outcome.duplicates += 1
+            batch = BatchContext(conn, self._settings)
+            names = {topic: self._settings.registry_name(topic) for topic in {i.record.topic for i in todo}}
+            batch.topic_of = {i.event.id: names[i.record.topic] for i in todo if i.event}
+            unreadable = [(item, item.failure) for item in todo if item.failure is not None]
+            valid = [item for item in todo if item.event is not None]
+            try:
+                with self._spans(batch, valid):
+                    refused = await self._handle(batch, valid, outcome)
+                for item, rejection in unreadable + refused + conflicts:
+                    batch.staged.append(self._dead_letter(item, rejection))
+                if unreadable or refused:
+                    await self._remember_refusals(conn, [item for item, _ in unreadable + refused])
+                outcome.handled = len(valid) - len(refused)
+                outcome.dead_lettered = len(unreadable) + len(refused) + len(conflicts)
+                await stage_rows(conn, batch.staged)
+            except BaseException:
+                batch.roll_back_memory()  # the transaction is lost, so is what memory learnt in it
+                raise
         self._on_commit()
         return outcome
 

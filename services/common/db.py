@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
 
 import asyncpg
@@ -21,6 +23,23 @@ async def create_pool(database_url: str, schema: str, *, max_size: int = 10) -> 
     return await asyncpg.create_pool(
         database_url, min_size=1, max_size=max_size, server_settings={"search_path": schema}
     )
+
+
+@asynccontextmanager
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection in a transaction. Once the transaction has committed its work is
+    done: if handing the connection back fails (it broke just after the commit, the
+    database going away), that is logged, not raised, so that no caller takes the
+    committed work for failed and does it again."""
+    conn = await pool.acquire()
+    try:
+        async with conn.transaction():
+            yield conn
+    finally:
+        try:
+            await pool.release(conn)
+        except Exception as error:  # noqa: BLE001 - the pool has dropped the connection
+            log.warning("a connection broke as it was handed back to the pool: %r", error)
 
 
 async def _ensure_schema(database_url: str, schema: str) -> None:

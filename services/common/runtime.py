@@ -24,7 +24,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from contracts.events import Contract
 from contracts.topics import Topic
 from services.common.consumer import BatchContext, BatchHandler, EventConsumer, Handler, per_event
-from services.common.db import apply_migrations, create_pool
+from services.common.db import apply_migrations, create_pool, transaction
 from services.common.health import Bounds, ConsumerProgress, Observations, judge
 from services.common.kafka import KafkaSubscriber, make_broker, records_waiting, subscribe
 from services.common.outbox import OutboxRelay, stage_rows
@@ -153,10 +153,10 @@ class Service:
         (`publish`) is written to the outbox before it commits, and relayed as soon as it
         has; an exception rolls back both. The HTTP routes' counterpart of a consumer's
         batch."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            transaction = BatchContext(conn, self.settings)
-            yield transaction
-            await stage_rows(conn, transaction.staged)
+        async with transaction(self.pool) as conn:
+            publishing = BatchContext(conn, self.settings)
+            yield publishing
+            await stage_rows(conn, publishing.staged)
         self.wake_relay()
 
     def wake_relay(self) -> None:

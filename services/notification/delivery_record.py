@@ -29,6 +29,7 @@ from contracts.envelope import derived_event_id, encode, new_event
 from contracts.events import Confidentiality, NotificationDispatched
 from contracts.notices import MatchNotice, OutgoingMessage
 from contracts.topics import NOTIFICATIONS
+from services.common.db import transaction
 from services.common.dead_letters import Origin, dead_letter
 from services.common.outbox import OutboxRow, stage_rows
 from services.common.settings import Settings
@@ -192,7 +193,7 @@ class OutcomeRecorder:
         releases = [r for r in records if isinstance(r, Release)]
         counts = Counts(released=len(releases))
         staged: list[OutboxRow] = []
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with transaction(self._pool) as conn:
             if outcomes:
                 recorded = await self._record_outcomes(conn, outcomes)
                 kept = [o for o in outcomes if o.claimed.delivery_id in recorded]
