@@ -41,6 +41,7 @@ from pydantic import ValidationError
 from contracts.notices import OutgoingMessage
 from services.common.settings import Settings
 from services.common.telemetry import current_trace_headers
+from services.common.timeouts import running_time_limit
 from services.common.worker import Worker
 from services.notification.breakers import Admission, Breakers, Change
 from services.notification.channels import Sent
@@ -317,7 +318,7 @@ class DeliveryDispatcher:
         ):
             try:
                 message = OutgoingMessage.model_validate_json(row.message)
-                async with asyncio.timeout(self._send_budget_s):
+                async with running_time_limit(self._send_budget_s):
                     if row.channel == EMAIL:
                         sent = await self._mail.send(message, row.destination)
                     else:

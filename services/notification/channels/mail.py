@@ -6,6 +6,8 @@ or times out may pass (the delivery is retried, and the mail server counts as do
 
 from __future__ import annotations
 
+import asyncio
+
 import socket
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -34,7 +36,9 @@ class SmtpConnections:
         client = aiosmtplib.SMTP(
             hostname=self._settings.smtp_host,
             port=self._settings.smtp_port,
-            timeout=self._settings.smtp_timeout_s,
+            # None: the dispatcher bounds each send in the time the process runs; a
+            # timer of aiosmtplib's own would fire after a pause before the reply is read.
+            timeout=None,
             # Named once: otherwise aiosmtplib looks up this machine's name per connection.
             local_hostname=LOCAL_HOSTNAME,
         )
@@ -67,7 +71,8 @@ class SmtpConnections:
         while self._idle:
             client = self._idle.pop()
             try:
-                await client.quit()
+                async with asyncio.timeout(self._settings.smtp_timeout_s):
+                    await client.quit()
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 client.close()
 

@@ -7,13 +7,13 @@ is the one its URL gives."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from uuid import UUID
 
 import httpx
 
 from contracts.notices import OutgoingMessage
+from services.common.timeouts import running_time_limit
 from services.common.failures import http_status_is_permanent
 from services.common.settings import Settings
 from services.notification.channels import PeerState, Sent
@@ -31,7 +31,9 @@ class WebhookChannel:
     def __init__(self, settings: Settings) -> None:
         self._timeout_s = settings.webhook_timeout_s
         self._http = httpx.AsyncClient(
-            timeout=settings.webhook_timeout_s,
+            # No timeout of httpx's own: after a pause of the process its timers would
+            # fire before the answer is read (services.common.timeouts); `send` bounds the call.
+            timeout=None,
             follow_redirects=False,
             limits=httpx.Limits(max_connections=settings.delivery_concurrency),
             headers={"user-agent": USER_AGENT},
@@ -54,9 +56,9 @@ class WebhookChannel:
         }
         answered: Sent | None = None  # a 2xx: delivered, whatever happens to the connection after it
         try:
-            # httpx's timeout bounds each step; this bounds the whole call, so that a
-            # receiver answering a byte at a time cannot hold a slot.
-            async with asyncio.timeout(self._timeout_s):
+            # This bounds the whole call, so that a receiver answering a byte at a time
+            # cannot hold a slot.
+            async with running_time_limit(self._timeout_s):
                 async with self._http.stream("POST", url, content=body, headers=headers) as response:
                     if response.is_success:
                         answered = Sent.delivered(status_code=response.status_code)
