@@ -8,12 +8,24 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 SERVICES = ("intake", "matching", "notification", "reporting")
 REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a service (and its relay) runs when not beside the others: under a command
+    (the fault suite's `ip netns exec <namespace>`), listening on another address, with
+    settings of its own."""
+
+    prefix: tuple[str, ...] = ()
+    host: str = "127.0.0.1"
+    env: dict[str, str] = field(default_factory=dict)
 
 
 class ServiceProcesses:
@@ -24,9 +36,13 @@ class ServiceProcesses:
         self.processes: dict[str, subprocess.Popen] = {}
         self.relay_processes: dict[str, subprocess.Popen] = {}  # by service: relays without a health endpoint
         self.started: tuple[str, ...] = ()
+        self.placements: dict[str, Placement] = {}  # by service; the others run here, on loopback
 
     def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.ports[service]}"
+        return f"http://{self.placement(service).host}:{self.ports[service]}"
+
+    def placement(self, service: str) -> Placement:
+        return self.placements.get(service, Placement())
 
     def start(self, only: tuple[str, ...] = SERVICES, relays: tuple[str, ...] = ()) -> None:
         """Start the services `only`; those in `relays` with their outbox relay as a
@@ -42,10 +58,11 @@ class ServiceProcesses:
 
     def _spawn(self, log_name: str, arguments: list[str], env: dict[str, str]) -> subprocess.Popen:
         log = open(self.log_dir / f"{log_name}.log", "ab")  # noqa: SIM115 - owned by the child
+        placement = self.placement(log_name.removesuffix("-relay"))
         return subprocess.Popen(
-            [sys.executable, *arguments],
+            [*placement.prefix, sys.executable, *arguments],
             cwd=REPO,
-            env={**os.environ, **self.env, **env},
+            env={**os.environ, **self.env, **placement.env, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             # Own session: Ctrl-C reaches only the supervisor, which stops the

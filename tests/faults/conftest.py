@@ -135,7 +135,8 @@ def webhook() -> Iterator[WebhookReceiver]:
 @pytest.fixture(scope="module")
 def platform_options() -> dict:
     """What a module changes: {"relays": services whose relay runs as its own process,
-    "env": extra settings, "webhooks": {path: receiver} besides the default one}."""
+    "env": extra settings, "webhooks": {path: receiver} besides the default one,
+    "placements": {service: deploy.local.Placement} for those not run beside the others}."""
     return {}
 
 
@@ -153,6 +154,7 @@ def platform(request, settings: Settings, kafka: Kafka, mail: MailServer, webhoo
     log_dir = FAULTS_HOME / "logs" / f"{request.module.__name__.rpartition('.')[2]}-{settings.namespace}"
     webhooks = {WEBHOOK_PATH: webhook, **platform_options.get("webhooks", {})}
     platform = Platform(settings, env, log_dir, mail, webhooks)
+    platform.placements = platform_options.get("placements", {})
     platform.start(relays=platform_options.get("relays", ()))
     try:
         platform.wait_healthy(timeout_s=120)

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,9 +30,9 @@ PG_PORT = int(os.environ.get("REDTHREAD_FAULTS_PG_PORT", "55442"))
 READY_LINE = "Kafka Server started"
 
 
-def port_open(port: int) -> bool:
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -50,17 +51,18 @@ def _java() -> str:
 
 
 class KafkaNode:
-    def __init__(self, template: Path, name: str, root: Path, shift: int) -> None:
+    def __init__(self, template: Path, name: str, root: Path, shift: int, host: str) -> None:
         self.name = name
+        self.host = host
         self.data = root / "data" / name
         self.logs = root / "logs" / name
         self.conf = root / "conf" / f"{name}.properties"
         text = template.read_text().replace("@DATA_DIR@", str(self.data))
-        text = re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{int(m.group(1)) + shift}", text)
+        text = re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"{host}:{int(m.group(1)) + shift}", text)
         self.text = text
         self.node_id = int(re.search(r"^node\.id=(\d+)", text, re.M).group(1))
-        self.port = int(re.search(r"PLAINTEXT://127\.0\.0\.1:(\d+)", text).group(1))
-        self.controller_port = int(re.search(r"CONTROLLER://127\.0\.0\.1:(\d+)", text).group(1))
+        self.port = int(re.search(r"PLAINTEXT://[^:]+:(\d+)", text).group(1))
+        self.controller_port = int(re.search(r"CONTROLLER://[^:]+:(\d+)", text).group(1))
         self.process: subprocess.Popen | None = None
         self._log_offset = 0
 
@@ -72,7 +74,7 @@ class KafkaNode:
         _tool("kafka.tools.StorageTool", "format", *flags, "-t", cluster_id, "-c", str(self.conf))
 
     def launch(self) -> None:
-        if port_open(self.port) or port_open(self.controller_port):
+        if port_open(self.port, self.host) or port_open(self.controller_port, self.host):
             raise RuntimeError(f"{self.name}: port {self.port} or {self.controller_port} is in use")
         self.logs.mkdir(parents=True, exist_ok=True)
         server_log = self.logs / "server.log"
@@ -127,21 +129,24 @@ def _tool(cls: str, *args: str) -> str:
 
 class Kafka:
     """One node (deploy/kafka/conf/server.properties) or three
-    (deploy/kafka/conf/cluster/, replication 3, min.insync.replicas=2), freshly formatted."""
+    (deploy/kafka/conf/cluster/, replication 3, min.insync.replicas=2), freshly formatted.
+    `host`: the address its listeners bind (loopback, or the host end of a link into a
+    network namespace) with the ports shifted by `shift`."""
 
-    def __init__(self, nodes: int = 1) -> None:
-        self.root = FAULTS_HOME / ("kafka" if nodes == 1 else "kafka-cluster")
+    def __init__(self, nodes: int = 1, host: str = "127.0.0.1", shift: int | None = None, name: str = "") -> None:
+        self.root = FAULTS_HOME / (name or ("kafka" if nodes == 1 else "kafka-cluster"))
         templates = (
             [KAFKA_CONF / "server.properties"]
             if nodes == 1
             else [KAFKA_CONF / "cluster" / f"node{n}.properties" for n in (1, 2, 3)]
         )
-        self.nodes = [KafkaNode(t, f"node{i + 1}", self.root, PORT_SHIFT[nodes]) for i, t in enumerate(templates)]
+        shift = PORT_SHIFT[nodes] if shift is None else shift
+        self.nodes = [KafkaNode(t, f"node{i + 1}", self.root, shift, host) for i, t in enumerate(templates)]
         self.replication = 1 if nodes == 1 else 3
 
     @property
     def bootstrap_servers(self) -> str:
-        return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+        return ",".join(f"{n.host}:{n.port}" for n in self.nodes)
 
     def node(self, node_id: int) -> KafkaNode:
         return next(n for n in self.nodes if n.node_id == node_id)
@@ -239,3 +244,123 @@ def _alive(pid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+class NetworkNamespace:
+    """A network namespace of the suite's own, joined to this host by one veth pair per
+    link, each link a /30 of its own (this host's end .1, the namespace's end .2).
+
+    Cutting a link takes its host end down: every packet across it is dropped, so
+    established connections hang without a reset and new ones find no route (the
+    namespace's end keeps its address and route, as a machine behind a dead switch port
+    does); the other links carry on. Only addresses of these links are used, and the
+    namespace is removed with them."""
+
+    def __init__(self, name: str, links: dict[str, str]) -> None:
+        self.name = name
+        self.links = links  # link name → its /30's first three octets, e.g. "10.231.77"
+
+    @staticmethod
+    def unavailable() -> str | None:
+        """Why namespaces cannot be made here, or None."""
+        if os.geteuid() != 0:
+            return "network namespaces need root"
+        if shutil.which("ip") is None:
+            return "no `ip` (iproute2) on this machine"
+        return None
+
+    def host_address(self, link: str) -> str:
+        return f"{self.links[link]}.1"
+
+    def address(self, link: str) -> str:
+        return f"{self.links[link]}.2"
+
+    def _host_end(self, link: str) -> str:
+        return f"{self.name[:8]}-{link[:4]}h"
+
+    @property
+    def prefix(self) -> tuple[str, ...]:
+        """What runs a command inside the namespace."""
+        return ("ip", "netns", "exec", self.name)
+
+    def create(self) -> None:
+        self.delete()  # what a run stopped without cleaning up left behind
+        _ip("netns", "add", self.name)
+        _ip("-n", self.name, "link", "set", "lo", "up")
+        for link in self.links:
+            host_end, inner_end = self._host_end(link), f"{self.name[:8]}-{link[:4]}n"
+            _ip("link", "add", host_end, "type", "veth", "peer", "name", inner_end)
+            _ip("link", "set", inner_end, "netns", self.name)
+            _ip("addr", "add", f"{self.host_address(link)}/30", "dev", host_end)
+            _ip("-n", self.name, "addr", "add", f"{self.address(link)}/30", "dev", inner_end)
+            _ip("link", "set", host_end, "up")
+            _ip("-n", self.name, "link", "set", inner_end, "up")
+
+    def cut(self, link: str) -> None:
+        _ip("link", "set", self._host_end(link), "down")
+
+    def heal(self, link: str) -> None:
+        _ip("link", "set", self._host_end(link), "up")
+
+    def delete(self) -> None:
+        for link in self.links:  # the veth pairs go with the namespace, unless it is gone already
+            subprocess.run(["ip", "link", "del", self._host_end(link)], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, check=False)
+
+
+def _ip(*args: str) -> None:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+
+
+class Forwarder:
+    """Joins every TCP connection taken on (host, port) to `target`: how a process in a
+    network namespace reaches a server that listens on loopback alone (the suite's
+    PostgreSQL). Threads, one pair per connection; stop() closes them all."""
+
+    def __init__(self, host: str, target: tuple[str, int]) -> None:
+        self.target = target
+        self._listener = socket.create_server((host, 0))
+        self.address = self._listener.getsockname()[:2]
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def start(self) -> Forwarder:
+        threading.Thread(target=self._accept, name="forwarder", daemon=True).start()
+        return self
+
+    def _accept(self) -> None:
+        while not self._stopped:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                continue  # the listener closed by stop()
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()  # as the server itself would refuse: the client retries
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            for end in (source, sink):
+                end.close()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._listener.close()
+        with self._lock:
+            for end in self._sockets:
+                end.close()
