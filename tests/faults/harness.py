@@ -33,7 +33,6 @@ from deploy.local import REPO, SERVICES, ServiceProcesses
 from services.common.settings import Settings
 from services.matching.engine import Engine, need_document, output_document
 from tests.faults.checker import Delivery, Match, Observation, Received, Result, TimelineRow, check
-from tests.faults.infra import wait_until
 from tests.peers import free_port
 
 

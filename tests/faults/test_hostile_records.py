@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from contracts.envelope import encode, new_event
-from contracts.events import NeedSubmitted
 from contracts.topics import DEAD_LETTERS, PARTNER_FEEDBACK, PARTNER_NEEDS, PARTNER_PARTICIPATIONS, PARTNER_RESEARCH_OUTPUTS
 from tests.faults.checker import unanswered
 from tests.faults.harness import Workload, assert_clean
