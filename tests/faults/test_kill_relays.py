@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from tests.faults.harness import Workload, assert_clean, wait_until
+from tests.faults.harness import Workload, assert_clean
+from tests.faults.infra import wait_until
 
 HELD = ("intake", "matching", "notification")  # reporting's outbox only ever holds dead letters
 
