@@ -4,30 +4,16 @@ with a mail server and a webhook receiver."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import secrets
 import signal
 from collections.abc import Iterator
 
-import asyncpg
 import pytest
 
-from deploy.demo.partners import provision
-from deploy.local import SERVICES
-from services.common.kafka import ensure_topics
 from services.common.settings import Settings
-from services.intake.admin import event_types
-from services.intake.partners import Partner
 from tests.faults.harness import WEBHOOK_PATH, MailServer, Platform, WebhookReceiver
-from tests.faults.infra import FAULTS_HOME, Kafka, Postgres
+from tests.faults.infra import Kafka, Postgres
+from tests.faults.platforms import new_namespace, own_database, running, running_platform, settings_with_topics
 
-FAULT_PARTNERS = (
-    Partner("faults-crm", "IUC CRM (fault suite)", event_types("needs"), requests_per_minute=1_000_000),
-    Partner("faults-kafka", "Coach tool on Kafka (fault suite)", event_types("needs")),
-    Partner("faults-research", "Project registry (fault suite)", event_types("research-outputs")),
-    Partner("faults-iuc", "IUC adviser tools (fault suite)", event_types("none")),
-)
 DEFAULT_TIMEOUT_S = 900
 
 
@@ -42,6 +28,17 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "fault_timeout(seconds): fail the test after this long (default 900)")
+    config.addinivalue_line("markers", "before_the_others: run first (a long outage that begins while the rest run)")
+    config.addinivalue_line("markers", "after_the_others: run last (where that outage ends and is judged)")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """The peer outage lasts ten minutes and needs nothing but time: its platform takes
+    the peers away before the other scenarios and is judged after them."""
+    def place(item) -> int:
+        return 0 if item.get_closest_marker("before_the_others") else 2 if item.get_closest_marker("after_the_others") else 1
+
+    items.sort(key=place)
 
 
 @pytest.fixture(autouse=True)
@@ -89,47 +86,30 @@ def kafka(single_kafka: Kafka) -> Iterator[Kafka]:
 
 @pytest.fixture(scope="module")
 def namespace() -> str:
-    return "f" + secrets.token_hex(4)
+    return new_namespace()
 
 
 @pytest.fixture(scope="module")
 def database_url(namespace: str, postgres: Postgres) -> Iterator[str]:
-    name = f"redthread_{namespace}"
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(postgres.url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    base, _, _ = postgres.url.rpartition("/")
-    yield f"{base}/{name}"
-    if postgres.postmaster_pid() is None:
-        postgres.restart()
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with own_database(postgres, namespace) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def settings(namespace: str, database_url: str, kafka: Kafka) -> Settings:
-    settings = Settings(namespace=namespace, database_url=database_url, kafka_bootstrap_servers=kafka.bootstrap_servers)
-    asyncio.run(asyncio.wait_for(ensure_topics(settings, replication_factor=kafka.replication), 60))
-    return settings
+    return settings_with_topics(namespace, database_url, kafka)
 
 
 @pytest.fixture(scope="module")
 def mail() -> Iterator[MailServer]:
-    server = MailServer().start()
-    yield server
-    server.stop()
+    with running(MailServer()) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def webhook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver().start()
-    yield receiver
-    receiver.stop()
+    with running(WebhookReceiver()) as receiver:
+        yield receiver
 
 
 @pytest.fixture(scope="module")
@@ -143,33 +123,7 @@ def platform_options() -> dict:
 @pytest.fixture(scope="module")
 def platform(request, settings: Settings, kafka: Kafka, mail: MailServer, webhook: WebhookReceiver,
              platform_options: dict) -> Iterator[Platform]:
-    env = {
-        "REDTHREAD_NAMESPACE": settings.namespace,
-        "DATABASE_URL": settings.database_url,
-        "REDTHREAD_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "REDTHREAD_SMTP_PORT": str(mail.port),
-        "REDTHREAD_WEBHOOK_ALLOW_INTERNAL": "true",
-        **platform_options.get("env", {}),
-    }
-    log_dir = FAULTS_HOME / "logs" / f"{request.module.__name__.rpartition('.')[2]}-{settings.namespace}"
     webhooks = {WEBHOOK_PATH: webhook, **platform_options.get("webhooks", {})}
-    platform = Platform(settings, env, log_dir, mail, webhooks)
-    platform.placements = platform_options.get("placements", {})
-    platform.start(relays=platform_options.get("relays", ()))
-    try:
-        platform.wait_healthy(timeout_s=120)
-        platform.keys = asyncio.run(provision(settings, FAULT_PARTNERS))
-        platform.prepare()
+    with running_platform(request.module.__name__.rpartition(".")[2], settings, kafka, mail, webhooks,
+                          platform_options) as platform:
         yield platform
-    finally:
-        for name in list(platform.processes) + [f"{s}-relay" for s in platform.relay_processes]:
-            try:
-                platform.signal(name, signal.SIGCONT)  # a frozen process must hear SIGTERM
-            except ProcessLookupError:
-                pass
-        platform.stop()
-        print(f"\nservice logs: {log_dir}")
-        for name in SERVICES:
-            path = log_dir / f"{name}.log"
-            if path.exists() and os.environ.get("REDTHREAD_FAULTS_LOG_TAILS"):
-                print(f"--- {name}.log (tail)\n" + "\n".join(path.read_text(errors="replace").splitlines()[-15:]))

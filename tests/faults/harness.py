@@ -88,6 +88,10 @@ class MailServer:
             self._controller.stop()
             self._controller = None
 
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
     def messages(self) -> list[Received]:
         with self._lock:
             return list(self.received)
