@@ -154,6 +154,7 @@ class PartnerAccessChanged(Contract):
     reporting: Literal["board", "coach"] | None = Field(
         None, description="board: every aggregate and timeline without contact data; coach: the timelines of its companies"
     )
+    operator: bool = Field(False, description="an operator of the programme office: reads what went out (deliveries, messages sent)")
     removed: bool = False
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from deploy.demo.load import load
-from deploy.demo.partners import BOARD_PARTNER, COACH_PARTNER, provision
+from deploy.demo.partners import BOARD_PARTNER, COACH_PARTNER, OPERATOR_PARTNER, provision
 from deploy.demo.feedback import answer_some
 from deploy.demo.subscriptions import subscribe_demo
 from deploy.local import REPO, SERVICES, ServiceProcesses
@@ -55,8 +55,9 @@ def main() -> int:
         subscriptions = subscribe_demo(services.url("notification"), keys["produktion2030"])
         counts = load(services.url("intake"), keys)
         print("demo data:", ", ".join(f"{n} {k}" for k, n in counts.items()))
-        _wait_for_notifications(services)
-        answered = answer_some(services.url("notification"), services.url("intake"), keys["produktionslyftet-coach"])
+        _wait_for_notifications(services, keys[OPERATOR_PARTNER])
+        answered = answer_some(services.url("notification"), services.url("intake"), keys["produktionslyftet-coach"],
+                               keys[OPERATOR_PARTNER])
         print(f"{answered} answer(s) from coaches about their matches")
         feed = next(s["feed_url"] for s in subscriptions if s["channel"] == "atom")
         _print_where_to_look(services, mailbox_dir, log_dir, feed, keys)
@@ -78,12 +79,13 @@ def main() -> int:
     return 0
 
 
-def _wait_for_notifications(services: ServiceProcesses, timeout_s: float = 30) -> None:
+def _wait_for_notifications(services: ServiceProcesses, operator_key: str, timeout_s: float = 30) -> None:
     """Until the coaches' notifications have stopped coming (or the timeout passes)."""
     deadline = time.monotonic() + timeout_s
     counted = -1
+    as_operator = {"Authorization": f"Bearer {operator_key}"}
     while time.monotonic() < deadline:
-        sent = len(httpx.get(services.url("notification") + "/v1/notifications", timeout=5).json())
+        sent = len(httpx.get(services.url("notification") + "/v1/notifications", headers=as_operator, timeout=5).json())
         if sent and sent == counted:
             break
         counted = sent
@@ -100,19 +102,21 @@ def _print_where_to_look(
     # Reporting answers partners with a reporting role only: the board (every figure, no
     # contact data) and the coach of the first demo need's company.
     as_coach = f'curl -H "Authorization: Bearer {keys[COACH_PARTNER]}"'
+    as_operator = f'curl -H "Authorization: Bearer {keys[OPERATOR_PARTNER]}"'
     print(
         "\nredthread is running. Where to look:\n"
         + "".join(f"  {name:13} {services.url(name)}/docs\n" for name in SERVICES)
         + f"  the board's dashboard {reporting}/dashboard/  (log in with the board's key below)\n"
         + f"  a need's matches      {as_coach} {reporting}/v1/needs/{need['need_id']}/matches\n"
         + f"  a company's timeline  {as_coach} {reporting}/v1/companies/{org}/timeline\n"
-        + f"  notifications sent    {services.url('notification')}/v1/notifications\n"
+        + f"  notifications sent    {as_operator} {services.url('notification')}/v1/notifications\n"
         + f"  the need feed (Atom)  {feed_url}\n"
         + f"  everyone's mailbox    {mailbox_dir}/*.eml  (coaches: answer a match through its link)\n"
         + f"  service logs          {log_dir}/\n"
         + "API keys of this run for reporting:\n"
         + f"  the board  {keys[BOARD_PARTNER]}  ({BOARD_PARTNER})\n"
         + f"  a coach    {keys[COACH_PARTNER]}  ({COACH_PARTNER}: Värnamo Pressgjuteri, Gnosjö Tråd & Fjäder)\n"
+        + f"  operator   {keys[OPERATOR_PARTNER]}  ({OPERATOR_PARTNER}: what went out)\n"
         + "Press Ctrl-C to stop.",
         flush=True,
     )

@@ -20,9 +20,11 @@ ANSWERS = (
 DEMO_FEEDBACK = UUID("0b6d3c8e-4f1a-4e2b-9c57-7a1d2e3f4a5b")
 
 
-def answer_some(notification_url: str, intake_url: str, key: str) -> int:
-    """Answer the first notified matches; returns how many answers intake accepted."""
-    sent = httpx.get(f"{notification_url}/v1/notifications", params={"limit": 1000}, timeout=10).json()
+def answer_some(notification_url: str, intake_url: str, key: str, operator_key: str) -> int:
+    """Answer the first notified matches (found with an operator's key); returns how many
+    answers intake accepted."""
+    sent = httpx.get(f"{notification_url}/v1/notifications", params={"limit": 1000}, timeout=10,
+                     headers={"Authorization": f"Bearer {operator_key}"}).json()
     match_ids = sorted({n["match_id"] for n in sent})[: len(ANSWERS)]
     accepted = 0
     with httpx.Client(base_url=intake_url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:

@@ -19,9 +19,12 @@ DEMO_PARTNERS = (
             reporting="board"),
     Partner("coach-anna-lindqvist", "Anna Lindqvist, Produktionslyftet (coach)", event_types("none"),
             org_numbers=frozenset({"5567123483", "5564319076"}), reporting="coach"),
+    # The programme office's operations: reads what went out (deliveries, messages sent).
+    Partner("programkontoret-drift", "Programkontoret, drift", event_types("none"), operator=True),
 )
 BOARD_PARTNER = "produktionslyftet-styrelse"
 COACH_PARTNER = "coach-anna-lindqvist"
+OPERATOR_PARTNER = "programkontoret-drift"
 
 
 async def provision(settings: Settings, partners: tuple[Partner, ...] = DEMO_PARTNERS) -> dict[str, str]:

@@ -5,11 +5,12 @@ that projection. Tables: services/common/migrations/002_partner_access.sql."""
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 
 import asyncpg
 
 from contracts.notices import PartnerAccessChanged
-from services.common.api_keys import hash_secret, split_key
+from services.common.api_keys import hash_secret, split_key, unauthenticated
 
 
 async def record_partner_access(conn: asyncpg.Connection, access: PartnerAccessChanged) -> None:
@@ -43,3 +44,16 @@ async def partner_for_key(conn: asyncpg.Connection, api_key: str) -> PartnerAcce
         return None
     access = PartnerAccessChanged.model_validate_json(row["access"])
     return None if access.removed else access
+
+
+async def authenticated_partner(pool: Callable[[], asyncpg.Pool], api_key: str | None) -> PartnerAccessChanged:
+    """The partner whose active key a request presents; a 401 Problem otherwise, without
+    touching the database (`pool` is asked for only then) when it presents nothing shaped
+    like a key."""
+    if not api_key or split_key(api_key) is None:
+        raise unauthenticated()
+    async with pool().acquire() as conn:
+        partner = await partner_for_key(conn, api_key)
+    if partner is None:
+        raise unauthenticated()
+    return partner

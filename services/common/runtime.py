@@ -25,6 +25,7 @@ from contracts.events import Contract
 from contracts.topics import Topic
 from services.common.consumer import BatchContext, BatchHandler, EventConsumer, Handler, per_event
 from services.common.db import apply_migrations, create_pool, transaction
+from services.common.access import public
 from services.common.health import Bounds, ConsumerProgress, Observations, judge
 from services.common.kafka import KafkaSubscriber, make_broker, records_waiting, subscribe
 from services.common.outbox import OutboxRelay, stage_rows
@@ -136,7 +137,8 @@ class Service:
         )
         install_problem_handlers(self.http_app)
         self.http_app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_request_bytes)
-        self.http_app.add_api_route("/health", self.health, methods=["GET"], tags=["operations"])
+        self.http_app.add_api_route("/health", self.health, methods=["GET"], tags=["operations"],
+                                    dependencies=[public("for supervisors and load balancers; names no partner or company")])
         if http is not None:
             self.http_app.include_router(http(self))
         FastAPIInstrumentor.instrument_app(self.http_app, tracer_provider=self.tracer_provider)

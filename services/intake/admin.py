@@ -91,6 +91,7 @@ async def run(args: argparse.Namespace) -> int:
                         requests_per_minute=args.requests_per_minute,
                         own_kafka_topics=args.own_kafka_topics,
                         reporting=args.reporting,
+                        operator=args.operator,
                     ),
                     access_topic=access_topic,
                 )
@@ -110,7 +111,7 @@ async def run(args: argparse.Namespace) -> int:
                 print(f"key {args.key_id} revoked")
             elif args.command == "list":
                 rows = await conn.fetch(
-                    "SELECT p.partner_id, p.name, p.event_types, p.regions, p.org_numbers, p.requests_per_minute, p.reporting_role,"
+                    "SELECT p.partner_id, p.name, p.event_types, p.regions, p.org_numbers, p.requests_per_minute, p.reporting_role, p.operator,"
                     " array_remove(array_agg(k.key_id) FILTER (WHERE k.revoked_at IS NULL), NULL) AS keys"
                     " FROM partners p LEFT JOIN api_keys k USING (partner_id) GROUP BY p.partner_id ORDER BY 1"
                 )
@@ -119,6 +120,7 @@ async def run(args: argparse.Namespace) -> int:
                         f"{r['partner_id']:24} {r['name']:30} keys={','.join(r['keys']) or '-'} "
                         f"rpm={r['requests_per_minute']} regions={','.join(r['regions'] or ['any'])} "
                         f"types={len(r['event_types'])} reporting={r['reporting_role'] or '-'}"
+                        + (" operator" if r["operator"] else "")
                     )
     finally:
         await pool.close()
@@ -137,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         "--reporting", choices=("board", "coach"), default=None,
         help="what it may see in reporting: board (all aggregates) or coach (the timelines of its companies)",
     )
+    add.add_argument("--operator", action="store_true",
+                     help="an operator of the programme office: may read what went out (deliveries, messages sent)")
     add.add_argument("--regions", help="Produktionslyftet regions it may speak for (default: any)")
     add.add_argument("--org-numbers", help="companies it may speak for (default: any)")
     add.add_argument("--requests-per-minute", type=int, default=600)

@@ -27,6 +27,7 @@ from contracts.events import (
     ResearchOutputUpdated,
     ResearchOutputWithdrawn,
 )
+from services.common.access import Access, declares
 from services.common.api_keys import presented_key, unauthenticated
 from services.common.problems import Problem
 from services.intake.acceptance import NEED, OUTPUT, Aggregate, Effect, Outcome, Refusal, accept_batch
@@ -83,6 +84,7 @@ PROBLEM_RESPONSES = {
 def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
     buckets: dict[str, TokenBucket] = {}
 
+    @declares(Access("partner"))
     async def current_partner(key: Annotated[str | None, Depends(presented_key)]) -> Partner:
         partner = await directory.authenticate(key) if key else None
         if partner is None:

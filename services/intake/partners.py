@@ -35,6 +35,8 @@ class Partner:
     # What it may see in reporting: "board" (aggregates, every timeline without contact
     # data) or "coach" (the timelines of the companies in its scope); None: nothing.
     reporting: str | None = None
+    # An operator of the programme office: reads what went out (deliveries, messages sent).
+    operator: bool = False
 
     @property
     def source(self) -> str:
@@ -115,6 +117,7 @@ def _partner_from_row(row: asyncpg.Record) -> Partner:
         requests_per_minute=row["requests_per_minute"],
         own_kafka_topics=row["own_kafka_topics"],
         reporting=row["reporting_role"],
+        operator=row["operator"],
     )
 
 
@@ -128,9 +131,9 @@ def _partner_from_row(row: asyncpg.Record) -> Partner:
 async def save_partner(conn: asyncpg.Connection, partner: Partner, *, access_topic: str) -> None:
     await conn.execute(
         "INSERT INTO partners (partner_id, name, event_types, regions, org_numbers, requests_per_minute,"
-        " own_kafka_topics, reporting_role) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (partner_id) DO UPDATE"
-        " SET name = $2, event_types = $3, regions = $4, org_numbers = $5, requests_per_minute = $6,"
-        " own_kafka_topics = $7, reporting_role = $8",
+        " own_kafka_topics, reporting_role, operator) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (partner_id) DO UPDATE SET name = $2, event_types = $3, regions = $4, org_numbers = $5,"
+        " requests_per_minute = $6, own_kafka_topics = $7, reporting_role = $8, operator = $9",
         partner.partner_id,
         partner.name,
         sorted(partner.event_types),
@@ -139,6 +142,7 @@ async def save_partner(conn: asyncpg.Connection, partner: Partner, *, access_top
         partner.requests_per_minute,
         partner.own_kafka_topics,
         partner.reporting,
+        partner.operator,
     )
     await announce_access(conn, partner.partner_id, access_topic)
 
@@ -178,6 +182,7 @@ async def announce_access(conn: asyncpg.Connection, partner_id: str, access_topi
         org_numbers=sorted(partner.org_numbers) if partner.org_numbers is not None else None,
         requests_per_minute=partner.requests_per_minute,
         reporting=partner.reporting,
+        operator=partner.operator,
         keys=[
             ApiKeyHash(key_id=k["key_id"], sha256=bytes(k["secret_hash"]).hex(), revoked=k["revoked_at"] is not None)
             for k in keys

@@ -8,6 +8,7 @@
 """
 
 
+import asyncio
 import html
 import json
 import secrets
@@ -24,14 +25,16 @@ from contracts.envelope import derived_event_id, new_event
 from contracts.events import FeedbackSubmitted, FeedbackVerdict, MatchProposed, Person
 from contracts.notices import Cadence, OutgoingMessage, PartnerAccessChanged, Recipient, Url
 from contracts.topics import PARTNER_FEEDBACK
-from services.common.api_keys import presented_key, unauthenticated
-from services.common.partner_access import partner_for_key
+from services.common.access import Access, declares, link
+from services.common.api_keys import presented_key
+from services.common.partner_access import authenticated_partner
 from services.common.consumer import BatchContext
 from services.common.problems import Problem, validation_errors
 from services.notification.digests import next_digest_at
 from services.notification.feeds import FeedEntry, render_atom
 from services.notification.handlers import feed_url, unsubscribe_url
-from services.notification.routing import About, Channel, Filters, internal_address
+from services.notification.outbound import Refused, resolve_destination
+from services.notification.routing import About, Channel, Filters
 from services.notification.signing import new_webhook_secret, rotate_webhook_secret
 
 if TYPE_CHECKING:
@@ -39,6 +42,10 @@ if TYPE_CHECKING:
 
 # Answers from the links in messages reach intake as this partner's feedback.
 ANSWERING_PARTNER_SOURCE = "/partners/redthread-notification"
+FEED_LINK = link("an Atom feed, for whoever its subscriber gave the feed's address")
+UNSUBSCRIBE_LINK = link("the unsubscribe link of one message's recipient")
+ANSWER_LINK = link("the answer link of one match message's recipient")
+WEBHOOK_CHECK_TIMEOUT_S = 5.0  # a name server that does not answer must not hold the request
 
 
 class SubscriptionRequest(BaseModel):
@@ -180,14 +187,20 @@ def build_router(service: "Service") -> APIRouter:
     settings = service.settings
     router = APIRouter(prefix="/v1")
 
+    @declares(Access("partner"))
     async def current_partner(key: Annotated[str | None, Depends(presented_key)]) -> PartnerAccessChanged:
-        async with service.pool.acquire() as conn:
-            partner = await partner_for_key(conn, key) if key else None
-        if partner is None:
-            raise unauthenticated()
+        return await authenticated_partner(lambda: service.pool, key)
+
+    @declares(Access("operator"))
+    async def operator(key: Annotated[str | None, Depends(presented_key)]) -> PartnerAccessChanged:
+        partner = await authenticated_partner(lambda: service.pool, key)
+        if not partner.operator:
+            raise Problem(403, f"partner {partner.partner_id} is not an operator; the programme office makes operators",
+                          slug="operators-only")
         return partner
 
     PartnerDep = Annotated[PartnerAccessChanged, Depends(current_partner)]
+    OperatorDep = Annotated[PartnerAccessChanged, Depends(operator)]
 
     async def owned(conn: asyncpg.Connection, partner: PartnerAccessChanged, subscription_id: UUID) -> asyncpg.Record:
         row = await conn.fetchrow(
@@ -205,10 +218,8 @@ def build_router(service: "Service") -> APIRouter:
         """Subscribe someone (or a partner system) to matches, the need feed, or feedback."""
         subscription_id = UUID(derived_event_id("subscription", partner.partner_id, secrets.token_hex(16)))
         now = datetime.now(UTC)
-        if request.webhook_url and not service.settings.webhook_allow_internal and (why := internal_address(request.webhook_url)):
-            raise Problem(422, f"webhook_url: {why}; webhooks go to addresses outside redthread's network",
-                          slug="invalid-request", errors=[{"pointer": "/webhook_url", "location": ["body", "webhook_url"],
-                                                           "detail": why}])
+        if request.webhook_url and not service.settings.webhook_allow_internal:
+            await refuse_inward_webhook(request.webhook_url)
         secret = new_webhook_secret() if request.channel is Channel.webhook else None
         async with service.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
@@ -328,7 +339,7 @@ def build_router(service: "Service") -> APIRouter:
 
     # --- links in messages ----------------------------------------------------------
 
-    @router.get("/feeds/{token}", tags=["links"], response_class=Response,
+    @router.get("/feeds/{token}", tags=["links"], response_class=Response, dependencies=[FEED_LINK],
                 responses={200: {"content": {"application/atom+xml": {}}}})
     async def atom_feed(token: str, limit: int = Query(50, ge=1, le=200)) -> Response:
         """An Atom subscription's feed: its latest entries, for any feed reader."""
@@ -360,7 +371,7 @@ def build_router(service: "Service") -> APIRouter:
         )
         return Response(body, media_type="application/atom+xml")
 
-    @router.get("/unsubscribe/{token}", tags=["links"], response_class=HTMLResponse)
+    @router.get("/unsubscribe/{token}", tags=["links"], response_class=HTMLResponse, dependencies=[UNSUBSCRIBE_LINK])
     async def unsubscribe_page(token: str) -> HTMLResponse:
         """Asks before unsubscribing: mail scanners follow links, people press buttons."""
         async with service.pool.acquire() as conn:
@@ -372,7 +383,7 @@ def build_router(service: "Service") -> APIRouter:
             "<p lang=\"en\"><small>Unsubscribe: press the button.</small></p>",
         )
 
-    @router.post("/unsubscribe/{token}", tags=["links"], response_class=HTMLResponse)
+    @router.post("/unsubscribe/{token}", tags=["links"], response_class=HTMLResponse, dependencies=[UNSUBSCRIBE_LINK])
     async def unsubscribe(token: str) -> HTMLResponse:
         """Unsubscribes at once (RFC 8058 one-click: mail clients POST here)."""
         async with service.pool.acquire() as conn, conn.transaction():
@@ -396,7 +407,7 @@ def build_router(service: "Service") -> APIRouter:
                 )
         return _page("Prenumerationen är avslutad", "<p>Du får inga fler sådana meddelanden från redthread.</p>")
 
-    @router.get("/answers/{token}", tags=["links"], response_class=HTMLResponse)
+    @router.get("/answers/{token}", tags=["links"], response_class=HTMLResponse, dependencies=[ANSWER_LINK])
     async def answer_page(token: str, verdict: FeedbackVerdict | None = None) -> HTMLResponse:
         """The page a match message links to: what the company thinks of the research."""
         async with service.pool.acquire() as conn:
@@ -418,7 +429,7 @@ def build_router(service: "Service") -> APIRouter:
             "<p><small>Du kan svara igen senare; det senaste svaret gäller.</small></p>",
         )
 
-    @router.post("/answers/{token}", tags=["links"], responses={200: {"model": AnswerRecorded}})
+    @router.post("/answers/{token}", tags=["links"], responses={200: {"model": AnswerRecorded}}, dependencies=[ANSWER_LINK])
     async def answer(token: str, request: Request) -> Response:
         """Records the answer (form or JSON: verdict, comment, new_question) as feedback.
         Answering again replaces the earlier answer."""
@@ -442,7 +453,8 @@ def build_router(service: "Service") -> APIRouter:
         )
 
     @router.get("/notifications", tags=["notifications"])
-    async def list_notifications(match_id: UUID | None = None, limit: int = Query(100, ge=1, le=1000)) -> list[dict]:
+    async def list_notifications(_: OperatorDep, match_id: UUID | None = None,
+                                 limit: int = Query(100, ge=1, le=1000)) -> list[dict]:
         """Messages about matches that have gone out, newest first, optionally for one match."""
         async with service.pool.acquire() as conn:
             rows = await conn.fetch(
@@ -455,6 +467,19 @@ def build_router(service: "Service") -> APIRouter:
         return [dict(r) for r in rows]
 
     return router
+
+
+async def refuse_inward_webhook(url: str) -> None:
+    """A 422 for a webhook URL that points into redthread's network as it resolves now.
+    One that does not resolve now is taken: it is checked again at every send."""
+    try:
+        async with asyncio.timeout(WEBHOOK_CHECK_TIMEOUT_S):
+            await resolve_destination(url)
+    except Refused as refused:
+        raise Problem(422, f"webhook_url: {refused}", slug="invalid-request",
+                      errors=[{"pointer": "/webhook_url", "location": ["body", "webhook_url"], "detail": str(refused)}])
+    except (OSError, TimeoutError):
+        pass
 
 
 def _json(value) -> list:

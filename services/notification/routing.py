@@ -10,8 +10,6 @@ Confidentiality is applied here, once, before anything leaves:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import ip_address
-from urllib.parse import urlsplit
 from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
@@ -258,20 +256,3 @@ def feedback_notice(feedback: FeedbackSubmitted, match: MatchProposed) -> Feedba
         comment=feedback.comment if public_enough else None,
         new_question=feedback.new_question,
     )
-
-
-def internal_address(url: str) -> str | None:
-    """Why a webhook URL points into our own network (loopback, private, link-local, the
-    cloud metadata address), or None. A partner's webhook must not make redthread call
-    its own internals. Names are judged as written; only literal addresses and localhost
-    can be told apart without resolving them."""
-    host = (urlsplit(url).hostname or "").strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return f"{host} is this machine"
-    try:
-        address = ip_address(host)
-    except ValueError:
-        return None
-    if address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified:
-        return f"{host} is a loopback, private or link-local address"
-    return None

@@ -22,8 +22,9 @@ from pydantic import BaseModel, Field
 
 from contracts.notices import PartnerAccessChanged
 from contracts.org_numbers import normalise_org_number
-from services.common.api_keys import presented_key, unauthenticated
-from services.common.partner_access import partner_for_key
+from services.common.access import Access, declares, public
+from services.common.api_keys import presented_key
+from services.common.partner_access import authenticated_partner
 from services.common.problems import PROBLEM_JSON, Problem
 from services.reporting import board_csv, kpis
 from services.reporting.access import BOARD, COACH, board_summary, coach_covers
@@ -158,11 +159,9 @@ def build_router(service: "Service") -> APIRouter:
     root = APIRouter()
     router = APIRouter(prefix="/v1")
 
+    @declares(Access("reporting board or coach"))
     async def reader(key: Annotated[str | None, Depends(presented_key)]) -> PartnerAccessChanged:
-        async with service.pool.acquire() as conn:
-            partner = await partner_for_key(conn, key) if key else None
-        if partner is None:
-            raise unauthenticated()
+        partner = await authenticated_partner(lambda: service.pool, key)
         if partner.reporting not in (BOARD, COACH):
             raise Problem(
                 403,
@@ -171,6 +170,7 @@ def build_router(service: "Service") -> APIRouter:
             )
         return partner
 
+    @declares(Access("reporting board"))
     async def board_reader(partner: Annotated[PartnerAccessChanged, Depends(reader)]) -> PartnerAccessChanged:
         if partner.reporting != BOARD:
             raise Problem(
@@ -380,7 +380,7 @@ def build_router(service: "Service") -> APIRouter:
 
     root.include_router(router)
 
-    @root.get("/", include_in_schema=False)
+    @root.get("/", include_in_schema=False, dependencies=[public("leads to the dashboard")])
     async def to_the_dashboard() -> RedirectResponse:
         return RedirectResponse(DASHBOARD_PATH + "/")
 

@@ -8,12 +8,14 @@ from pathlib import Path
 
 from fastapi.staticfiles import StaticFiles
 
+from services.common.access import Access, mounted
 from services.common.runtime import Service, Subscription
 from services.common.settings import Settings
 from services.reporting.api import DASHBOARD_PATH, build_router
 from services.reporting.projections import PROJECTED_TOPICS, PROJECTED_TYPES, project_batch
 
 DASHBOARD_FILES = Path(__file__).parent / "dashboard"
+DASHBOARD_PAGE = Access("public", "the dashboard's page and scripts; it asks for a key before it shows a figure")
 
 
 # The board's summaries are recomputed once per batch for what it touched: larger batches
@@ -36,5 +38,6 @@ def build(settings: Settings | None = None) -> Service:
     )
     # The dashboard is static; it asks the API with the key the reader types in.
     if DASHBOARD_FILES.is_dir():
-        service.http_app.mount(DASHBOARD_PATH, StaticFiles(directory=DASHBOARD_FILES, html=True), name="dashboard")
+        dashboard = mounted(StaticFiles(directory=DASHBOARD_FILES, html=True), DASHBOARD_PAGE)
+        service.http_app.mount(DASHBOARD_PATH, dashboard, name="dashboard")
     return service

@@ -42,6 +42,14 @@ async def partner_key(intake, notification):
 
 
 @pytest.fixture(scope="module")
+async def operator_key(intake, notification):
+    key = await register_partner(intake, "programkontoret-drift", name="Programkontoret, drift", may_send="none",
+                                 operator=True)
+    await eventually_true(notification, "SELECT true FROM partner_keys WHERE partner_id = 'programkontoret-drift'")
+    return key
+
+
+@pytest.fixture(scope="module")
 def receiver():
     receiver = WebhookReceiver(respond=lambda path, count: 200).start()
     yield receiver
@@ -100,7 +108,7 @@ async def test_a_key_issued_by_intake_works_here_until_it_is_revoked(intake, not
 
 
 async def test_the_coach_is_mailed_the_match_once_and_the_answer_becomes_feedback(
-    intake, notification, settings, producer, inbox
+    intake, notification, settings, producer, inbox, operator_key
 ):
     coach = f"coach-{uuid.uuid4().hex[:8]}@iuc.example.se"
     match = a_match(coach_email=coach, language="en")
@@ -144,7 +152,7 @@ async def test_the_coach_is_mailed_the_match_once_and_the_answer_becomes_feedbac
     canonical = await read_topic(settings, settings.topic(FEEDBACK.name), at_least=2,
                                  where=lambda r: r.key == str(match.match_id).encode())
     assert [json.loads(r.value)["verdict"] for r in canonical] == ["useful", "adopted"]
-    async with client(notification) as api:
+    async with client(notification, operator_key) as api:
         sent = (await api.get("/v1/notifications", params={"match_id": str(match.match_id)})).json()
     assert [n["recipient"] for n in sent] == [coach]
 
@@ -311,6 +319,18 @@ async def test_partners_manage_their_subscriptions_and_recipients_can_leave(
     assert one_click.status_code == 200 and gone.status_code == 404
 
 
+async def test_what_went_out_is_for_operators_only(notification, partner_key, operator_key):
+    """Messages sent name their recipients: no key, or a partner's key, reads none of them."""
+    async with client(notification) as anonymous, client(notification, partner_key) as partner, \
+            client(notification, operator_key) as operator:
+        without_a_key = await anonymous.get("/v1/notifications")
+        as_a_partner = await partner.get("/v1/notifications")
+        as_an_operator = await operator.get("/v1/notifications")
+    assert without_a_key.status_code == 401
+    assert as_a_partner.status_code == 403 and as_a_partner.json()["type"].endswith("operators-only")
+    assert as_an_operator.status_code == 200 and isinstance(as_an_operator.json(), list)
+
+
 async def test_webhooks_into_redthreads_own_network_are_refused_unless_allowed(notification, partner_key):
     body = {"about": "needs", "channel": "webhook", "subscriber": {"name": "Nyfiken"}}
     strict = notification.settings.model_copy(update={"webhook_allow_internal": False})
@@ -319,7 +339,8 @@ async def test_webhooks_into_redthreads_own_network_are_refused_unless_allowed(n
         async with client(notification, partner_key) as api:
             answers = {url: await api.post("/v1/subscriptions", json=body | {"webhook_url": url}) for url in (
                 "http://127.0.0.1:8004/v1/board/funnel", "http://localhost/x", "http://169.254.169.254/latest",
-                "http://10.1.2.3/hook", "http://[::1]/hook", "https://crm.example.se/hooks/redthread")}
+                "http://10.1.2.3/hook", "http://[::1]/hook", "http://2130706433:8004/", "http://0x7f.1/",
+                "http://[::ffff:169.254.169.254]/", "https://crm.example.se/hooks/redthread")}
     finally:
         notification.settings = allowed
     refused = {url for url, answer in answers.items() if answer.status_code == 422}

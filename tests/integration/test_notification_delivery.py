@@ -198,6 +198,7 @@ def delivery_settings(settings, mailbox):
         "delivery_max_attempts": 4,
         "delivery_poll_interval_s": 0.05,
         "webhook_timeout_s": 2.0,
+        "webhook_allow_internal": True,  # the receivers listen on 127.0.0.1
         "smtp_host": "127.0.0.1",
         "smtp_port": mailbox.port,
     })
@@ -350,7 +351,8 @@ async def test_a_webhook_that_always_fails_is_dead_lettered_with_the_reason(pool
 
     assert await attempts_of(pool, delivery_id) == [("failed", 500)] * 3 + [("gave-up", 500)]
     assert len(endpoint.calls) == 4 and not endpoint.receipts
-    assert "HTTP 500: kaputt" in (await status_of(pool, delivery_id))["last_error"]
+    last_error = (await status_of(pool, delivery_id))["last_error"]
+    assert "HTTP 500" in last_error and "kaputt" not in last_error, "what a receiver answers is not the partner's to read"
     records = await read_topic(
         settings, settings.topic(DEAD_LETTERS.name), where=with_header("dlq_delivery_id", str(delivery_id))
     )
@@ -366,6 +368,36 @@ async def test_a_webhook_that_always_fails_is_dead_lettered_with_the_reason(pool
     # Given up is given up: nothing more is sent.
     assert await dispatcher.dispatch_once() == 0
     assert len(endpoint.calls) == 4
+
+
+async def test_a_webhook_that_resolves_inward_at_send_time_is_never_called(pool, receiver, dispatchers):
+    """The subscription was taken (say the name pointed outward then); at send time the
+    URL, written as one number, is this machine: no call, the delivery gives up at once."""
+    url, endpoint = receiver.endpoint([])
+    as_a_number = url.replace("127.0.0.1", str(int.from_bytes(bytes([127, 0, 0, 1]), "big")))
+    subscription_id, secret = await a_webhook_subscription(pool, as_a_number)
+    endpoint.secrets.append(secret)
+    delivery_id, _ = await owe(pool, "webhook", as_a_number, subscription_id)
+    dispatcher = await dispatchers(webhook_allow_internal=False)
+
+    assert await dispatcher.dispatch_once() == 1
+    assert await attempts_of(pool, delivery_id) == [("gave-up", None)]
+    assert "resolves to 127.0.0.1" in (await status_of(pool, delivery_id))["last_error"]
+    assert not endpoint.calls
+
+
+async def test_a_webhook_is_called_at_the_address_checked_with_the_name_the_partner_wrote(pool, receiver, dispatchers):
+    url, endpoint = receiver.endpoint([])
+    as_a_number = url.replace("127.0.0.1", "2130706433")
+    subscription_id, secret = await a_webhook_subscription(pool, as_a_number)
+    endpoint.secrets.append(secret)
+    delivery_id, _ = await owe(pool, "webhook", as_a_number, subscription_id)
+    dispatcher = await dispatchers(webhook_allow_internal=True)
+
+    assert await dispatcher.dispatch_once() == 1
+    assert await attempts_of(pool, delivery_id) == [("delivered", 200)]
+    [receipt] = endpoint.receipts
+    assert receipt.headers["host"] == as_a_number.split("/")[2]
 
 
 async def test_after_a_rotation_old_and_new_secret_verify_until_the_overlap_ends(pool, receiver, dispatchers):

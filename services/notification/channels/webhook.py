@@ -3,7 +3,9 @@
 An HTTP status tells what a failure is: a 4xx refuses this call as it is (the delivery
 gives up at once; not 408, 409, 425 or 429, which ask for a later try), a 5xx, a timeout
 or a connection that fails may pass. Redirects are never followed: the receiver's answer
-is the one its URL gives."""
+is the one its URL gives. Every call goes to an address checked just before it
+(services.notification.outbound), and what a receiver answers is never shown to the
+partner: an internal endpoint reached by mistake must not be read through /deliveries."""
 
 from __future__ import annotations
 
@@ -17,19 +19,19 @@ from services.common.timeouts import running_time_limit
 from services.common.failures import http_status_is_permanent
 from services.common.settings import Settings
 from services.notification.channels import PeerState, Sent
+from services.notification.outbound import Refused, resolve_destination
 from services.notification.signing import signature_header
 
 USER_AGENT = "redthread-notification"
 # A receiver's 2xx answer is read (and dropped) up to this size, so that its connection
 # can be used again; a longer one costs the connection, nothing else.
 SUCCESS_BODY_MAX_BYTES = 64 * 1024
-# How much of a failed call's answer the delivery's error (seen by the partner) quotes.
-ERROR_EXCERPT_BYTES = 300
 
 
 class WebhookChannel:
     def __init__(self, settings: Settings) -> None:
         self._timeout_s = settings.webhook_timeout_s
+        self._allow_internal = settings.webhook_allow_internal
         self._http = httpx.AsyncClient(
             # No timeout of httpx's own: after a pause of the process its timers would
             # fire before the answer is read (services.common.timeouts); `send` bounds the call.
@@ -59,7 +61,13 @@ class WebhookChannel:
             # This bounds the whole call, so that a receiver answering a byte at a time
             # cannot hold a slot.
             async with running_time_limit(self._timeout_s):
-                async with self._http.stream("POST", url, content=body, headers=headers) as response:
+                destination = await resolve_destination(url, self._allow_internal)
+                pinned = {"host": destination.host_header}
+                # TLS still checks the certificate against the name the partner wrote.
+                name = destination.url.raw_host.decode("ascii")
+                extensions = {} if name.strip("[]") == destination.address else {"sni_hostname": name}
+                async with self._http.stream("POST", destination.pinned_url, content=body, headers=headers | pinned,
+                                             extensions=extensions) as response:
                     if response.is_success:
                         answered = Sent.delivered(status_code=response.status_code)
                         # Read the (usually empty) answer to its end, within bounds: a
@@ -67,15 +75,16 @@ class WebhookChannel:
                         # would open a new one (and, over https, a new TLS session).
                         await _read_at_most(response, SUCCESS_BODY_MAX_BYTES)
                         return answered
-                    excerpt = await _read_at_most(response, ERROR_EXCERPT_BYTES)
                     status = response.status_code
                     return Sent(
                         ok=False,
                         peer=peer_state_of(status),
                         status_code=status,
-                        error=f"HTTP {status}: {excerpt}".rstrip(": "),
+                        error=f"HTTP {status}",
                         permanent=http_status_is_permanent(status),
                     )
+        except Refused as refused:
+            return Sent(ok=False, peer=None, error=str(refused), permanent=True)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
             return Sent(ok=False, peer=None, error=f"webhook URL {url!r} cannot be called: {error}", permanent=True)
         except (httpx.HTTPError, OSError, TimeoutError) as error:
@@ -91,11 +100,10 @@ def peer_state_of(status: int) -> PeerState:
     return "down" if status >= 500 or status in (408, 429) else "up"
 
 
-async def _read_at_most(response: httpx.Response, limit: int) -> str:
-    """The start of a response body, for the error text; never the whole of a large one."""
-    chunks = bytearray()
+async def _read_at_most(response: httpx.Response, limit: int) -> None:
+    """Reads (and drops) a response body up to `limit` bytes; never the whole of a large one."""
+    read = 0
     async for chunk in response.aiter_bytes():
-        chunks += chunk
-        if len(chunks) >= limit:
+        read += len(chunk)
+        if read >= limit:
             break
-    return chunks[:limit].decode("utf-8", "replace").replace("\x00", "\ufffd").strip()
