@@ -70,6 +70,9 @@ class Subscriber:
     destination: str
     cadence: Cadence
     unsubscribe_token: str
+    # Whether its partner may send feedback: only then do its messages carry answer links,
+    # which send feedback in the partner's stead.
+    may_answer: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ async def live_subscribers(conn: asyncpg.Connection, settings) -> list[Subscribe
                 destination,
                 Cadence(row["cadence"]),
                 row["unsubscribe_token"],
+                may_answer=FeedbackSubmitted.EVENT_TYPE in access.event_types,
             )
         )
     return subscribers
@@ -265,7 +269,7 @@ class Router:
         if match.confidentiality is Confidentiality.coach_only:
             return  # its coach only
         for subscriber in await self.audience_for(About.matches, facets):
-            reporter = _reporter(subscriber)
+            reporter = _reporter(subscriber) if subscriber.may_answer else None
             token = await self.answer_token(match.match_id, reporter) if reporter else None
             notice = match_notice(match, for_coach=False, answer_url=answer_url(self.settings, token) if token else None)
             if notice is not None:

@@ -319,6 +319,29 @@ async def test_partners_manage_their_subscriptions_and_recipients_can_leave(
     assert one_click.status_code == 200 and gone.status_code == 404
 
 
+async def test_answer_links_only_for_subscribers_whose_partner_may_send_feedback(intake, notification, settings,
+                                                                                  producer, inbox):
+    """An answer link sends feedback in the subscribing partner's stead: a partner that
+    may send none gets its matches without one."""
+    readers = {}
+    for partner_id, may_send in (("bara-lasare", "none"), ("coachverktyg", "feedback")):
+        key = await register_partner(intake, partner_id, may_send=may_send)
+        await eventually_true(notification, f"SELECT true FROM partner_keys WHERE partner_id = '{partner_id}'")
+        readers[partner_id] = f"{partner_id}-{uuid.uuid4().hex[:6]}@example.se"
+        await subscribe(notification, key, about="matches", channel="email",
+                        subscriber={"name": partner_id, "email": readers[partner_id], "language": "sv"})
+    match = a_match()
+    await publish_event(producer, settings.topic(MATCHES.name), match, source="/redthread/matching", key=str(match.need_id))
+
+    texts = {}
+    for partner_id, address in readers.items():
+        await asyncio.to_thread(wait_for, lambda address=address: inbox.to(address), what=f"{partner_id}'s mail")
+        [mail] = inbox.to(address)
+        texts[partner_id] = mail.get_body(("plain",)).get_content()
+    assert match.output_title in texts["bara-lasare"] and "/v1/answers/" not in texts["bara-lasare"]
+    assert "/v1/answers/" in texts["coachverktyg"]
+
+
 async def test_what_went_out_is_for_operators_only(notification, partner_key, operator_key):
     """Messages sent name their recipients: no key, or a partner's key, reads none of them."""
     async with client(notification) as anonymous, client(notification, partner_key) as partner, \
