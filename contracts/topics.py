@@ -80,7 +80,7 @@ FEEDBACK = Topic(
     "Accepted feedback from companies and coaches.",
 )
 MATCHES = Topic(
-    "redthread.matches.v1", "need_id", 6, "matching", ("notification", "reporting"),
+    "redthread.matches.v1", "need_id", 6, "matching", ("intake", "notification", "reporting"),
     (MatchProposed.EVENT_TYPE, MatchRetracted.EVENT_TYPE),
     "Proposed matches between a need and a research output, with score and reasons, and their retractions.",
 )

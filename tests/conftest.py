@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.envelope import encode, new_event
-from contracts.events import NeedSubmitted, ResearchOutputPublished
+from contracts.events import Confidentiality, MatchProposed, MatchReason, NeedSubmitted, ResearchOutputPublished
 from services.common.kafka import ensure_topics
 from services.common.settings import Settings
 
@@ -150,6 +150,28 @@ def a_need(**changes) -> NeedSubmitted:
         min_trl=5,
     )
     return NeedSubmitted.model_validate(fields | changes)
+
+
+def a_match(*, coach_email: str | None = None, confidentiality=Confidentiality.public, output_id=None, language="sv",
+            need: NeedSubmitted | None = None) -> MatchProposed:
+    """A match as matching proposes it, for `need` (default: a new one) in Småland."""
+    need = need or a_need()
+    return MatchProposed(
+        match_id=uuid.uuid4(),
+        need_id=need.need_id,
+        output_id=output_id or uuid.uuid4(),
+        score=0.72,
+        method="concepts-tfidf-v1",
+        reasons=[MatchReason(kind="shared-concepts", explanation="Båda handlar om: ställtid, SMED")],
+        need_title=need.title,
+        output_title="SMED i pressverkstaden: en metod för kortare ställtider",
+        output_summary="En steg-för-steg-metod för att korta omställningstider i små verkstäder.",
+        company=need.company.model_copy(update={"region": "Småland och öarna", "iuc": "IUC Sjuhärad"}),
+        coach={"name": "Karin Lindqvist", "email": coach_email} if coach_email else None,
+        confidentiality=confidentiality,
+        language=language,
+        focus_areas=["P2"],
+    )
 
 
 def an_output(**changes) -> ResearchOutputPublished:

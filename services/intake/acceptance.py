@@ -44,6 +44,7 @@ from contracts.topics import FEEDBACK, NEEDS, PARTICIPATIONS, RESEARCH_OUTPUTS, 
 from services.common.consumer import BatchContext, Rejected, TransientError
 from services.intake.geography import place
 from services.intake.language import detect_language
+from services.intake.known_matches import ANSWERS_THROUGH_LINKS, MatchFacts, facts_of
 from services.intake.partners import Partner
 
 
@@ -201,6 +202,17 @@ def check_scope(partner: Partner, data: Contract) -> None:
         raise Forbidden(why_not)
 
 
+def check_feedback(partner: Partner, feedback: FeedbackSubmitted, match: MatchFacts | None) -> None:
+    """Feedback is about a match redthread proposed, for a company in the sender's scope;
+    answers through a message's link were checked by notification, which sent the link."""
+    if partner.partner_id == ANSWERS_THROUGH_LINKS:
+        return
+    if match is None:
+        raise NotFound(f"match {feedback.match_id} is not known to intake: feedback is about a match redthread proposed")
+    if why_not := partner.may_speak_for(match.org_number, match.region):
+        raise Forbidden(f"feedback about match {feedback.match_id}: {why_not}")
+
+
 # --- deciding what an event does to its aggregate (no I/O) ----------------------------
 
 
@@ -317,6 +329,8 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
         await asyncio.wait([loading])  # the connection must be idle for whatever comes next
         raise
     states = await loading
+    feedback_about = {data.match_id for _, _, _, data, _ in prepared if isinstance(data, FeedbackSubmitted)}
+    matches = await facts_of(batch.conn, feedback_about) if feedback_about else {}
     # The batch is accepted in one transaction: its canonical events share that moment.
     accepted_at = _json_time(datetime.now(UTC))
     for index, partner, event, data, aggregate in prepared:
@@ -324,6 +338,8 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
         key = (aggregate.table, subject)
         canonical_id = _canonical_id(event)
         try:
+            if isinstance(data, FeedbackSubmitted):
+                check_feedback(partner, data, matches.get(data.match_id))
             outcome, changed = decide(aggregate, states.get(key), partner, data, canonical_id, subject)
         except Refusal as refusal:
             results[index] = refusal

@@ -10,6 +10,7 @@ from functools import partial
 from contracts.envelope import CloudEvent
 from contracts.events import (
     FeedbackSubmitted,
+    MatchProposed,
     NeedSubmitted,
     ParticipationRecorded,
     ResearchOutputPublished,
@@ -18,6 +19,7 @@ from contracts.notices import PartnerAccessChanged
 from contracts.topics import (
     PARTNER_ACCESS,
     FEEDBACK,
+    MATCHES,
     partner_topic_owner,
     NEEDS,
     PARTICIPATIONS,
@@ -32,6 +34,7 @@ from services.common.runtime import Publication, Service, Subscription
 from services.common.settings import Settings
 from services.intake.acceptance import AGGREGATE_OF, Effect, Forbidden, accept_batch
 from services.intake.http import build_router
+from services.intake.known_matches import record_matches
 from services.intake.partners import Partner, PartnerDirectory, partner_id_from_source
 
 log = logging.getLogger(__name__)
@@ -116,6 +119,8 @@ def build(settings: Settings | None = None) -> Service:
                 # backlog, batches of 1,000 accepted 4–5 % more events per second than 500.
                 max_batch=1000,
             ),
+            Subscription("intake-matches", (MATCHES,), batch_handler=record_matches,
+                         batch_types=frozenset({MatchProposed.EVENT_TYPE})),
         ),
         publications=(
             Publication(NEEDS, NeedSubmitted),

@@ -11,12 +11,13 @@ import httpx
 import pytest
 
 from contracts.envelope import decode, encode, new_event
-from contracts.topics import DEAD_LETTERS, FEEDBACK, NEEDS, PARTNER_NEEDS
+from contracts.events import MatchProposed
+from contracts.topics import DEAD_LETTERS, FEEDBACK, MATCHES, NEEDS, PARTNER_NEEDS
 from services.common.consumer import BatchContext, TransientError
 from services.intake.acceptance import AGGREGATE_OF, Effect, accept_batch
 from services.intake.partners import Partner
 from tests.integration.conftest import eventually_true
-from tests.conftest import a_need, an_output, headers_of, register_partner, publish_event, publish_raw, read_topic
+from tests.conftest import a_match, a_need, an_output, headers_of, register_partner, publish_event, publish_raw, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -154,8 +155,15 @@ async def test_nul_characters_become_a_dead_letter_not_a_stuck_partition(intake,
     assert {json.loads(r.value)["original_value_encoding"] for r in letters} == {"utf-8", "base64"}
 
 
-async def test_feedback_answered_again_replaces_the_earlier_answer(intake, settings):
-    match_id = str(uuid.uuid4())
+async def a_match_intake_knows(intake, settings, producer, **changes) -> MatchProposed:
+    match = a_match(**changes)
+    await publish_event(producer, settings.topic(MATCHES.name), match, source="/redthread/matching", key=str(match.need_id))
+    await eventually_true(intake, "SELECT true FROM known_matches WHERE match_id = $1", match.match_id)
+    return match
+
+
+async def test_feedback_answered_again_replaces_the_earlier_answer(intake, settings, producer):
+    match_id = str((await a_match_intake_knows(intake, settings, producer)).match_id)
     first = {
         "feedback_id": str(uuid.uuid4()), "match_id": match_id, "verdict": "useful",
         "reporter": {"name": "Karin Lindqvist", "email": "karin@example.se"},
@@ -182,6 +190,32 @@ async def test_feedback_answered_again_replaces_the_earlier_answer(intake, setti
         settings, settings.topic(FEEDBACK.name), at_least=2, where=lambda r: r.key == match_id.encode()
     )
     assert [json.loads(r.value)["verdict"] for r in published] == ["useful", "adopted"]
+
+
+async def test_feedback_only_about_a_known_match_of_a_company_in_the_senders_scope(intake, settings, producer):
+    """A partner cannot move the board's funnel with answers about matches it made up, or
+    about companies that are not its own."""
+    smaland = await a_match_intake_knows(intake, settings, producer)  # a company in Småland och öarna
+    keys = {
+        partner_id: await register_partner(intake, partner_id, may_send="feedback", regions=frozenset(regions))
+        for partner_id, regions in (("iuc-smaland", {"Småland och öarna"}), ("iuc-norr", {"Norra Sverige"}))
+    }
+
+    async def answer(partner_id: str, match_id) -> httpx.Response:
+        body = {"feedback_id": str(uuid.uuid4()), "match_id": str(match_id), "verdict": "adopted",
+                "reporter": {"name": "Karin Lindqvist", "email": "karin@example.se"}}
+        transport = httpx.ASGITransport(app=intake.http_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+            return await client.post("/v1/feedback", json=body, headers={"Authorization": f"Bearer {keys[partner_id]}"})
+
+    own = await answer("iuc-smaland", smaland.match_id)
+    not_its_company = await answer("iuc-norr", smaland.match_id)
+    made_up = await answer("iuc-smaland", uuid.uuid4())
+
+    assert own.status_code == 202
+    assert not_its_company.status_code == 403
+    assert "may not send events for region Småland och öarna" in not_its_company.json()["detail"]
+    assert made_up.status_code == 404 and "not known" in made_up.json()["detail"]
 
 
 async def test_an_aggregate_created_meanwhile_by_another_transaction_is_decided_again(intake, settings):

@@ -16,16 +16,11 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from contracts.events import (
-    Confidentiality,
-    FeedbackSubmitted,
-    MatchProposed,
-    MatchReason,
-)
+from contracts.events import FeedbackSubmitted
 from contracts.topics import FEEDBACK, MATCHES, NEED_FEED, NEEDS, PARTNER_ACCESS
 from services.intake.partners import revoke_key
 from services.notification.digests import compose_due_digests
-from tests.conftest import a_need, publish_event, read_topic, register_partner
+from tests.conftest import a_match, a_need, publish_event, read_topic, register_partner
 from tests.integration.conftest import eventually_true
 from tests.peers import WebhookReceiver, wait_for
 
@@ -68,26 +63,6 @@ async def subscribe(notification, key: str, **body) -> dict:
         response = await api.post("/v1/subscriptions", json=body)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-def a_match(*, coach_email: str | None = None, confidentiality=Confidentiality.public, output_id=None, language="sv"):
-    need = a_need()
-    return MatchProposed(
-        match_id=uuid.uuid4(),
-        need_id=need.need_id,
-        output_id=output_id or uuid.uuid4(),
-        score=0.72,
-        method="concepts-tfidf-v1",
-        reasons=[MatchReason(kind="shared-concepts", explanation="Båda handlar om: ställtid, SMED")],
-        need_title=need.title,
-        output_title="SMED i pressverkstaden: en metod för kortare ställtider",
-        output_summary="En steg-för-steg-metod för att korta omställningstider i små verkstäder.",
-        company=need.company.model_copy(update={"region": "Småland och öarna", "iuc": "IUC Sjuhärad"}),
-        coach={"name": "Karin Lindqvist", "email": coach_email} if coach_email else None,
-        confidentiality=confidentiality,
-        language=language,
-        focus_areas=["P2"],
-    )
 
 
 async def test_a_key_issued_by_intake_works_here_until_it_is_revoked(intake, notification, partner_key):
