@@ -44,6 +44,7 @@ from contracts.topics import FEEDBACK, NEEDS, PARTICIPATIONS, RESEARCH_OUTPUTS, 
 from services.common.consumer import BatchContext, Rejected, TransientError
 from services.intake.geography import place
 from services.intake.language import detect_language
+from services.intake.companies import Registered, as_registered, registered_companies, registration, save_registrations
 from services.intake.known_matches import ANSWERS_THROUGH_LINKS, MatchFacts, facts_of
 from services.intake.partners import Partner
 
@@ -194,12 +195,20 @@ def aggregate_id(data: Contract) -> str:
     return str(getattr(data, AGGREGATE_OF[type(data)].id_column))
 
 
-def check_scope(partner: Partner, data: Contract) -> None:
+def check_may_send(partner: Partner, data: Contract) -> None:
     if not partner.may_send(data.EVENT_TYPE):
         raise Forbidden(f"partner {partner.partner_id} may not send {data.EVENT_TYPE}")
-    company = company_of(data)
-    if company is not None and (why_not := partner.may_speak_for(company.org_number, company.region)):
+
+
+def check_company_scope(partner: Partner, company: CompanyRef, registered: Registered | None) -> None:
+    """The partner's scope must cover the company as the event describes it and as it is
+    registered (services/intake/companies.py): moving it takes both regions."""
+    if why_not := partner.may_speak_for(company.org_number, company.region):
         raise Forbidden(why_not)
+    if registered is not None and registered.company.region != company.region and (
+        why_not := partner.may_speak_for(company.org_number, registered.company.region)
+    ):
+        raise Forbidden(f"company {company.org_number} is registered in region {registered.company.region}: {why_not}")
 
 
 def check_feedback(partner: Partner, feedback: FeedbackSubmitted, match: MatchFacts | None) -> None:
@@ -320,7 +329,7 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
         for index, (partner, event) in enumerate(submissions):
             try:
                 data = complete(event.data)
-                check_scope(partner, data)
+                check_may_send(partner, data)
             except Refusal as refusal:
                 results[index] = refusal
                 continue
@@ -331,13 +340,22 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
     states = await loading
     feedback_about = {data.match_id for _, _, _, data, _ in prepared if isinstance(data, FeedbackSubmitted)}
     matches = await facts_of(batch.conn, feedback_about) if feedback_about else {}
+    described = {company.org_number for *_, data, _ in prepared if (company := company_of(data)) is not None}
+    companies = await registered_companies(batch.conn, described) if described else {}
+    registrations: dict[str, Registered] = {}
     # The batch is accepted in one transaction: its canonical events share that moment.
     accepted_at = _json_time(datetime.now(UTC))
     for index, partner, event, data, aggregate in prepared:
         subject = aggregate_id(data)
         key = (aggregate.table, subject)
         canonical_id = _canonical_id(event)
+        company = company_of(data)
         try:
+            if company is not None:
+                registered = companies.get(company.org_number)
+                if (filled := as_registered(company, registered)) is not company:
+                    company, data = filled, data.model_copy(update={"company": filled})
+                check_company_scope(partner, company, registered)
             if isinstance(data, FeedbackSubmitted):
                 check_feedback(partner, data, matches.get(data.match_id))
             outcome, changed = decide(aggregate, states.get(key), partner, data, canonical_id, subject)
@@ -346,6 +364,8 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
             continue
         results[index] = outcome
         if changed is not None:
+            if company is not None and (entry := registration(partner.partner_id, company, companies.get(company.org_number))):
+                companies[company.org_number] = registrations[company.org_number] = entry
             states[key] = changed
             if isinstance(data, NeedClosed):
                 data = _with_need_facts(data, json.loads(changed.data))
@@ -354,6 +374,7 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
             headers = _canonical_headers(event, data, canonical_id, subject, accepted_at)
             batch.publish_record(aggregate.topic.name, partition_key(data, subject), value, headers, cause=event)
     await _save_states(batch, states)
+    await save_registrations(batch.conn, registrations)
     return results  # type: ignore[return-value]
 
 

@@ -218,6 +218,57 @@ async def test_feedback_only_about_a_known_match_of_a_company_in_the_senders_sco
     assert made_up.status_code == 404 and "not known" in made_up.json()["detail"]
 
 
+def an_org_number() -> str:
+    """A Swedish organisation number of its own for a test (ten digits, Luhn)."""
+    base = [5, 5, 6] + [int(d) for d in f"{uuid.uuid4().int % 10**6:06d}"]
+    total = sum(d * 2 - 9 * (d * 2 > 9) if i % 2 == 0 else d for i, d in enumerate(base))
+    return "".join(map(str, base)) + str((10 - total % 10) % 10)
+
+
+async def test_a_companys_master_data_changes_only_within_the_scope_it_is_registered_in(intake):
+    """One partner cannot move another's company into its own region (and so hand its red
+    thread to that region's coaches): scope is judged on the company as registered."""
+    org = an_org_number()
+    keys = {
+        "iuc-smaland-reg": await register_partner(intake, "iuc-smaland-reg", may_send="needs", regions=frozenset({"Småland"})),
+        "iuc-vast-reg": await register_partner(intake, "iuc-vast-reg", may_send="needs", regions=frozenset({"Väst"})),
+        "riksnatverket": await register_partner(intake, "riksnatverket", may_send="needs"),
+    }
+    in_smaland = {"org_number": org, "name": "Gnosjö Fjäder AB", "county": "Jönköpings län", "municipality": "Gnosjö"}
+    in_boras = in_smaland | {"county": "Västra Götalands län", "municipality": "Borås"}
+    by_number = {"org_number": org, "name": "Gnosjö Fjäder AB"}
+
+    async def need(partner_id: str, company: dict) -> httpx.Response:
+        body = a_need(company=company).model_dump(mode="json")
+        transport = httpx.ASGITransport(app=intake.http_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+            answer = await client.post("/v1/needs", json=body, headers={"Authorization": f"Bearer {keys[partner_id]}"})
+            if answer.status_code == 202:
+                stored = await client.get(f"/v1/needs/{body['need_id']}",
+                                          headers={"Authorization": f"Bearer {keys[partner_id]}"})
+                answer.stored_company = stored.json()["data"]["company"]
+            return answer
+
+    registered = await need("iuc-smaland-reg", in_smaland)
+    moved_by_another_region = await need("iuc-vast-reg", in_boras)
+    named_by_number = await need("iuc-smaland-reg", by_number)
+    moved_by_a_national_partner = await need("riksnatverket", in_boras)
+    smaland_after_the_move = await need("iuc-smaland-reg", by_number)
+
+    assert registered.status_code == 202
+    assert moved_by_another_region.status_code == 403
+    assert "registered in region Småland" in moved_by_another_region.json()["detail"]
+    assert named_by_number.status_code == 202
+    assert (named_by_number.stored_company["municipality"], named_by_number.stored_company["region"]) == ("Gnosjö", "Småland")
+    assert moved_by_a_national_partner.status_code == 202
+    assert smaland_after_the_move.status_code == 403 and "Väst" in smaland_after_the_move.json()["detail"]
+    async with intake.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT region, sources FROM companies WHERE org_number = $1", org)
+    sources = json.loads(row["sources"])
+    assert row["region"] == "Väst"
+    assert sources["municipality"]["partner"] == "riksnatverket" and sources["name"]["partner"] == "iuc-smaland-reg"
+
+
 async def test_an_aggregate_created_meanwhile_by_another_transaction_is_decided_again(intake, settings):
     """Two instances may create the same need at once (its events on two partitions); the
     one that loses is retried, not dead-lettered."""
