@@ -44,7 +44,7 @@ from contracts.topics import FEEDBACK, NEEDS, PARTICIPATIONS, RESEARCH_OUTPUTS, 
 from services.common.consumer import BatchContext, Rejected, TransientError
 from services.intake.geography import place
 from services.intake.language import detect_language
-from services.intake.companies import Registered, as_registered, registered_companies, registration, save_registrations
+from services.intake.companies import CompanyBook, Registered, as_registered, registered_companies, save_registrations
 from services.intake.known_matches import ANSWERS_THROUGH_LINKS, MatchFacts, facts_of
 from services.intake.partners import Partner
 
@@ -341,8 +341,7 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
     feedback_about = {data.match_id for _, _, _, data, _ in prepared if isinstance(data, FeedbackSubmitted)}
     matches = await facts_of(batch.conn, feedback_about) if feedback_about else {}
     described = {company.org_number for *_, data, _ in prepared if (company := company_of(data)) is not None}
-    companies = await registered_companies(batch.conn, described) if described else {}
-    registrations: dict[str, Registered] = {}
+    companies = CompanyBook(await registered_companies(batch.conn, described) if described else {})
     # The batch is accepted in one transaction: its canonical events share that moment.
     accepted_at = _json_time(datetime.now(UTC))
     for index, partner, event, data, aggregate in prepared:
@@ -352,7 +351,7 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
         company = company_of(data)
         try:
             if company is not None:
-                registered = companies.get(company.org_number)
+                registered = companies.registered.get(company.org_number)
                 if (filled := as_registered(company, registered)) is not company:
                     company, data = filled, data.model_copy(update={"company": filled})
                 check_company_scope(partner, company, registered)
@@ -364,8 +363,8 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
             continue
         results[index] = outcome
         if changed is not None:
-            if company is not None and (entry := registration(partner.partner_id, company, companies.get(company.org_number))):
-                companies[company.org_number] = registrations[company.org_number] = entry
+            if company is not None:
+                companies.described(partner.partner_id, company)
             states[key] = changed
             if isinstance(data, NeedClosed):
                 data = _with_need_facts(data, json.loads(changed.data))
@@ -374,7 +373,7 @@ async def accept_batch(batch: BatchContext, submissions: list[tuple[Partner, Clo
             headers = _canonical_headers(event, data, canonical_id, subject, accepted_at)
             batch.publish_record(aggregate.topic.name, partition_key(data, subject), value, headers, cause=event)
     await _save_states(batch, states)
-    await save_registrations(batch.conn, registrations)
+    await save_registrations(batch.conn, companies.changed)
     return results  # type: ignore[return-value]
 
 

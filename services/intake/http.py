@@ -31,7 +31,7 @@ from services.common.access import Access, declares
 from services.common.api_keys import presented_key, unauthenticated
 from services.common.problems import Problem
 from services.intake.acceptance import NEED, OUTPUT, Aggregate, Effect, Outcome, Refusal, accept_batch
-from services.intake.partners import Partner, PartnerDirectory, TokenBucket
+from services.intake.partners import Partner, PartnerDirectory
 
 if TYPE_CHECKING:
     from services.common.runtime import Service
@@ -82,21 +82,12 @@ PROBLEM_RESPONSES = {
 
 
 def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
-    buckets: dict[str, TokenBucket] = {}
-
     @declares(Access("partner"))
     async def current_partner(key: Annotated[str | None, Depends(presented_key)]) -> Partner:
         partner = await directory.authenticate(key) if key else None
         if partner is None:
             raise unauthenticated()
-        bucket = buckets.setdefault(partner.partner_id, TokenBucket(partner.requests_per_minute))
-        if (wait := bucket.take()) > 0:
-            raise Problem(
-                429,
-                f"partner {partner.partner_id} may send {partner.requests_per_minute} requests per minute",
-                slug="rate-limited",
-                headers={"Retry-After": str(max(1, round(wait + 0.5)))},
-            )
+        service.rate_limits.charge_partner(partner.partner_id, partner.requests_per_minute)
         return partner
 
     PartnerDep = Annotated[Partner, Depends(current_partner)]

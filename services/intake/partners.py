@@ -9,7 +9,7 @@ import hmac
 import math
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -189,26 +189,3 @@ async def announce_access(conn: asyncpg.Connection, partner_id: str, access_topi
         ],
     )
     await add_to_outbox(conn, access_topic, partner_id, new_event(access, source="/redthread/intake", subject=partner_id))
-
-
-@dataclass
-class TokenBucket:
-    """Per-partner rate limit on one intake instance: `per_minute` requests, in bursts of
-    at most that many."""
-
-    per_minute: int
-    tokens: float = field(default=-1.0)
-    updated: float = field(default_factory=time.monotonic)
-
-    def take(self) -> float:
-        """0 when allowed, else the seconds until the next request would be."""
-        now = time.monotonic()
-        rate = self.per_minute / 60
-        if self.tokens < 0:
-            self.tokens = float(self.per_minute)
-        self.tokens = min(float(self.per_minute), self.tokens + (now - self.updated) * rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / rate

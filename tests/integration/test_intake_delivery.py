@@ -11,10 +11,11 @@ import httpx
 import pytest
 
 from contracts.envelope import decode, encode, new_event
-from contracts.events import MatchProposed
+from contracts.events import CompanyRef, MatchProposed
 from contracts.topics import DEAD_LETTERS, FEEDBACK, MATCHES, NEEDS, PARTNER_NEEDS
 from services.common.consumer import BatchContext, TransientError
 from services.intake.acceptance import AGGREGATE_OF, Effect, accept_batch
+from services.intake.companies import CompanyBook, registered_companies, save_registrations
 from services.intake.partners import Partner
 from tests.integration.conftest import eventually_true
 from tests.conftest import a_match, a_need, an_output, headers_of, register_partner, publish_event, publish_raw, read_topic
@@ -267,6 +268,26 @@ async def test_a_companys_master_data_changes_only_within_the_scope_it_is_regist
     sources = json.loads(row["sources"])
     assert row["region"] == "Väst"
     assert sources["municipality"]["partner"] == "riksnatverket" and sources["name"]["partner"] == "iuc-smaland-reg"
+
+
+async def test_a_company_described_meanwhile_by_another_transaction_is_decided_again(intake):
+    """Companies are read without a lock: a change saved on top of a revision that another
+    batch has moved past fails as transient (the batch is decided again), never overwrites."""
+    org = an_org_number()
+    described = CompanyRef(org_number=org, name="Anderstorp Stål AB", county="Jönköpings län", region="Småland")
+    async with intake.pool.acquire() as conn:
+        first = CompanyBook({})
+        first.described("iuc-smaland-reg", described)
+        await save_registrations(conn, first.changed)  # registered, revision 1
+        stale = CompanyBook({})  # decided before that registration could be seen
+        stale.described("riksnatverket", described.model_copy(update={"region": "Väst", "county": "Västra Götalands län"}))
+        with pytest.raises(TransientError, match=org):
+            await save_registrations(conn, stale.changed)
+        fresh = CompanyBook(await registered_companies(conn, {org}))
+        fresh.described("riksnatverket", described.model_copy(update={"name": "Anderstorp Stål och Svets AB"}))
+        await save_registrations(conn, fresh.changed)
+        row = await conn.fetchrow("SELECT name, region, revision FROM companies WHERE org_number = $1", org)
+    assert (row["name"], row["region"], row["revision"]) == ("Anderstorp Stål och Svets AB", "Småland", 2)
 
 
 async def test_an_aggregate_created_meanwhile_by_another_transaction_is_decided_again(intake, settings):

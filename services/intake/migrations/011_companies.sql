@@ -9,5 +9,6 @@ CREATE TABLE IF NOT EXISTS companies (
     region text,
     iuc text,
     sources jsonb NOT NULL,  -- field → {"partner": …, "at": …}
+    revision integer NOT NULL DEFAULT 1,  -- each change +1: concurrent changes are told apart, not locked
     updated_at timestamptz NOT NULL DEFAULT now()
 );
