@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import Mount, Route
@@ -51,24 +51,44 @@ def declares(access: Access) -> Callable[[Callable[..., Any]], Callable[..., Any
     return mark
 
 
-def public(why: str) -> Any:
-    """For `dependencies=[...]` of a route open by design: declares it, checks nothing."""
+def public(why: str, counted: bool = True) -> Any:
+    """For `dependencies=[...]` of a route open by design: declares it, and charges the
+    client's address (services/common/rate_limits.py) unless `counted` is False."""
 
     @declares(Access("public", why))
-    def open_by_design() -> None:
-        return None
+    def open_by_design(request: Request) -> None:
+        if counted:
+            charge_address(request)
 
     return Depends(open_by_design)
 
 
 def link(why: str) -> Any:
-    """For a route open to the holder of a link token; the route looks the token up."""
+    """For a route open to the holder of a link token; the route looks the token up, and
+    the client's address is charged."""
 
     @declares(Access("link", why))
-    def token_in_the_path() -> None:
-        return None
+    def token_in_the_path(request: Request) -> None:
+        charge_address(request)
 
     return Depends(token_in_the_path)
+
+
+def charge_address(request: Request) -> None:
+    request.app.state.rate_limits.charge_address(request.client.host if request.client else "unknown")
+
+
+class CountedPerAddress:
+    """An ASGI app (static files) whose every request is charged to its client's address;
+    a 429 is raised as a Problem, answered by the service's problem handler."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            charge_address(Request(scope))
+        await self.app(scope, receive, send)
 
 
 # FastAPI's own routes: the API's description, for anyone who integrates with it.

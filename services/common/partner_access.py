@@ -11,6 +11,7 @@ import asyncpg
 
 from contracts.notices import PartnerAccessChanged
 from services.common.api_keys import hash_secret, split_key, unauthenticated
+from services.common.rate_limits import RateLimits
 
 
 async def record_partner_access(conn: asyncpg.Connection, access: PartnerAccessChanged) -> None:
@@ -46,14 +47,17 @@ async def partner_for_key(conn: asyncpg.Connection, api_key: str) -> PartnerAcce
     return None if access.removed else access
 
 
-async def authenticated_partner(pool: Callable[[], asyncpg.Pool], api_key: str | None) -> PartnerAccessChanged:
-    """The partner whose active key a request presents; a 401 Problem otherwise, without
-    touching the database (`pool` is asked for only then) when it presents nothing shaped
-    like a key."""
+async def authenticated_partner(
+    pool: Callable[[], asyncpg.Pool], api_key: str | None, limits: RateLimits
+) -> PartnerAccessChanged:
+    """The partner whose active key a request presents, charged one request of its
+    allowance; a 401 Problem otherwise, without touching the database (`pool` is asked
+    for only then) when it presents nothing shaped like a key."""
     if not api_key or split_key(api_key) is None:
         raise unauthenticated()
     async with pool().acquire() as conn:
         partner = await partner_for_key(conn, api_key)
     if partner is None:
         raise unauthenticated()
+    limits.charge_partner(partner.partner_id, partner.requests_per_minute)
     return partner

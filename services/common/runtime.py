@@ -26,6 +26,8 @@ from contracts.topics import Topic
 from services.common.consumer import BatchContext, BatchHandler, EventConsumer, Handler, per_event
 from services.common.db import apply_migrations, create_pool, transaction
 from services.common.access import public
+from services.common.rate_limits import RateLimits
+from services.common.security_headers import SecurityHeaders
 from services.common.health import Bounds, ConsumerProgress, Observations, judge
 from services.common.kafka import KafkaSubscriber, make_broker, records_waiting, subscribe
 from services.common.outbox import OutboxRelay, stage_rows
@@ -135,10 +137,15 @@ class Service:
         self.http_app = FastAPI(
             title=f"redthread {name}", version="0.1.0", description=description, lifespan=self._lifespan
         )
+        self.rate_limits = RateLimits(self.settings.public_requests_per_minute)
+        self.http_app.state.rate_limits = self.rate_limits
         install_problem_handlers(self.http_app)
         self.http_app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_request_bytes)
+        documentation = {self.http_app.docs_url, self.http_app.redoc_url, self.http_app.swagger_ui_oauth2_redirect_url}
+        self.http_app.add_middleware(SecurityHeaders, documentation_paths={p for p in documentation if p})
         self.http_app.add_api_route("/health", self.health, methods=["GET"], tags=["operations"],
-                                    dependencies=[public("for supervisors and load balancers; names no partner or company")])
+                                    dependencies=[public("for supervisors and load balancers; names no partner or company",
+                                                        counted=False)])
         if http is not None:
             self.http_app.include_router(http(self))
         FastAPIInstrumentor.instrument_app(self.http_app, tracer_provider=self.tracer_provider)

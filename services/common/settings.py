@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int | None = None
     max_request_bytes: int = 256 * 1024
+    # Requests per minute from one client address to the routes open without a key
+    # (services/common/rate_limits.py); partners have their own allowance.
+    public_requests_per_minute: int = 300
 
     consumer_batch_size: int = 500
     # How long a consumer waits for records before it polls again. FastStream then sleeps

@@ -189,11 +189,11 @@ def build_router(service: "Service") -> APIRouter:
 
     @declares(Access("partner"))
     async def current_partner(key: Annotated[str | None, Depends(presented_key)]) -> PartnerAccessChanged:
-        return await authenticated_partner(lambda: service.pool, key)
+        return await authenticated_partner(lambda: service.pool, key, service.rate_limits)
 
     @declares(Access("operator"))
     async def operator(key: Annotated[str | None, Depends(presented_key)]) -> PartnerAccessChanged:
-        partner = await authenticated_partner(lambda: service.pool, key)
+        partner = await authenticated_partner(lambda: service.pool, key, service.rate_limits)
         if not partner.operator:
             raise Problem(403, f"partner {partner.partner_id} is not an operator; the programme office makes operators",
                           slug="operators-only")

@@ -161,7 +161,7 @@ def build_router(service: "Service") -> APIRouter:
 
     @declares(Access("reporting board or coach"))
     async def reader(key: Annotated[str | None, Depends(presented_key)]) -> PartnerAccessChanged:
-        partner = await authenticated_partner(lambda: service.pool, key)
+        partner = await authenticated_partner(lambda: service.pool, key, service.rate_limits)
         if partner.reporting not in (BOARD, COACH):
             raise Problem(
                 403,

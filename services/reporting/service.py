@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi.staticfiles import StaticFiles
 
-from services.common.access import Access, mounted
+from services.common.access import Access, CountedPerAddress, mounted
 from services.common.runtime import Service, Subscription
 from services.common.settings import Settings
 from services.reporting.api import DASHBOARD_PATH, build_router
@@ -38,6 +38,6 @@ def build(settings: Settings | None = None) -> Service:
     )
     # The dashboard is static; it asks the API with the key the reader types in.
     if DASHBOARD_FILES.is_dir():
-        dashboard = mounted(StaticFiles(directory=DASHBOARD_FILES, html=True), DASHBOARD_PAGE)
+        dashboard = mounted(CountedPerAddress(StaticFiles(directory=DASHBOARD_FILES, html=True)), DASHBOARD_PAGE)
         service.http_app.mount(DASHBOARD_PATH, dashboard, name="dashboard")
     return service
