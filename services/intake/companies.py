@@ -95,9 +95,11 @@ class CompanyBook:
 
 
 async def save_registrations(conn: asyncpg.Connection, changed: dict[str, Registered]) -> None:
-    """Saves each change on top of the revision it was decided on. Raises TransientError
-    when another batch changed (or registered) one of these companies meanwhile: the batch
-    is then decided again, on what that one saved."""
+    """Saves each change on top of what it was decided on. Raises TransientError when
+    another batch moved (or registered elsewhere) one of these companies meanwhile, or
+    this batch moves one that another batch changed meanwhile: the batch is then decided
+    again, on what that one saved. Scope is judged on the region, so only the region
+    needs this care; for the other fields the last description wins."""
     if not changed:
         return
     rows = [
@@ -111,8 +113,11 @@ async def save_registrations(conn: asyncpg.Connection, changed: dict[str, Regist
         " $8::jsonb[], $9::int[])"
         " ON CONFLICT (org_number) DO UPDATE SET country = EXCLUDED.country, name = EXCLUDED.name,"
         " county = EXCLUDED.county, municipality = EXCLUDED.municipality, region = EXCLUDED.region, iuc = EXCLUDED.iuc,"
-        " sources = EXCLUDED.sources, revision = EXCLUDED.revision, updated_at = now()"
-        " WHERE c.revision = EXCLUDED.revision - 1"
+        " sources = EXCLUDED.sources, revision = c.revision + 1, updated_at = now()"
+        # Saved when nothing changed meanwhile, or when the company stays in the region this
+        # batch found it in (a name or an address line: the last description wins). A region
+        # changed meanwhile, by either side, sends the batch back to be decided again.
+        " WHERE c.revision = EXCLUDED.revision - 1 OR c.region IS NOT DISTINCT FROM EXCLUDED.region"
         " RETURNING org_number",
         *map(list, zip(*rows)),
     )
