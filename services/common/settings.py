@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # Requests per minute from one client address to the routes open without a key
     # (services/common/rate_limits.py); partners have their own allowance.
     public_requests_per_minute: int = 300
+    # How long the answer link in a match message works (it can be revoked before: python -m services.ops links revoke).
+    answer_link_ttl_days: int = 180
 
     consumer_batch_size: int = 500
     # How long a consumer waits for records before it polls again. FastStream then sleeps

@@ -411,7 +411,7 @@ def build_router(service: "Service") -> APIRouter:
     async def answer_page(token: str, verdict: FeedbackVerdict | None = None) -> HTMLResponse:
         """The page a match message links to: what the company thinks of the research."""
         async with service.pool.acquire() as conn:
-            link = await _answer_link(conn, token)
+            link = await _answer_link(conn, token, timedelta(days=settings.answer_link_ttl_days))
         match = link["match"]
         choices = "".join(
             f"<p><label><input type=\"radio\" name=\"verdict\" value=\"{v.value}\""
@@ -442,7 +442,7 @@ def build_router(service: "Service") -> APIRouter:
             raise Problem(422, "; ".join(f"{e['pointer']}: {e['detail']}" for e in errors),
                           slug="invalid-request", errors=errors) from None
         async with service.publishing() as transaction:
-            link = await _answer_link(transaction.conn, token)
+            link = await _answer_link(transaction.conn, token, timedelta(days=settings.answer_link_ttl_days))
             recorded = await _record_answer(transaction, link["match"], link["reporter"], form)
         if wants_json:
             return Response(recorded.model_dump_json(), media_type="application/json")
@@ -506,12 +506,19 @@ async def _unsubscribable(conn: asyncpg.Connection, token: str) -> str:
     raise Problem(404, "this unsubscribe link is not known", slug="not-found")
 
 
-async def _answer_link(conn: asyncpg.Connection, token: str) -> dict:
+async def _answer_link(conn: asyncpg.Connection, token: str, valid_for: timedelta) -> dict:
     row = await conn.fetchrow(
-        "SELECT l.reporter, m.notice FROM answer_links l JOIN known_matches m USING (match_id) WHERE l.token = $1", token
+        "SELECT l.reporter, l.created_at, l.revoked_at, m.notice FROM answer_links l JOIN known_matches m USING (match_id)"
+        " WHERE l.token = $1",
+        token,
     )
     if row is None:
         raise Problem(404, "this answer link is not known", slug="not-found")
+    if row["revoked_at"] is not None:
+        raise Problem(410, "this answer link was revoked; answer through your coach tool", slug="link-revoked")
+    if row["created_at"] + valid_for < datetime.now(UTC):
+        raise Problem(410, f"this answer link expired {valid_for.days} days after it was sent;"
+                      " answer through your coach tool", slug="link-expired")
     return {"reporter": Person.model_validate_json(row["reporter"]), "match": MatchProposed.model_validate_json(row["notice"])}
 
 

@@ -7,9 +7,9 @@ import asyncio
 import sys
 
 from services.common.settings import Settings
-from services.ops import deliveries
+from services.ops import deliveries, links
 
-GROUPS = (deliveries,)
+GROUPS = (deliveries, links)
 
 
 def main(argv: list[str] | None = None) -> int:

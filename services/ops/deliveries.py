@@ -16,8 +16,8 @@ from uuid import UUID
 import asyncpg
 
 from services.common.settings import Settings
+from services.ops.connection import notification_connection
 
-SCHEMA = "notification"
 STATUSES = ("pending", "held", "digested", "delivered", "failed", "cancelled")
 CHANNELS = ("email", "webhook", "atom")
 ERROR_SHOWN_CHARS = 120
@@ -42,7 +42,7 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 async def list_deliveries(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await _connect(settings)
+    conn = await notification_connection(settings)
     try:
         rows = await conn.fetch(
             "SELECT delivery_id, status, channel, destination, attempts, created_at, last_error FROM deliveries"
@@ -63,7 +63,7 @@ async def resend_deliveries(args: argparse.Namespace, settings: Settings) -> int
     if bool(args.ids) == args.all_failed:
         print("name the deliveries to resend (ID …) or say --all-failed, not both")
         return 2
-    conn = await _connect(settings)
+    conn = await notification_connection(settings)
     try:
         async with conn.transaction():
             chosen = await conn.fetch(
@@ -94,14 +94,6 @@ async def resend_deliveries(args: argparse.Namespace, settings: Settings) -> int
         print(f"not resent {missing}: no such delivery")
     print(f"{verb} {len(failed)} deliveries")
     return 1 if refused else 0
-
-
-async def _connect(settings: Settings) -> asyncpg.Connection:
-    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": SCHEMA})
-    if await conn.fetchval("SELECT to_regclass('deliveries') IS NULL"):
-        await conn.close()
-        raise SystemExit(f"no schema {SCHEMA!r} with deliveries in this database: has notification run against it?")
-    return conn
 
 
 def _line(row: asyncpg.Record) -> str:

@@ -5,6 +5,7 @@ partner keys and for the answers that come back as feedback."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import re
@@ -20,6 +21,7 @@ from contracts.events import FeedbackSubmitted
 from contracts.topics import FEEDBACK, MATCHES, NEED_FEED, NEEDS, PARTNER_ACCESS
 from services.intake.partners import revoke_key
 from services.notification.digests import compose_due_digests
+from services.ops.links import revoke_links
 from tests.conftest import a_match, a_need, publish_event, read_topic, register_partner
 from tests.integration.conftest import eventually_true
 from tests.peers import WebhookReceiver, wait_for
@@ -315,6 +317,35 @@ async def test_answer_links_only_for_subscribers_whose_partner_may_send_feedback
         texts[partner_id] = mail.get_body(("plain",)).get_content()
     assert match.output_title in texts["bara-lasare"] and "/v1/answers/" not in texts["bara-lasare"]
     assert "/v1/answers/" in texts["coachverktyg"]
+
+
+async def test_an_answer_link_expires_and_can_be_revoked(notification, settings, producer, inbox):
+    tokens = []
+    for _ in range(2):
+        coach = f"coach-{uuid.uuid4().hex[:8]}@iuc.example.se"
+        match = a_match(coach_email=coach)
+        await publish_event(producer, settings.topic(MATCHES.name), match, source="/redthread/matching",
+                            key=str(match.need_id))
+        await asyncio.to_thread(wait_for, lambda coach=coach: inbox.to(coach), what="the coach's mail")
+        text = inbox.to(coach)[0].get_body(("plain",)).get_content()
+        tokens.append((match, coach, re.search(r"/v1/answers/([\w-]+)\?verdict=useful", text).group(1)))
+    (revoked_match, revoked_coach, revoked), (old_match, _, expired) = tokens
+
+    dry = await revoke_links(argparse.Namespace(match=revoked_match.match_id, email=revoked_coach.upper(), dry_run=True),
+                             notification.settings)
+    await revoke_links(argparse.Namespace(match=revoked_match.match_id, email=revoked_coach, dry_run=False),
+                       notification.settings)
+    async with notification.pool.acquire() as conn:
+        await conn.execute("UPDATE answer_links SET created_at = now() - interval '181 days' WHERE token = $1", expired)
+    async with client(notification) as api:
+        after_revocation = await api.get(f"/v1/answers/{revoked}")
+        after_expiry = await api.post(f"/v1/answers/{expired}", json={"verdict": "useful"})
+
+    assert dry == 0
+    assert after_revocation.status_code == 410 and after_revocation.json()["type"].endswith("link-revoked")
+    assert after_expiry.status_code == 410 and "expired 180 days after" in after_expiry.json()["detail"]
+    async with notification.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM answers WHERE match_id = $1", old_match.match_id) == 0
 
 
 async def test_what_went_out_is_for_operators_only(notification, partner_key, operator_key):
