@@ -25,6 +25,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import Mount, Route
 
+from services.common.rate_limits import charge_client
+
 ACCESS_ATTRIBUTE = "__redthread_access__"
 
 
@@ -58,7 +60,7 @@ def public(why: str, counted: bool = True) -> Any:
     @declares(Access("public", why))
     def open_by_design(request: Request) -> None:
         if counted:
-            charge_address(request)
+            charge_client(request)
 
     return Depends(open_by_design)
 
@@ -69,26 +71,9 @@ def link(why: str) -> Any:
 
     @declares(Access("link", why))
     def token_in_the_path(request: Request) -> None:
-        charge_address(request)
+        charge_client(request)
 
     return Depends(token_in_the_path)
-
-
-def charge_address(request: Request) -> None:
-    request.app.state.rate_limits.charge_address(request.client.host if request.client else "unknown")
-
-
-class CountedPerAddress:
-    """An ASGI app (static files) whose every request is charged to its client's address;
-    a 429 is raised as a Problem, answered by the service's problem handler."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http":
-            charge_address(Request(scope))
-        await self.app(scope, receive, send)
 
 
 # FastAPI's own routes: the API's description, for anyone who integrates with it.

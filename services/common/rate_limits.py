@@ -12,6 +12,9 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
 
 from services.common.problems import Problem
 
@@ -65,3 +68,21 @@ class RateLimits:
 def _charge(bucket: TokenBucket, rule: str) -> None:
     if (wait := bucket.take()) > 0:
         raise Problem(429, rule, slug="rate-limited", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+
+
+def charge_client(request: Request) -> None:
+    """Charges a request to its client's address, against the service's limits."""
+    request.app.state.rate_limits.charge_address(request.client.host if request.client else "unknown")
+
+
+class CountedPerAddress:
+    """An ASGI app (static files) whose every request is charged to its client's address;
+    a 429 is raised as a Problem, answered by the service's problem handler."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            charge_client(Request(scope))
+        await self.app(scope, receive, send)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from fastapi.staticfiles import StaticFiles
 
-from services.common.access import Access, CountedPerAddress, mounted
+from services.common.access import Access, mounted
+from services.common.rate_limits import CountedPerAddress
 from services.common.runtime import Service, Subscription
 from services.common.settings import Settings
 from services.reporting.api import DASHBOARD_PATH, build_router
