@@ -73,7 +73,7 @@ test-e2e: up
 	@DATABASE_URL="$$($(PG) url)" $(PYTEST) tests/e2e
 
 # The fault suite starts, kills and restarts a Kafka and a PostgreSQL of its own (ports
-# 19092-19093, 29092-29097 and 55442; for the partition a network namespace with veth
+# 19092-19093, 29092-29097 and 15442; for the partition a network namespace with veth
 # links on 10.231.77.0/30 and 10.231.78.0/30), from the same jars and wheel as `make up`.
 test-faults: $(VENV)/.installed
 	@$(KAFKA) install

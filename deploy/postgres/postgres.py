@@ -37,7 +37,9 @@ LOG_FILE = LOG_DIR / "postgres.log"
 FALLBACK_VENV = PG_HOME / "venv"
 
 HOST = "127.0.0.1"
-DEFAULT_PORT = 55432
+# Below Linux's ephemeral range (32768-60999): a port in it can be taken for a moment by
+# any outgoing connection's local end, and then the server cannot bind it.
+DEFAULT_PORT = 15432
 DB_NAME = "redthread"
 DB_USER = "postgres"
 # Must match pyproject.toml; used only when the running Python lacks the wheel.
@@ -339,12 +341,34 @@ def start_server(bin_dir: Path, port: int) -> None:
     settings = " ".join(f"-c {name}={value}" for name, value in SERVER_SETTINGS.items())
     server_opts = f"-c listen_addresses={HOST} -p {port} -k '' {settings}"
     say(f"starting PostgreSQL {major} on {HOST}:{port} (log: {LOG_FILE})")
+    for attempt, pause in enumerate(BIND_RETRY_PAUSES + (None,), start=1):
+        log_start = LOG_FILE.stat().st_size if LOG_FILE.exists() else 0
+        try:
+            run([str(bin_dir / "pg_ctl"), "-D", str(DATA_DIR), "-l", str(LOG_FILE), "-o", server_opts,
+                 "-w", "-t", str(START_TIMEOUT), "start"], "pg_ctl start",
+                start_new_session=True, **owner.kwargs())
+            return
+        except Failure as err:
+            if pause is None or not port_was_taken(log_start):
+                raise Failure(f"{err}\n{log_tail()}") from None
+            say(f"port {port} was taken when the server tried to bind it (attempt {attempt}); "
+                f"trying again in {pause}s")
+            time.sleep(pause)
+
+
+# Something that is not a server can hold a port for a moment (a connection's local end,
+# a process on its way out); the server is started again after these pauses before giving up.
+BIND_RETRY_PAUSES = (2, 5, 10)
+
+
+def port_was_taken(log_start: int) -> bool:
+    """Whether the server's log, from byte log_start on, says it could not bind its port."""
     try:
-        run([str(bin_dir / "pg_ctl"), "-D", str(DATA_DIR), "-l", str(LOG_FILE), "-o", server_opts,
-             "-w", "-t", str(START_TIMEOUT), "start"], "pg_ctl start",
-            start_new_session=True, **owner.kwargs())
-    except Failure as err:
-        raise Failure(f"{err}\n{log_tail()}") from None
+        with LOG_FILE.open("rb") as log:
+            log.seek(log_start)
+            return b"Address already in use" in log.read()
+    except OSError:
+        return False
 
 
 def cmd_stop() -> int:

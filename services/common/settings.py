@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     # newly created own topics.
     kafka_metadata_max_age_ms: int = 30_000
     database_url: str = Field(
-        "postgresql://postgres@127.0.0.1:55432/redthread",
+        "postgresql://postgres@127.0.0.1:15432/redthread",
         validation_alias=AliasChoices("DATABASE_URL", "REDTHREAD_DATABASE_URL"),
     )
     # Prefixes topic names and consumer groups, so a test run or a second demo can share

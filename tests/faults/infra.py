@@ -26,7 +26,7 @@ KAFKA_LIB = HOME / "kafka" / "lib"
 # 9092 → 19092, and so on for every listener of the templates; the three nodes go to
 # 29092–29097, so that they can run beside the single one.
 PORT_SHIFT = {1: 10_000, 3: 20_000}
-PG_PORT = int(os.environ.get("REDTHREAD_FAULTS_PG_PORT", "55442"))
+PG_PORT = int(os.environ.get("REDTHREAD_FAULTS_PG_PORT", "15442"))
 READY_LINE = "Kafka Server started"
 
 
