@@ -20,7 +20,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.envelope import encode, new_event
 from contracts.events import Confidentiality, MatchProposed, MatchReason, NeedSubmitted, ResearchOutputPublished
-from services.common.kafka import ensure_topics
+from services.common.kafka_security import ADMIN, client_options
+from services.common.kafka_provisioning import provision_broker
 from services.common.settings import Settings
 
 
@@ -62,11 +63,11 @@ async def settings(namespace: str, database_url: str) -> AsyncIterator[Settings]
         kafka_metadata_max_age_ms=1000,
     )
     try:
-        await asyncio.wait_for(ensure_topics(settings), 30)
+        await asyncio.wait_for(provision_broker(settings), 30)
     except Exception as error:  # noqa: BLE001 - turned into a clear instruction
         pytest.fail(f"Kafka at {settings.kafka_bootstrap_servers} is not reachable ({error!r}): run `make up`")
     yield settings
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
     await admin.start()
     try:
         ours = [t for t in await admin.list_topics() if t.startswith(namespace + ".")]
@@ -78,7 +79,7 @@ async def settings(namespace: str, database_url: str) -> AsyncIterator[Settings]
 
 @pytest.fixture(scope="module")
 async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(settings, ADMIN), acks="all", enable_idempotence=True)
     await producer.start()
     yield producer
     await producer.stop()
@@ -111,7 +112,7 @@ async def read_topic(
 ) -> list[ConsumerRecord]:
     """The records of `topic` that satisfy `where`, from the beginning, waiting until
     there are `at_least` of them (or the timeout passes)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(settings, ADMIN), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))]

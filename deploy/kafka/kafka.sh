@@ -16,6 +16,12 @@ CONF_SRC=$SCRIPT_DIR/conf
 START_TIMEOUT=${REDTHREAD_KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=${REDTHREAD_KAFKA_STOP_TIMEOUT:-60}
 BROKER_HEAP=512M
+# sasl-scram (default): clients authenticate and ACLs apply (conf/server.properties);
+# plaintext: anyone who connects may do anything (conf/plaintext/server.properties).
+SECURITY=${REDTHREAD_KAFKA_SECURITY:-sasl-scram}
+CREDENTIALS=$KHOME/credentials
+ADMIN_PASSWORD_FILE=$CREDENTIALS/admin
+ADMIN_CLIENT_CONF=$KHOME/conf/admin-client.properties
 READY_LINE='Kafka Server started'
 if [[ -n ${JAVA_HOME:-} ]]; then JAVA=$JAVA_HOME/bin/java; else JAVA=java; fi
 
@@ -35,11 +41,14 @@ usage: kafka.sh COMMAND [ARGS]
   perf-producer ARGS...      org.apache.kafka.tools.ProducerPerformance
   perf-consumer ARGS...      org.apache.kafka.tools.ConsumerPerformance
 
-Single node: PLAINTEXT 127.0.0.1:9092, controller 9093.
-Three nodes: 127.0.0.1:9092,9094,9096 (controllers 9093,9095,9097).
+Single node: SASL_PLAINTEXT (SCRAM-SHA-512) on 127.0.0.1:9092, controller 9093, ACLs on;
+the admin's password is in \$REDTHREAD_HOME/kafka/credentials/admin, the services' are
+made there by \`make topics\` (services/common/kafka_provisioning.py).
+Three nodes (plaintext only, for fault tests): 127.0.0.1:9092,9094,9096 (controllers 9093,9095,9097).
 
 environment:
   REDTHREAD_HOME                 state directory (default: <repo>/.local, now $REDTHREAD_HOME)
+  REDTHREAD_KAFKA_SECURITY       sasl-scram (default) or plaintext (no authentication, no ACLs)
   REDTHREAD_KAFKA_START_TIMEOUT  seconds to wait for "$READY_LINE" (default 90)
   REDTHREAD_KAFKA_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL (default 60)
   JAVA_HOME                      Java 17+ to use (default: java on PATH)
@@ -48,6 +57,8 @@ EOF
 
 say() { printf 'kafka: %s\n' "$*"; }
 die() { printf 'kafka: error: %s\n' "$*" >&2; exit 1; }
+
+case $SECURITY in sasl-scram | plaintext) ;; *) die "REDTHREAD_KAFKA_SECURITY must be sasl-scram or plaintext, not '$SECURITY'" ;; esac
 
 # ---------------------------------------------------------------- install
 
@@ -130,7 +141,7 @@ node_setup() {
   local mode=$1 n=$2
   if [[ $mode == single ]]; then
     N_NAME=node1
-    N_TEMPLATE=$CONF_SRC/server.properties
+    if [[ $SECURITY == plaintext ]]; then N_TEMPLATE=$CONF_SRC/plaintext/server.properties; else N_TEMPLATE=$CONF_SRC/server.properties; fi
     N_CONF=$KHOME/conf/node1.properties
     N_DATA=$KHOME/data/node1
     N_LOGS=$KHOME/logs/node1
@@ -150,14 +161,41 @@ node_setup() {
   [[ -n $N_PORT && -n $N_CPORT ]] || die "cannot read the PLAINTEXT/CONTROLLER ports from $N_TEMPLATE"
 }
 
+# render_conf: the node's template with its data directory and, with security on, the
+# admin password (so the rendered file is readable by its owner only).
 render_conf() {
   mkdir -p "$(dirname "$N_CONF")"
-  local line out=$N_CONF.tmp
-  : >"$out"
+  local line out=$N_CONF.tmp pw=
+  if grep -qF @ADMIN_PASSWORD@ "$N_TEMPLATE"; then pw=$(admin_password); fi
+  (umask 077 && : >"$out")
   while IFS= read -r line || [[ -n $line ]]; do
-    printf '%s\n' "${line//@DATA_DIR@/$N_DATA}" >>"$out"
+    line=${line//@DATA_DIR@/$N_DATA}
+    printf '%s\n' "${line//@ADMIN_PASSWORD@/$pw}" >>"$out"
   done <"$N_TEMPLATE"
   mv "$out" "$N_CONF"
+}
+
+# The admin's password, made once per data directory: the broker's only super user.
+admin_password() {
+  if [[ ! -s $ADMIN_PASSWORD_FILE ]]; then
+    mkdir -p "$CREDENTIALS"
+    chmod 700 "$CREDENTIALS"
+    (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$ADMIN_PASSWORD_FILE")
+  fi
+  cat "$ADMIN_PASSWORD_FILE"
+}
+
+# A data directory is formatted for one security mode; the other cannot use it.
+check_security_of_data() {
+  local marker=$N_DATA/redthread-security have
+  [[ -f $N_DATA/meta.properties ]] || return 0
+  have=$(cat "$marker" 2>/dev/null || echo plaintext)
+  if [[ $have != "$SECURITY" ]]; then
+    die "$N_NAME: $N_DATA was formatted for security '$have', not '$SECURITY' (REDTHREAD_KAFKA_SECURITY). Its data are local only: \`make clean\` (or kafka.sh wipe) deletes them, or set REDTHREAD_KAFKA_SECURITY=$have"
+  fi
+  if [[ $have == sasl-scram && ! -s $ADMIN_PASSWORD_FILE ]]; then
+    die "$N_NAME: $N_DATA is formatted with an admin password that is gone from $ADMIN_PASSWORD_FILE: \`make clean\` (or kafka.sh wipe) and start again"
+  fi
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -201,9 +239,16 @@ format_if_needed() {
   # The single node uses a dynamic quorum (controller.quorum.bootstrap.servers) and must
   # be formatted --standalone; the cluster's static voters must be formatted without it.
   [[ $mode == single ]] && flags=(--standalone)
-  say "$N_NAME: formatting storage in $N_DATA (cluster id $cid)"
+  # KRaft reads SCRAM credentials from its metadata log, so the admin's (which the broker
+  # itself uses between its listeners) must be in it before the first start.
+  if [[ $mode == single && $SECURITY == sasl-scram ]]; then
+    flags+=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(admin_password)]")
+  fi
+  say "$N_NAME: formatting storage in $N_DATA (cluster id $cid, security $([[ $mode == single ]] && echo "$SECURITY" || echo plaintext))"
   tools_java kafka.tools.StorageTool format "${flags[@]}" -t "$cid" -c "$N_CONF" >/dev/null ||
     die "$N_NAME: storage format failed"
+  [[ $mode == single ]] && printf '%s\n' "$SECURITY" >"$N_DATA/redthread-security"
+  return 0
 }
 
 launch_node() {
@@ -337,6 +382,7 @@ cmd_start() {
   local cid=
   for n in "${launch[@]}"; do
     node_setup "$mode" "$n"
+    [[ $mode == single ]] && check_security_of_data
     render_conf
     if [[ ! -f $N_DATA/meta.properties ]]; then
       [[ -n $cid ]] || cid=$(cluster_id_for "$mode")
@@ -454,6 +500,9 @@ cmd_wipe() {
   done
   if [[ $mode == cluster ]]; then
     rm -rf "$KHOME/data/cluster" "$KHOME/logs/cluster" "$KHOME/conf/cluster"
+  else
+    # The credentials belong to the metadata log just deleted.
+    rm -rf "$CREDENTIALS"
   fi
   say "deleted the data, logs and rendered config of the $(mode_label "$mode")"
 }
@@ -467,15 +516,30 @@ run_tool() {
     -cp "$LIB_DIR/*" "$class" "$@"
 }
 
+# Client settings for Kafka's own tools acting as admin (mode 600: the password).
+admin_client_flags() {
+  ADMIN_FLAGS=()
+  [[ $SECURITY == sasl-scram ]] || return 0
+  mkdir -p "$(dirname "$ADMIN_CLIENT_CONF")"
+  (
+    umask 077
+    printf '%s\n' "security.protocol=SASL_PLAINTEXT" "sasl.mechanism=SCRAM-SHA-512" \
+      "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"$(admin_password)\";" \
+      >"$ADMIN_CLIENT_CONF"
+  )
+  ADMIN_FLAGS=(--command-config "$ADMIN_CLIENT_CONF")
+}
+
 cmd_topics() {
   local a
+  admin_client_flags
   for a in "$@"; do
     case $a in
       --bootstrap-server | --bootstrap-server=* | --bootstrap-controller | --bootstrap-controller=*)
-        run_tool 256M org.apache.kafka.tools.TopicCommand "$@" ;;
+        run_tool 256M org.apache.kafka.tools.TopicCommand "${ADMIN_FLAGS[@]}" "$@" ;;
     esac
   done
-  run_tool 256M org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 "$@"
+  run_tool 256M org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 "${ADMIN_FLAGS[@]}" "$@"
 }
 
 # parse_selection CMD DEFAULT_MODE ARGS...: reads "--nodes 1|3" and "--node N" into

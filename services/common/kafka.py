@@ -1,5 +1,5 @@
-"""Kafka wiring shared by every service: the FastStream broker, its subscribers, and
-topic creation from the registry."""
+"""Kafka wiring shared by every service: the FastStream broker and its subscribers
+(topics and ACLs are provisioned by services/common/kafka_provisioning.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ import re
 from collections.abc import Callable, Sequence
 
 from aiokafka import ConsumerRecord
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.subscriber.usecase import LogicSubscriber as KafkaSubscriber
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.trace import TracerProvider
 
-from contracts.topics import ALL_TOPICS, Topic
+from contracts.topics import Topic
 from services.common.consumer import EventConsumer
+from services.common.kafka_security import broker_security, service_principal
 from services.common.settings import Settings
 from services.common.telemetry import exporting
 
@@ -28,6 +27,7 @@ log = logging.getLogger(__name__)
 def make_broker(settings: Settings, service: str, tracer_provider: TracerProvider) -> KafkaBroker:
     return KafkaBroker(
         settings.bootstrap_servers,
+        security=broker_security(settings, service_principal(service)),
         client_id=f"redthread-{service}",
         acks="all",
         enable_idempotence=True,
@@ -126,27 +126,3 @@ async def records_waiting(subscriber: KafkaSubscriber) -> int | None:
         if highwater is not None:
             waiting += max(0, highwater - await consumer.position(partition))
     return waiting
-
-
-async def ensure_topics(settings: Settings, topics: Sequence[Topic] = ALL_TOPICS, replication_factor: int = 1) -> list[str]:
-    """Create missing topics from the registry; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="redthread-admin")
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(
-                settings.topic(t.name), num_partitions=t.partitions, replication_factor=replication_factor,
-                topic_configs=dict(t.config),
-            )
-            for t in topics
-            if settings.topic(t.name) not in existing
-        ]
-        if missing:
-            try:
-                await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
-        return [t.name for t in missing]
-    finally:
-        await admin.close()

@@ -19,6 +19,7 @@ from opentelemetry import trace
 
 from contracts.envelope import CloudEvent, encode
 from services.common.failures import is_transient
+from services.common.kafka_security import client_options, service_principal
 from services.common.settings import Settings
 from services.common.telemetry import current_trace_headers, span_continuing
 from services.common.worker import Worker
@@ -62,12 +63,12 @@ async def add_to_outbox(conn: asyncpg.Connection, topic: str, key: str | None, e
     await stage_rows(conn, [OutboxRow(topic, key.encode() if key else None, value, headers | current_trace_headers())])
 
 
-def kafka_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
-    """A producer that loses nothing: every in-sync replica acknowledges, and the broker
-    drops the duplicates a retry would otherwise write."""
+def kafka_producer(settings: Settings, service: str) -> AIOKafkaProducer:
+    """A producer for `service`'s outbox that loses nothing: every in-sync replica
+    acknowledges, and the broker drops the duplicates a retry would otherwise write."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id=client_id,
+        **client_options(settings, service_principal(service)),
+        client_id=f"{service}-outbox-relay",
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
@@ -114,7 +115,7 @@ class OutboxRelay:
         self._pool = pool
         self._settings = settings
         self._service = service
-        self._producer = kafka_producer(settings, f"{service}-outbox-relay")
+        self._producer = kafka_producer(settings, service)
         self._listen = False
         self._listener: asyncpg.Connection | None = None
         self.worker: Worker | None = None
@@ -273,7 +274,7 @@ class OutboxRelay:
 
     async def _restart_producer(self) -> None:
         await self._producer.stop()
-        self._producer = kafka_producer(self._settings, f"{self._service}-outbox-relay")
+        self._producer = kafka_producer(self._settings, self._service)
         await self._producer.start()
 
     async def _outgoing(self, rows: Sequence[asyncpg.Record]) -> list[_Outgoing]:

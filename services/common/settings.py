@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_PORTS = {"intake": 8001, "matching": 8002, "notification": 8003, "reporting": 8004}
@@ -17,6 +17,20 @@ class Settings(BaseSettings):
     # One broker address, or several separated by commas: a client that cannot reach one
     # tries the next.
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # "sasl-scram": every client authenticates (SCRAM-SHA-512) as its own principal and
+    # the broker's ACLs, generated from the topic registry, decide what it may do
+    # (services/common/kafka_security.py). "plaintext": anonymous, for a broker without
+    # security that a developer runs on purpose.
+    kafka_security: Literal["sasl-scram", "plaintext"] = "sasl-scram"
+    # The password of this process's principal (redthread.<service>, or admin for the
+    # operator's tools). Unset: read from kafka_credentials_dir/<principal>, where
+    # `make up` keeps the local ones.
+    kafka_password: SecretStr | None = None
+    # Every client of this process authenticates as this principal instead (an operator
+    # running a service's tool as admin, a test acting as a service that does not exist).
+    kafka_principal: str | None = None
+    # Default: $REDTHREAD_HOME/kafka/credentials (<repo>/.local/kafka/credentials).
+    kafka_credentials_dir: str = ""
     # How often clients refresh topic metadata: bounds how soon intake reads a partner's
     # newly created own topics.
     kafka_metadata_max_age_ms: int = 30_000

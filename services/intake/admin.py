@@ -5,6 +5,8 @@
     python -m services.intake.admin issue-key iuc-smaland      # prints the key once
     python -m services.intake.admin revoke-key <key id>
     python -m services.intake.admin list
+    python -m services.intake.admin add-partner iuc-smaland … --own-kafka-topics
+    python -m services.intake.admin issue-kafka-password iuc-smaland   # prints it once
 
 To rotate a key without downtime: issue a new one, let the partner switch, revoke the
 old one (revocation reaches every intake instance within 5 seconds).
@@ -16,11 +18,10 @@ import argparse
 import asyncio
 import sys
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
 from contracts.events import FeedbackSubmitted, ParticipationRecorded
-from contracts.topics import NEED_EVENTS, OUTPUT_EVENTS, PARTNER_FAMILIES, own_topic
+from contracts.topics import NEED_EVENTS, OUTPUT_EVENTS
 from services.common.db import apply_migrations, create_pool
+from services.common.kafka_provisioning import provision_partner, set_partner_password
 from services.common.settings import Settings
 from contracts.topics import PARTNER_ACCESS
 from services.intake.partners import Partner, issue_key, revoke_key, save_partner
@@ -49,22 +50,6 @@ def event_types(spec: str) -> frozenset[str]:
         else:
             raise SystemExit(f"unknown event group or type {name!r}; groups: {', '.join(EVENT_GROUPS)}")
     return frozenset(types)
-
-
-async def create_own_topics(settings: Settings, partner_id: str) -> list[str]:
-    """The partner's own topics, one per partner topic family, as the registry sizes them."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="redthread-admin")
-    await admin.start()
-    try:
-        names = {family: settings.topic(own_topic(family, partner_id)) for family in PARTNER_FAMILIES}
-        missing = set(names.values()) - set(await admin.list_topics())
-        if missing:
-            await admin.create_topics(
-                [NewTopic(name, num_partitions=f.partitions, replication_factor=1) for f, name in names.items() if name in missing]
-            )
-        return sorted(names.values())
-    finally:
-        await admin.close()
 
 
 def _list(value: str | None) -> frozenset[str] | None:
@@ -97,13 +82,20 @@ async def run(args: argparse.Namespace) -> int:
                 )
                 print(f"partner {args.partner_id} saved")
                 if args.own_kafka_topics:
-                    created = await create_own_topics(settings, args.partner_id)
-                    print(f"its own topics: {', '.join(created)} (grant the PREFIXED ACL: docs/partner-access.md)")
+                    created = await provision_partner(settings, args.partner_id)
+                    print(f"its own topics: {', '.join(created)}; on Kafka it may write only these and read the "
+                          f"need feed (issue-kafka-password {args.partner_id} gives it a password)")
             elif args.command == "issue-key":
                 if not await conn.fetchval("SELECT true FROM partners WHERE partner_id = $1", args.partner_id):
                     print(f"no partner {args.partner_id}", file=sys.stderr)
                     return 1
                 print(await issue_key(conn, args.partner_id, access_topic=access_topic))
+            elif args.command == "issue-kafka-password":
+                if not await conn.fetchval("SELECT own_kafka_topics FROM partners WHERE partner_id = $1", args.partner_id):
+                    print(f"no partner {args.partner_id} with its own Kafka topics (add-partner … --own-kafka-topics)",
+                          file=sys.stderr)
+                    return 1
+                print(await set_partner_password(settings, args.partner_id))
             elif args.command == "revoke-key":
                 if not await revoke_key(conn, args.key_id, access_topic=access_topic):
                     print(f"no active key {args.key_id}", file=sys.stderr)
@@ -153,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     issue.add_argument("partner_id")
     revoke = commands.add_parser("revoke-key", help="revoke a key by its id (the part after rt_)")
     revoke.add_argument("key_id")
+    kafka_password = commands.add_parser(
+        "issue-kafka-password",
+        help="a new password (printed once) for the partner's Kafka principal, which replaces the old one",
+    )
+    kafka_password.add_argument("partner_id")
     commands.add_parser("list", help="partners, their active key ids and scope")
     return asyncio.run(run(parser.parse_args(argv)))
 

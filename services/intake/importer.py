@@ -107,6 +107,7 @@ from contracts.topics import (
     Topic,
 )
 from contracts.topics import own_topic as own_topic_of
+from services.common.kafka_security import ADMIN, client_options
 from services.common.settings import Settings
 from services.intake.acceptance import Refusal, complete_company, partition_key
 from services.intake.partners import PARTNER_SOURCE_PREFIX
@@ -690,8 +691,10 @@ class _NoProgress:
 
 
 def _producer(settings: Settings, partner: str) -> AIOKafkaProducer:
+    # An operator's tool: as admin, unless REDTHREAD_KAFKA_PRINCIPAL says otherwise (a
+    # partner importing into its own topics with its own password).
     return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings, ADMIN),
         client_id=f"redthread-importer-{partner}",
         acks="all",
         enable_idempotence=True,

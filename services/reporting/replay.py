@@ -36,6 +36,7 @@ from aiokafka.structs import OffsetAndMetadata
 from services.common.consumer import BatchOutcome, EventConsumer
 from services.common.failures import is_transient
 from services.common.db import apply_migrations, create_pool
+from services.common.kafka_security import client_options, service_principal
 from services.common.settings import Settings
 from services.reporting.projections import PROJECTED_TOPICS, PROJECTED_TYPES, project_batch
 
@@ -74,7 +75,7 @@ async def replay(
     _check_schema_name(into)
     started = time.perf_counter()
     kafka = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings, service_principal(SERVICE)),
         group_id=None,
         enable_auto_commit=False,
         client_id="redthread-reporting-replay",
@@ -205,7 +206,7 @@ async def swap(settings: Settings, replayed: ReplayResult) -> None:
 
 async def commit_offsets(settings: Settings, group: str, offsets: dict[TopicPartition, int]) -> None:
     kafka = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False,
+        **client_options(settings, service_principal(SERVICE)), group_id=group, enable_auto_commit=False,
         client_id="redthread-reporting-replay",
     )
     await kafka.start()
@@ -217,7 +218,7 @@ async def commit_offsets(settings: Settings, group: str, offsets: dict[TopicPart
 
 
 async def _group_members(settings: Settings, group: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="redthread-reporting-replay")
+    admin = AIOKafkaAdminClient(**client_options(settings, service_principal(SERVICE)), client_id="redthread-reporting-replay")
     await admin.start()
     try:
         [response] = await admin.describe_consumer_groups([group])

@@ -50,6 +50,7 @@ from contracts.events import NeedSubmitted
 from contracts.topics import NEEDS, PARTNER_NEEDS
 from deploy.demo.partners import provision
 from deploy.local import ServiceProcesses
+from services.common.kafka_security import ADMIN, client_options
 from services.intake.admin import event_types
 from services.intake.partners import Partner
 from tests.bench.harness import bench_environment, report
@@ -89,9 +90,9 @@ def records(events: list[NeedSubmitted]) -> list[tuple[bytes, bytes, list[tuple[
     return out
 
 
-async def produce(bootstrap: str, topic: str, batch, clock=time.perf_counter) -> float:
+async def produce(kafka: dict, topic: str, batch, clock=time.perf_counter) -> float:
     """Send `batch`; returns `clock()` as the first record was sent."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    producer = AIOKafkaProducer(**kafka, acks="all", enable_idempotence=True, linger_ms=5)
     await producer.start()
     started = clock()
     try:
@@ -110,14 +111,14 @@ async def baseline_rate(settings, batch, runs: int = 3) -> float:
     rates = []
     for run in range(runs):
         topic = settings.topic(f"bench.baseline.{run}")
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
         await admin.start()
         await admin.create_topics([NewTopic(topic, num_partitions=PARTNER_NEEDS.partitions, replication_factor=1)])
         await admin.close()
         from_start = {TopicPartition(topic, p): 0 for p in range(PARTNER_NEEDS.partitions)}
-        consumer = asyncio.create_task(read_records(settings.kafka_bootstrap_servers, from_start, len(batch)))
+        consumer = asyncio.create_task(read_records(client_options(settings, ADMIN), from_start, len(batch)))
         await asyncio.sleep(1)  # the consumer is reading before the first record is sent
-        started = await produce(settings.kafka_bootstrap_servers, topic, batch)
+        started = await produce(client_options(settings, ADMIN), topic, batch)
         arrived_at, _ = await consumer
         rates.append(len(batch) / (arrived_at - started))
     return max(rates)
@@ -134,8 +135,8 @@ async def offsets_committed(settings, topic: str, partitions: int, poll_s: float
     table that grows run after run, on the server being measured."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    target = await end_offsets(settings.kafka_bootstrap_servers, topic, partitions)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    target = await end_offsets(client_options(settings, ADMIN), topic, partitions)
+    admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
     await admin.start()
     try:
         deadline = time.perf_counter() + timeout_s
@@ -155,8 +156,8 @@ async def offsets_committed(settings, topic: str, partitions: int, poll_s: float
 LAST_INBOX_COMMIT = "SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin)))::float8 FROM intake.inbox"
 
 
-async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+async def end_offsets(kafka: dict, topic: str, partitions: int) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(**kafka, group_id=None)
     await consumer.start()
     try:
         return await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
@@ -165,13 +166,13 @@ async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[Topic
 
 
 async def read_records(
-    bootstrap: str, since: dict[TopicPartition, int], count: int, *, timestamps: bool = False, timeout_s: float = 300
+    kafka: dict, since: dict[TopicPartition, int], count: int, *, timestamps: bool = False, timeout_s: float = 300
 ) -> tuple[float, float | None]:
     """Read the next `count` records after the offsets `since`: (when the last one
     arrived, by time.perf_counter; with `timestamps`, the latest record timestamp, wall
     clock in seconds). Without, it only counts: as the baseline's consumer, it must do
     no more than a plain consumer would."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False,
                                 max_partition_fetch_bytes=4 << 20)
     await consumer.start()
     try:
@@ -194,20 +195,20 @@ async def read_records(
 
 async def intake_kafka_rates(settings, batch) -> tuple[float, float]:
     """(accepted, end to end) events per second for `batch` sent to partner.needs.v1."""
-    bootstrap = settings.kafka_bootstrap_servers
+    kafka = client_options(settings, ADMIN)
     conn = await asyncpg.connect(settings.database_url)
     try:
         exact = await commit_timestamps(conn)
         if not exact:
             print("  (no commit timestamps on this server: the end of each run is found by polling)")
         needs_before = await conn.fetchval("SELECT count(*) FROM intake.needs")
-        canonical_before = await end_offsets(bootstrap, settings.topic(NEEDS.name), NEEDS.partitions)
+        canonical_before = await end_offsets(kafka, settings.topic(NEEDS.name), NEEDS.partitions)
         topic = settings.topic(PARTNER_NEEDS.name)
-        started = await produce(bootstrap, topic, batch, clock=time.time)
+        started = await produce(kafka, topic, batch, clock=time.time)
         # With commit timestamps the polls can be coarse: the moment is read afterwards.
         await offsets_committed(settings, topic, PARTNER_NEEDS.partitions, poll_s=0.25 if exact else 0.005)
         accepted_at = await conn.fetchval(LAST_INBOX_COMMIT) if exact else time.time()
-        _, relayed_at = await read_records(bootstrap, canonical_before, len(batch), timestamps=True)
+        _, relayed_at = await read_records(kafka, canonical_before, len(batch), timestamps=True)
         stored = await conn.fetchval("SELECT count(*) FROM intake.needs") - needs_before
         if stored != len(batch):
             raise RuntimeError(f"{len(batch)} events committed but {stored} needs stored: some were refused")
@@ -258,7 +259,7 @@ async def group_settled(settings, members: int, timeout_s: float = 60) -> None:
     seconds: a rebalance during the measurement would count as intake's time."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
     await admin.start()
     try:
         deadline = time.perf_counter() + timeout_s

@@ -50,6 +50,7 @@ from contracts.events import Confidentiality, MatchProposed, MatchReason
 from contracts.notices import ApiKeyHash, OutgoingMessage, PartnerAccessChanged
 from contracts.topics import MATCHES, PARTNER_ACCESS
 from deploy.local import ServiceProcesses
+from services.common.kafka_security import ADMIN, client_options
 from services.common.api_keys import KEY_PREFIX, hash_secret
 from services.notification.signing import signature_header
 from services.notification.templates import render_email
@@ -416,7 +417,7 @@ async def main() -> int:
             log_dir / "notification",
             ports={"notification": port},
         )
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
+        producer = AIOKafkaProducer(**client_options(settings, ADMIN), acks="all",
                                     enable_idempotence=True, linger_ms=5)
         try:
             receivers.start()

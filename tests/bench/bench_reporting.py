@@ -53,6 +53,7 @@ from contracts.events import (
 from contracts.org_numbers import luhn_is_valid
 from contracts.topics import FEEDBACK, MATCHES, NEEDS, NOTIFICATIONS, PARTICIPATIONS, RESEARCH_OUTPUTS
 from deploy.local import ServiceProcesses
+from services.common.kafka_security import ADMIN, client_options
 from services.intake.geography import place
 from services.reporting.projections import PROJECTED_TOPICS
 from services.reporting.service import BATCH_RECORDS
@@ -267,7 +268,7 @@ def stream_of_about(events: int, *, seed: int = 2030) -> list[StreamRecord]:
     return mixed_stream(max(8, math.ceil(events / EVENTS_PER_COMPANY)), seed=seed)
 
 
-async def produce(bootstrap: str, namespace_topic, records: list[StreamRecord], producers: int = PRODUCERS) -> float:
+async def produce(kafka: dict, namespace_topic, records: list[StreamRecord], producers: int = PRODUCERS) -> float:
     """Send the records with several producers side by side (each a share of the keys, so
     the order per key holds); returns when the first was sent."""
     shares: list[list[StreamRecord]] = [[] for _ in range(producers)]
@@ -275,7 +276,7 @@ async def produce(bootstrap: str, namespace_topic, records: list[StreamRecord], 
         shares[hash(record.key) % producers].append(record)
 
     async def send(share: list[StreamRecord]) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
+        producer = AIOKafkaProducer(**kafka, acks="all", enable_idempotence=True, linger_ms=20,
                                     max_batch_size=512 * 1024)
         await producer.start()
         try:
@@ -304,7 +305,7 @@ async def raw_read(settings, count: int, *, from_end: bool, timeout_s: float = 1
     ready = asyncio.Event()
 
     async def read() -> float:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None,
+        consumer = AIOKafkaConsumer(**client_options(settings, ADMIN), group_id=None,
                                     enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
         await consumer.start()
         try:
@@ -366,7 +367,7 @@ async def live_rates(settings, records: list[StreamRecord]) -> tuple[float, floa
         before = projected(reporting)
         ready, raw = await raw_read(settings, len(records), from_end=True)
         await ready.wait()
-        started = await produce(settings.kafka_bootstrap_servers, settings.topic, records)
+        started = await produce(client_options(settings, ADMIN), settings.topic, records)
         done_at, done = await projected_until(reporting, before + len(records), 900)
         if done < before + len(records):
             raise TimeoutError(f"reporting projected {done - before} of {len(records)}")
@@ -432,7 +433,7 @@ async def main() -> int:
         backlog = stream_of_about(BACKLOG, seed=2)
         print(f"\ngenerated a backlog of {len(backlog):,} records in {time.perf_counter() - generated:.1f}s; producing …")
         produce_started = time.perf_counter()
-        await produce(settings.kafka_bootstrap_servers, settings.topic, backlog)
+        await produce(client_options(settings, ADMIN), settings.topic, backlog)
         print(f"produced in {time.perf_counter() - produce_started:.1f}s "
               f"({len(backlog) / (time.perf_counter() - produce_started):,.0f} records/s with {PRODUCERS} producers)")
         raw, rate, seconds, done = await catch_up(settings, backlog, 0)

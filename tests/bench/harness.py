@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.common.kafka import ensure_topics
+from services.common.kafka_security import ADMIN, client_options
+from services.common.kafka_provisioning import provision_broker
 from services.common.settings import Settings
 
 
@@ -24,11 +25,11 @@ async def bench_environment(**overrides) -> AsyncIterator[Settings]:
     await conn.execute(f'CREATE DATABASE "{database}"')
     await conn.close()
     settings = Settings(namespace=namespace, database_url=server_url.rpartition("/")[0] + "/" + database, **overrides)
-    await ensure_topics(settings)
+    await provision_broker(settings)
     try:
         yield settings
     finally:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
         await admin.start()
         try:
             await admin.delete_topics([t for t in await admin.list_topics() if t.startswith(namespace + ".")])

@@ -4,6 +4,7 @@ with a mail server and a webhook receiver."""
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 
@@ -15,6 +16,11 @@ from tests.faults.infra import Kafka, Postgres
 from tests.faults.platforms import new_namespace, own_database, running, running_platform, settings_with_topics
 
 DEFAULT_TIMEOUT_S = 900
+
+# The suite's own brokers run without authentication (deploy/kafka/conf/plaintext): it
+# proves the delivery promises under faults, while `make test` proves on a secured broker
+# who may do what. Its services and clients inherit this.
+os.environ["REDTHREAD_KAFKA_SECURITY"] = "plaintext"
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -136,7 +136,7 @@ class Kafka:
     def __init__(self, nodes: int = 1, host: str = "127.0.0.1", shift: int | None = None, name: str = "") -> None:
         self.root = FAULTS_HOME / (name or ("kafka" if nodes == 1 else "kafka-cluster"))
         templates = (
-            [KAFKA_CONF / "server.properties"]
+            [KAFKA_CONF / "plaintext" / "server.properties"]
             if nodes == 1
             else [KAFKA_CONF / "cluster" / f"node{n}.properties" for n in (1, 2, 3)]
         )

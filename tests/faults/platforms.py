@@ -16,7 +16,7 @@ import asyncpg
 
 from deploy.demo.partners import provision
 from deploy.local import SERVICES
-from services.common.kafka import ensure_topics
+from services.common.kafka_provisioning import provision_broker
 from services.common.settings import Settings
 from services.intake.admin import event_types
 from services.intake.partners import Partner
@@ -57,7 +57,7 @@ def own_database(postgres: Postgres, namespace: str) -> Iterator[str]:
 
 def settings_with_topics(namespace: str, database_url: str, kafka: Kafka) -> Settings:
     settings = Settings(namespace=namespace, database_url=database_url, kafka_bootstrap_servers=kafka.bootstrap_servers)
-    asyncio.run(asyncio.wait_for(ensure_topics(settings, replication_factor=kafka.replication), 60))
+    asyncio.run(asyncio.wait_for(provision_broker(settings, replication_factor=kafka.replication), 60))
     return settings
 
 

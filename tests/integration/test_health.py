@@ -10,6 +10,7 @@ import pytest
 
 from contracts.events import NeedSubmitted
 from contracts.topics import NEEDS
+from services.common.kafka_security import ADMIN
 from services.common.runtime import Service, Subscription
 from tests.conftest import a_need, publish_event
 
@@ -44,9 +45,11 @@ async def test_a_stuck_batch_and_an_unrelayed_outbox_are_reported_and_clear(sett
         "health_test",
         package="services.common",
         description="a service whose handler waits to be released",
-        # Nobody relays its outbox: what its requests stage stays there.
+        # Nobody relays its outbox: what its requests stage stays there. Not a service the
+        # broker's ACLs know: it connects as admin.
         settings=settings.model_copy(
-            update={"health_stall_s": 1.0, "health_outbox_max_age_s": 1.0, "outbox_relay": "own-process"}
+            update={"health_stall_s": 1.0, "health_outbox_max_age_s": 1.0, "outbox_relay": "own-process",
+                    "kafka_principal": ADMIN}
         ),
         subscriptions=(Subscription("health-test", (NEEDS,), handlers={NeedSubmitted.EVENT_TYPE: hold}),),
     )

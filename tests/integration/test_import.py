@@ -21,7 +21,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS, PARTNER_RESEARCH_OUTPUTS
-from services.intake.admin import create_own_topics
+from services.common.kafka_security import ADMIN, client_options
+from services.common.kafka_provisioning import provision_partner
 from services.intake.importer import ImportUsageError, run_import
 from tests.conftest import headers_of, read_topic, register_partner
 
@@ -97,8 +98,8 @@ async def eventually_stored(intake, table: str, partner: str, count: int, timeou
 async def until_intake_consumed(intake, settings, topic: str, timeout_s: float = 30) -> None:
     """Wait until intake has committed its offsets to the end of `topic` and relayed its
     outbox: whatever it was going to do with the records there, it has done."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    consumer = AIOKafkaConsumer(**client_options(settings, ADMIN))
+    admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
     await consumer.start()
     await admin.start()
     try:
@@ -271,7 +272,7 @@ async def test_excels_plain_csv_in_windows_1252_is_read_as_such(intake, settings
 async def test_a_partner_with_its_own_topics_imports_onto_them(intake, settings, tmp_path):
     partner = "import-own"
     await register_partner(intake, partner, own_kafka_topics=True)
-    await create_own_topics(settings, partner)
+    await provision_partner(settings, partner)
     file = tmp_path / "outputs.jsonl"
     write_outputs_jsonl(file, 3)
 

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 from contracts.envelope import encode, new_event
 from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS
 from deploy.demo.partners import provision
+from services.common.kafka_security import ADMIN, client_options
 from services.intake.admin import event_types
 from services.intake.partners import Partner
 from tests.conftest import a_need, headers_of, read_topic
@@ -103,7 +104,7 @@ async def _send_and_account(intake_process, settings, events) -> None:
     from aiokafka import AIOKafkaProducer
 
     run = uuid.uuid4().hex
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(settings, ADMIN), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for number, (headers, value) in enumerate(events):

@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.events import NeedUpdated
 from contracts.topics import DEAD_LETTERS, NEEDS, PARTNER_NEEDS, own_topic
+from services.common.kafka_security import ADMIN, client_options
 from tests.conftest import a_need, headers_of, publish_event, read_topic, register_partner
 
 pytestmark = pytest.mark.integration
@@ -169,7 +170,7 @@ async def test_own_topics_bind_a_partner_to_its_kafka_principal(intake, settings
     await register_partner(intake, "iuc-own", own_kafka_topics=True)
     await register_partner(intake, "iuc-other")
     own = settings.topic(own_topic(PARTNER_NEEDS, "iuc-own"))
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
     await admin.start()
     await admin.create_topics([NewTopic(own, num_partitions=1, replication_factor=1)])
     await admin.close()

@@ -17,6 +17,7 @@ from opentelemetry import context, propagate
 
 from contracts.envelope import new_event
 from contracts.topics import NEEDS
+from services.common.kafka_security import ADMIN, client_options
 from services.common.db import apply_migrations, create_pool
 from services.common.outbox import OutboxRelay, add_to_outbox
 from services.common.settings import Settings
@@ -24,6 +25,12 @@ from services.matching.service import build as build_matching
 from tests.conftest import a_need, headers_of, read_topic
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def settings(settings: Settings) -> Settings:
+    """The outbox relayed here is a test's own, not a service's: it writes as admin."""
+    return settings.model_copy(update={"kafka_principal": ADMIN})
 
 
 @pytest.fixture
@@ -106,6 +113,7 @@ async def test_a_relay_in_its_own_process_is_woken_by_each_commit(pool, settings
         "REDTHREAD_NAMESPACE": settings.namespace,
         "REDTHREAD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "REDTHREAD_OUTBOX_POLL_INTERVAL_S": "60",
+        "REDTHREAD_KAFKA_PRINCIPAL": ADMIN,
     }
     with open(log_path, "wb") as log:
         relay = subprocess.Popen(
@@ -184,7 +192,7 @@ async def test_a_row_the_broker_refuses_is_parked_and_the_rows_behind_it_are_rel
 async def test_a_row_refused_by_the_broker_itself_is_parked_and_the_producer_goes_on(pool, settings):
     # A topic that takes records of at most 2,000 bytes: the broker, not the relay, refuses.
     topic = settings.topic("outbox-test-small-records")
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": "2000"})])
