@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from contracts.topics import ALL_TOPICS, NEED_FEED, PARTNER_FAMILIES, PARTNER_ID, Topic
-from services.common.kafka_security import service_principal
+from services.common.kafka_security import ADMIN, service_principal
 
 SERVICES = ("intake", "matching", "notification", "reporting")
 EVERY_CONSUMER = "every consumer"
@@ -75,9 +75,17 @@ def registry_grants(namespace: str = "") -> list[Grant]:
     return [grant for service in SERVICES for grant in service_grants(service, namespace)]
 
 
-def partner_grants(partner_id: str, namespace: str = "") -> list[Grant]:
+def check_partner_principal(partner_id: str) -> None:
+    """A partner's principal is its id: never the super user's name, never one with a dot
+    (services' principals have one, and a dot would let a prefix reach further)."""
     if not PARTNER_ID.match(partner_id):
         raise ValueError(f"partner id {partner_id!r} must be lower-case letters, digits and '-' (no '.')")
+    if partner_id == ADMIN:
+        raise ValueError(f"{ADMIN!r} is the broker's super user, not a partner")
+
+
+def partner_grants(partner_id: str, namespace: str = "") -> list[Grant]:
+    check_partner_principal(partner_id)
     ns = f"{namespace}." if namespace else ""
     own = f"{ns}partner.{partner_id}."
     return sorted({

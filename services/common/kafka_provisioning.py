@@ -7,6 +7,7 @@ here on aiokafka's protocol types and sent through its admin client's connection
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from typing import TypeAlias
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.protocol.admin import DescribeAclsRequest
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import (
     Array,
@@ -29,7 +31,7 @@ from aiokafka.protocol.types import (
 )
 
 from contracts.topics import ALL_TOPICS, PARTNER_FAMILIES, Topic, own_topic
-from services.common.kafka_acls import SERVICES, Grant, partner_grants, registry_grants
+from services.common.kafka_acls import SERVICES, Grant, check_partner_principal, partner_grants, registry_grants
 from services.common.kafka_security import ADMIN, client_options, ensure_password, service_principal
 from services.common.settings import Settings
 
@@ -184,13 +186,37 @@ async def set_scram_credentials(admin: AIOKafkaAdminClient, users: dict[str, str
     _raise_errors("setting SCRAM credentials", [(user, code, message) for user, code, message, _ in response.results])
 
 
-async def create_acls(admin: AIOKafkaAdminClient, grants: Sequence[Grant]) -> None:
-    """Create these ACLs (those that exist already stay as they are)."""
+async def create_acls(admin: AIOKafkaAdminClient, grants: Sequence[Grant], wait_s: float = 30) -> None:
+    """Create these ACLs (those that exist already stay as they are) and wait until the
+    broker's authorizer applies them: the controller answers once they are committed,
+    the broker applies them when it has read them, and a client started in between
+    would be refused."""
     if not grants:
         return
     response = await admin._send_request(CreateAcls(grants))  # noqa: SLF001
     results = [(str(grant), result[0], result[1]) for grant, result in zip(grants, response.results, strict=True)]
     _raise_errors("creating ACLs", results)
+    wanted = {(f"User:{g.principal}", OPERATIONS[g.operation], RESOURCE_TYPES[g.resource], g.name, PATTERN_TYPES[g.pattern])
+              for g in grants}
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while not wanted <= await _acls_in_effect(admin):
+        if asyncio.get_running_loop().time() > deadline:
+            raise ProvisioningError(f"the broker did not apply {len(wanted)} new ACLs within {wait_s:.0f}s")
+        await asyncio.sleep(0.05)
+
+
+async def _acls_in_effect(admin: AIOKafkaAdminClient) -> set[tuple[str, int, int, str, int]]:
+    """(principal, operation, resource type, name, pattern type) of every ALLOW ACL."""
+    any_ = 1  # ANY for resource type, pattern type, operation and permission alike
+    response = await admin._send_request(DescribeAclsRequest(any_, None, any_, None, None, any_, any_))  # noqa: SLF001
+    if response.error_code:
+        raise ProvisioningError(f"describing ACLs failed: {for_code(response.error_code).__name__} {response.error_message}")
+    return {
+        (principal, operation, resource_type, name, pattern)
+        for resource_type, name, pattern, acls in response.resources
+        for principal, _host, operation, permission in acls
+        if permission == ALLOW
+    }
 
 
 def admin_client(settings: Settings, client_id: str = "redthread-admin") -> AIOKafkaAdminClient:
@@ -248,6 +274,7 @@ async def set_partner_password(settings: Settings, partner_id: str) -> str:
     """A new random password for the partner's principal, replacing the old one."""
     if settings.kafka_security == "plaintext":
         raise ProvisioningError("the broker runs without security (REDTHREAD_KAFKA_SECURITY=plaintext): nothing to set")
+    check_partner_principal(partner_id)
     password = secrets.token_urlsafe(24)
     admin = admin_client(settings)
     await admin.start()

@@ -1,7 +1,9 @@
 """docker-compose.yml cannot run on the development machines (no Docker engine), so
 these checks keep it in step with the local setup by reading it."""
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -41,18 +43,53 @@ def test_the_same_kafka_version_as_the_local_broker():
     pom = (REPO / "deploy/kafka/pom.xml").read_text()
     local_version = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom).group(1)
     assert COMPOSE["kafka"]["image"] == f"apache/kafka:{local_version}"
-    assert COMPOSE["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
 
 
-def test_the_broker_is_tuned_as_the_local_one():
-    local = dict(
-        line.split("=", 1)
-        for line in (REPO / "deploy/kafka/conf/server.properties").read_text().splitlines()
-        if line and not line.startswith("#")
-    )
-    environment = COMPOSE["kafka"]["environment"]
-    for setting in ("group.initial.rebalance.delay.ms", "group.coordinator.append.linger.ms"):
-        assert str(environment["KAFKA_" + setting.upper().replace(".", "_")]) == local[setting], setting
+def test_the_broker_runs_the_local_brokers_settings():
+    mounts = COMPOSE["kafka"]["volumes"]
+    assert "./deploy/kafka/conf/server.properties:/etc/redthread/server.properties:ro" in mounts
+    assert COMPOSE["kafka"]["command"] == ["/etc/redthread/compose-broker.sh"]
+    assert COMPOSE["kafka"]["ports"] == ["9092:9092"]  # the SCRAM listener, not the controller's
+
+
+def test_the_broker_rendered_for_compose_authenticates_everyone(tmp_path):
+    """compose-broker.sh renders the template for the compose network: every listener
+    on all interfaces, advertised as kafka, SASL only, the password from the environment."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("kafka-storage.sh", "kafka-server-start.sh"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >>"{tmp_path}/calls"\n')
+        (bin_dir / tool).chmod(0o755)
+    conf = tmp_path / "server.properties"
+    env = {
+        "PATH": os.environ["PATH"], "REDTHREAD_KAFKA_ADMIN_PASSWORD": "from-the-environment-1234",
+        "REDTHREAD_KAFKA_TEMPLATE": str(REPO / "deploy/kafka/conf/server.properties"),
+        "REDTHREAD_KAFKA_DATA": str(tmp_path / "data"), "REDTHREAD_KAFKA_CONF": str(conf),
+        "REDTHREAD_KAFKA_BIN": str(bin_dir),
+    }
+    subprocess.run(["bash", str(REPO / "deploy/kafka/compose-broker.sh")], env=env, check=True, timeout=30)
+    rendered = dict(line.split("=", 1) for line in conf.read_text().splitlines() if line and not line.startswith("#"))
+    assert rendered["listeners"] == "SASL_PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093"
+    assert rendered["advertised.listeners"] == "SASL_PLAINTEXT://kafka:9092,CONTROLLER://kafka:9093"
+    assert rendered["controller.quorum.bootstrap.servers"] == "kafka:9093"
+    assert set(rendered["listener.security.protocol.map"].split(",")) == {"SASL_PLAINTEXT:SASL_PLAINTEXT", "CONTROLLER:SASL_PLAINTEXT"}
+    assert rendered["allow.everyone.if.no.acl.found"] == "false" and rendered["super.users"] == "User:admin"
+    assert "127.0.0.1" not in conf.read_text() and "@" not in conf.read_text().replace("\"@", "")
+    assert "from-the-environment-1234" in rendered["listener.name.controller.plain.sasl.jaas.config"]
+    calls = (tmp_path / "calls").read_text()
+    assert "--add-scram SCRAM-SHA-512=[name=admin,password=from-the-environment-1234]" in calls
+    assert f"kafka-server-start.sh {conf}" in calls
+
+
+def test_every_service_and_relay_reads_only_its_credentials_volume():
+    for name in (*SERVICES, *(f"{s}-relay" for s in SERVICES)):
+        environment = COMPOSE[name]["environment"]
+        assert "REDTHREAD_KAFKA_PASSWORD" not in environment and "REDTHREAD_KAFKA_PRINCIPAL" not in environment
+        mount = "kafka-credentials:" + environment["REDTHREAD_KAFKA_CREDENTIALS_DIR"] + ":ro"
+        assert COMPOSE[name]["volumes"] == [mount], name
+    topics = COMPOSE["topics"]["environment"]
+    assert topics["REDTHREAD_KAFKA_PRINCIPAL"] == "admin"
+    assert topics["REDTHREAD_KAFKA_PASSWORD"].startswith("${REDTHREAD_KAFKA_ADMIN_PASSWORD:?")
 
 
 def test_topics_are_created_before_the_services_start():
