@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     # Webhooks to loopback and private addresses are refused unless allowed (local demos,
     # tests, a receiver inside the same network on purpose).
     webhook_allow_internal: bool = False
+    # Seals the secrets notification keeps (webhook signing secrets): 32 bytes, URL-safe
+    # base64 (services/common/sealing.py). Unset: a local key in $REDTHREAD_HOME/secrets.key.
+    secrets_key: SecretStr | None = None
     # After a webhook secret is rotated, the old one keeps signing this long.
     webhook_secret_overlap_h: float = 24.0
     # Digests go out at this local hour; weekly ones on Mondays.

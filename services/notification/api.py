@@ -25,6 +25,7 @@ from contracts.envelope import derived_event_id, new_event
 from contracts.events import FeedbackSubmitted, FeedbackVerdict, MatchProposed, Person
 from contracts.notices import Cadence, OutgoingMessage, PartnerAccessChanged, Recipient, Url
 from contracts.topics import PARTNER_FEEDBACK
+from services.common.sealing import sealer_from
 from services.common.access import Access, declares, link
 from services.common.api_keys import presented_key
 from services.common.partner_access import authenticated_partner
@@ -35,7 +36,7 @@ from services.notification.feeds import FeedEntry, render_atom
 from services.notification.handlers import feed_url, unsubscribe_url
 from services.notification.outbound import Refused, resolve_destination
 from services.notification.routing import About, Channel, Filters
-from services.notification.signing import new_webhook_secret, rotate_webhook_secret
+from services.notification.signing import WebhookSecrets
 
 if TYPE_CHECKING:
     from services.common.runtime import Service
@@ -185,6 +186,7 @@ VERDICT_LABELS = {
 
 def build_router(service: "Service") -> APIRouter:
     settings = service.settings
+    webhook_secrets = WebhookSecrets(sealer_from(settings))
     router = APIRouter(prefix="/v1")
 
     @declares(Access("partner"))
@@ -220,7 +222,6 @@ def build_router(service: "Service") -> APIRouter:
         now = datetime.now(UTC)
         if request.webhook_url and not service.settings.webhook_allow_internal:
             await refuse_inward_webhook(request.webhook_url)
-        secret = new_webhook_secret() if request.channel is Channel.webhook else None
         async with service.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "INSERT INTO subscriptions (subscription_id, partner_id, subscriber, about, filters, channel, webhook_url,"
@@ -238,10 +239,7 @@ def build_router(service: "Service") -> APIRouter:
                 secrets.token_urlsafe(24) if request.channel is Channel.atom else None,
                 next_digest_at(request.cadence, now, hour=settings.digest_hour, timezone=settings.digest_timezone),
             )
-            if secret:
-                await conn.execute(
-                    "INSERT INTO webhook_secrets (subscription_id, secret) VALUES ($1, $2)", subscription_id, secret
-                )
+            secret = await webhook_secrets.add(conn, subscription_id) if request.channel is Channel.webhook else None
         return _view(settings, row, secret)
 
     @router.get("/subscriptions", tags=["subscriptions"])
@@ -309,7 +307,7 @@ def build_router(service: "Service") -> APIRouter:
             row = await owned(conn, partner, subscription_id)
             if row["channel"] != Channel.webhook:
                 raise Problem(409, "only a webhook subscription has a signing secret")
-            secret = await rotate_webhook_secret(
+            secret = await webhook_secrets.rotate(
                 conn, subscription_id, timedelta(hours=settings.webhook_secret_overlap_h)
             )
         return _view(settings, row, secret)

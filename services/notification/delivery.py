@@ -39,6 +39,7 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from contracts.notices import OutgoingMessage
+from services.common.sealing import sealer_from
 from services.common.settings import Settings
 from services.common.telemetry import current_trace_headers
 from services.common.timeouts import running_time_limit
@@ -51,7 +52,7 @@ from services.notification.delivery_policy import judge
 from services.notification.delivery_record import (
     Claimed, Counts, HoldBack, Outcome, OutcomeRecorder, Release, Resume,
 )
-from services.notification.signing import valid_secrets_of
+from services.notification.signing import WebhookSecrets
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class DeliveryDispatcher:
         self._slots = asyncio.Semaphore(settings.delivery_concurrency)
         self._mail = MailChannel(settings, render_email)
         self._webhooks = WebhookChannel(settings)
+        self._webhook_secrets = WebhookSecrets(sealer_from(settings))
         self.breakers = Breakers(settings.delivery_breaker_failures, settings.delivery_breaker_pause_s)
         self._recorder = OutcomeRecorder(pool, settings, service_name, on_commit=on_commit)
         self._held: dict[UUID, Claimed] = {}  # claimed, and not yet handed to the recorder
@@ -261,7 +263,7 @@ class DeliveryDispatcher:
             )
             claimed = [Claimed(**dict(row)) for row in rows]
             hooked = {row.subscription_id for row in claimed if row.channel == WEBHOOK and row.subscription_id}
-            secrets = await valid_secrets_of(conn, list(hooked)) if hooked else {}
+            secrets = await self._webhook_secrets.valid_of(conn, list(hooked)) if hooked else {}
         return claimed, secrets
 
     # --- send --------------------------------------------------------------------------

@@ -13,21 +13,29 @@ back.
 
 from __future__ import annotations
 
+import logging
+
 from contracts.events import FeedbackSubmitted, NotificationDispatched
 from contracts.notices import NeedNotice
 from contracts.topics import FEEDBACK, MATCHES, NEED_FEED, NEEDS, NOTIFICATIONS, PARTNER_ACCESS, PARTNER_FEEDBACK
 from services.common.runtime import Publication, Service, Subscription
+from services.common.sealing import sealer_from
 from services.common.settings import Settings
 from services.notification.api import build_router
 from services.notification.delivery import DeliveryDispatcher
 from services.notification.digests import DigestScheduler
 from services.notification.handlers import ROUTES, route_batch
+from services.notification.signing import WebhookSecrets
+
+log = logging.getLogger(__name__)
 
 
 def build(settings: Settings | None = None) -> Service:
     workers: dict[str, object] = {}
 
     async def start_workers(service: Service) -> None:
+        if sealed := await WebhookSecrets(sealer_from(service.settings)).seal_clear_ones(service.pool):
+            log.info("sealed %d webhook secrets that were stored in clear", sealed)
         dispatcher = DeliveryDispatcher(
             service.pool, service.settings, service.name, on_commit=lambda: service.wake_relay()
         )

@@ -35,7 +35,9 @@ from contracts.topics import DEAD_LETTERS, NOTIFICATIONS
 from services.common.db import apply_migrations, create_pool
 from services.common.outbox import OutboxRelay
 from services.notification.delivery import DeliveryDispatcher
-from services.notification.signing import rotate_webhook_secret, valid_secrets
+from services.common.sealing import is_sealed, sealer_from
+from services.common.settings import Settings
+from services.notification.signing import WebhookSecrets
 from tests.conftest import headers_of, read_topic
 
 pytestmark = pytest.mark.integration
@@ -259,8 +261,13 @@ async def a_webhook_subscription(pool: asyncpg.Pool, url: str) -> tuple[uuid.UUI
             " cadence, unsubscribe_token) VALUES ($1, 'iuc-smaland', $2, 'matches', '{}', 'webhook', $3, 'immediate', $4)",
             subscription_id, json.dumps({"name": "IUC Småland CRM"}), url, uuid.uuid4().hex,
         )
-        secret = await rotate_webhook_secret(conn, subscription_id, timedelta(hours=1))
+        secret = await webhook_secrets().rotate(conn, subscription_id, timedelta(hours=1))
     return subscription_id, secret
+
+
+def webhook_secrets() -> WebhookSecrets:
+    """The same key as the dispatcher's (the local one, or REDTHREAD_SECRETS_KEY)."""
+    return WebhookSecrets(sealer_from(Settings()))
 
 
 async def owe(pool: asyncpg.Pool, channel: str, destination: str, subscription_id: uuid.UUID | None = None,
@@ -404,8 +411,8 @@ async def test_after_a_rotation_old_and_new_secret_verify_until_the_overlap_ends
     url, endpoint = receiver.endpoint([])
     subscription_id, old = await a_webhook_subscription(pool, url)
     async with pool.acquire() as conn:
-        new = await rotate_webhook_secret(conn, subscription_id, timedelta(seconds=1))
-        assert await valid_secrets(conn, subscription_id) == [new, old]
+        new = await webhook_secrets().rotate(conn, subscription_id, timedelta(seconds=1))
+        assert await webhook_secrets().valid(conn, subscription_id) == [new, old]
     endpoint.secrets += [old, new]
     dispatcher = await dispatchers()
 
@@ -417,7 +424,7 @@ async def test_after_a_rotation_old_and_new_secret_verify_until_the_overlap_ends
 
     await asyncio.sleep(1.1)  # the overlap ends
     async with pool.acquire() as conn:
-        assert await valid_secrets(conn, subscription_id) == [new]
+        assert await webhook_secrets().valid(conn, subscription_id) == [new]
     await owe(pool, "webhook", url, subscription_id)
     assert await dispatcher.dispatch_once() == 1
     after = endpoint.receipts[-1]
@@ -425,9 +432,31 @@ async def test_after_a_rotation_old_and_new_secret_verify_until_the_overlap_ends
     assert _verifies(new, after.body, after.headers) and not _verifies(old, after.body, after.headers)
 
     async with pool.acquire() as conn:  # the next rotation clears the expired secret away
-        newest = await rotate_webhook_secret(conn, subscription_id, timedelta(hours=1))
+        newest = await webhook_secrets().rotate(conn, subscription_id, timedelta(hours=1))
         kept = await conn.fetch("SELECT secret FROM webhook_secrets WHERE subscription_id = $1", subscription_id)
-    assert {r["secret"] for r in kept} == {new, newest}
+        assert await webhook_secrets().valid(conn, subscription_id) == [newest, new]
+    assert len(kept) == 2 and all(is_sealed(r["secret"]) for r in kept)
+
+
+async def test_webhook_secrets_are_sealed_at_rest_and_bound_to_their_subscription(pool, receiver, dispatchers):
+    url, endpoint = receiver.endpoint([])
+    subscription_id, secret = await a_webhook_subscription(pool, url)
+    other_id, _ = await a_webhook_subscription(pool, url)
+    async with pool.acquire() as conn:
+        [stored] = await conn.fetch("SELECT secret FROM webhook_secrets WHERE subscription_id = $1", subscription_id)
+        assert is_sealed(stored["secret"]) and secret not in stored["secret"]
+        # Copied onto another subscription, a sealed secret does not open: that webhook gets no signature.
+        await conn.execute("UPDATE webhook_secrets SET secret = $2 WHERE subscription_id = $1", other_id, stored["secret"])
+        assert await webhook_secrets().valid(conn, other_id) == []
+        # A secret stored in clear (before sealing) is sealed when notification starts, and still signs.
+        await conn.execute("UPDATE webhook_secrets SET secret = $2 WHERE subscription_id = $1", subscription_id, secret)
+    assert await webhook_secrets().seal_clear_ones(pool) == 1
+    async with pool.acquire() as conn:
+        assert is_sealed(await conn.fetchval("SELECT secret FROM webhook_secrets WHERE subscription_id = $1", subscription_id))
+    endpoint.secrets.append(secret)
+    await owe(pool, "webhook", url, subscription_id)
+    assert await (await dispatchers()).dispatch_once() == 1
+    assert _verifies(secret, endpoint.receipts[-1].body, endpoint.receipts[-1].headers)
 
 
 async def test_an_email_reaches_the_mail_server(pool, mailbox, dispatchers, settings):
