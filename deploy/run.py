@@ -113,6 +113,8 @@ def _print_where_to_look(
         + f"  the need feed (Atom)  {feed_url}\n"
         + f"  everyone's mailbox    {mailbox_dir}/*.eml  (coaches: answer a match through its link)\n"
         + f"  service logs          {log_dir}/\n"
+        + "  Kafka                 127.0.0.1:9092, SASL/SCRAM-SHA-512 only; as admin with the password in "
+        + f"{HOME / 'kafka' / 'credentials' / 'admin'} (README: Publishing a need with kcat)\n"
         + "API keys of this run for reporting:\n"
         + f"  the board  {keys[BOARD_PARTNER]}  ({BOARD_PARTNER})\n"
         + f"  a coach    {keys[COACH_PARTNER]}  ({COACH_PARTNER}: Värnamo Pressgjuteri, Gnosjö Tråd & Fjäder)\n"
