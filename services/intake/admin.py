@@ -21,7 +21,9 @@ import sys
 from contracts.events import FeedbackSubmitted, ParticipationRecorded
 from contracts.topics import NEED_EVENTS, OUTPUT_EVENTS
 from services.common.db import apply_migrations, create_pool
-from services.common.kafka_provisioning import provision_partner, set_partner_password
+from services.common.kafka_acls import check_partner_principal
+from services.common.kafka_provisioning import ProvisioningError, provision_partner, set_partner_password
+from services.common.kafka_security import MissingCredential
 from services.common.settings import Settings
 from contracts.topics import PARTNER_ACCESS
 from services.intake.partners import Partner, issue_key, revoke_key, save_partner
@@ -151,7 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     kafka_password.add_argument("partner_id")
     commands.add_parser("list", help="partners, their active key ids and scope")
-    return asyncio.run(run(parser.parse_args(argv)))
+    args = parser.parse_args(argv)
+    if getattr(args, "own_kafka_topics", False) or args.command == "issue-kafka-password":
+        try:
+            check_partner_principal(args.partner_id)
+        except ValueError as error:
+            parser.error(str(error))
+    try:
+        return asyncio.run(run(args))
+    except (MissingCredential, ProvisioningError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
