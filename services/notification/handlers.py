@@ -208,7 +208,8 @@ class Router:
             if match.confidentiality is Confidentiality.coach_only:
                 continue
             for subscriber in await self.audience_for(About.matches, match_facets(match)):
-                if (reporter := _reporter(subscriber)) is not None:
+                # A link (with the person it was for) is kept only for those who get one.
+                if subscriber.may_answer and (reporter := _reporter(subscriber)) is not None:
                     reporters[_reporter_key(match.match_id, reporter)] = reporter.model_dump_json()
         keys = list(reporters)
         rows = await self.conn.fetch(
@@ -280,7 +281,7 @@ class Router:
         email = str(coach.email).lower()
         opted_out, token = self._coaches[email]
         if opted_out:
-            log.info("coach %s asked not to be told about matches; match %s stays visible in reporting", email, match.match_id)
+            log.info("the coach of match %s asked not to be told about matches; it stays visible in reporting", match.match_id)
             return
         answer = await self.answer_token(match.match_id, coach)
         recipient_key = f"coach:{email}"

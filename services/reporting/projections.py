@@ -314,9 +314,10 @@ def answer_rows(p: Projection, event: CloudEvent[FeedbackSubmitted]) -> None:
             "source": event.envelope.source,
         }
     )
-    # The feedback names its match only: its need and company are joined when read.
+    # The feedback names its match only: its need and company are joined when read. Who
+    # answered is not kept: the board reads the timeline, and the verdict is what counts.
     p.moment(
-        event, "feedback-submitted", f"Återkoppling från {answer.reporter.name}: {VERDICT_WORDS[answer.verdict]}",
+        event, "feedback-submitted", f"Återkoppling: {VERDICT_WORDS[answer.verdict]}",
         company_org_number=answer.company_org_number, match_id=answer.match_id,
     )
 

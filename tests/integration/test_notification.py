@@ -317,6 +317,9 @@ async def test_answer_links_only_for_subscribers_whose_partner_may_send_feedback
         texts[partner_id] = mail.get_body(("plain",)).get_content()
     assert match.output_title in texts["bara-lasare"] and "/v1/answers/" not in texts["bara-lasare"]
     assert "/v1/answers/" in texts["coachverktyg"]
+    async with notification.pool.acquire() as conn:  # no link, so no copy of who it would have been for
+        linked = await conn.fetch("SELECT reporter->>'email' AS email FROM answer_links WHERE match_id = $1", match.match_id)
+    assert {row["email"] for row in linked} == {readers["coachverktyg"]}
 
 
 async def test_an_answer_link_expires_and_can_be_revoked(notification, settings, producer, inbox):
