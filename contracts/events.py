@@ -7,6 +7,7 @@ Schema snapshot of every model, and a unit test fails when a model drifts from i
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar
@@ -458,6 +459,28 @@ class ValidationProblem(Contract):
     message: str
 
 
+PERSON_ID = r"^[0-9a-f]{64}$"
+
+
+def person_id(email: str) -> str:
+    """The one name every service gives a person: a digest of their e-mail address, so
+    that an erasure can name them without carrying their address. The SQL function
+    person_id (services/common/migrations/008_person_erasure.sql) computes the same."""
+    return hashlib.sha256(f"redthread-person:{email.strip().lower()}".encode()).hexdigest()
+
+
+class PersonErased(Contract):
+    """A person asked to be forgotten: every service removes what it keeps about them
+    (rows, read models, messages kept for sending, answer links), and keeps it removed
+    when its read models are replayed."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.person.erased"
+
+    person_id: Annotated[str, Field(pattern=PERSON_ID, description="person_id(e-mail address)")]
+    erased_at: datetime
+    reason: ShortText | None = Field(None, examples=["Begäran om radering 2026-12-07 (ärende 4711)"])
+
+
 class DeadLetterRecord(Contract):
     """A message a consumer could not accept, kept with the reason so an operator can
     fix and redrive it. The original value is kept verbatim (text, or base64 when it is
@@ -499,6 +522,7 @@ ALL_CONTRACTS: tuple[type[Contract], ...] = (
     MatchRetracted,
     NotificationDispatched,
     FeedbackSubmitted,
+    PersonErased,
     DeadLetterRecord,
 )
 

@@ -21,6 +21,7 @@ from contracts.events import (
     NeedWithdrawn,
     NotificationDispatched,
     ParticipationRecorded,
+    PersonErased,
     ResearchOutputPublished,
     ResearchOutputUpdated,
     ResearchOutputWithdrawn,
@@ -99,6 +100,13 @@ PARTNER_ACCESS = Topic(
     "API authenticates partners the same way.",
     config=(("cleanup.policy", "compact"),),
 )
+ERASURES = Topic(
+    "redthread.erasures.v1", "person_id", 1, "intake", ("matching", "notification", "reporting"),
+    (PersonErased.EVENT_TYPE,),
+    "People who asked to be forgotten, by person id (never their address). Kept for good "
+    "(compacted, no retention), so that a replay erases them again.",
+    config=(("cleanup.policy", "compact"), ("retention.ms", "-1")),
+)
 DEAD_LETTERS = Topic(
     "redthread.dead-letters.v1", "source topic", 3, "every consumer", ("operators",),
     (DeadLetterRecord.EVENT_TYPE,),
@@ -119,6 +127,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     NOTIFICATIONS,
     NEED_FEED,
     PARTNER_ACCESS,
+    ERASURES,
     DEAD_LETTERS,
 )
 

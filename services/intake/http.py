@@ -7,16 +7,20 @@ the first answer again.
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import new_event
 from contracts.events import (
     Contract,
+    Email,
+    PersonErased,
+    ShortText,
     FeedbackSubmitted,
     NeedResolved,
     NeedSubmitted,
@@ -26,11 +30,14 @@ from contracts.events import (
     ResearchOutputPublished,
     ResearchOutputUpdated,
     ResearchOutputWithdrawn,
+    person_id,
 )
+from contracts.topics import ERASURES
 from services.common.access import Access, declares
 from services.common.api_keys import presented_key, unauthenticated
 from services.common.problems import Problem
 from services.intake.acceptance import NEED, OUTPUT, Aggregate, Effect, Outcome, Refusal, accept_batch
+from services.intake.erasure import erase_person
 from services.intake.partners import Partner, PartnerDirectory
 
 if TYPE_CHECKING:
@@ -59,6 +66,19 @@ class WhoAmI(BaseModel):
     regions: list[str] | None
     org_numbers: list[str] | None
     requests_per_minute: int
+
+
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email = Field(description="The person's e-mail address: how every service knows them")
+    reason: ShortText | None = Field(None, examples=["Begäran om radering 2026-12-07 (ärende 4711)"])
+
+
+class Erasure(BaseModel):
+    person_id: str = Field(description="The person's id in PersonErased (a digest of the address, not the address)")
+    event_id: str = Field(description="The PersonErased event on redthread.erasures.v1")
+    erased_here: dict[str, int] = Field(description="Rows changed in intake, by table")
 
 
 IdempotencyKey = Annotated[
@@ -91,6 +111,14 @@ def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
         return partner
 
     PartnerDep = Annotated[Partner, Depends(current_partner)]
+
+    @declares(Access("operator"))
+    async def operator(key: Annotated[str | None, Depends(presented_key)]) -> Partner:
+        partner = await current_partner(key)
+        if not partner.operator:
+            raise Problem(403, f"partner {partner.partner_id} is not an operator; the programme office makes operators",
+                          slug="operators-only")
+        return partner
     router = APIRouter(prefix="/v1", tags=["intake"], responses=PROBLEM_RESPONSES)
 
     async def submit(request: Request, partner: Partner, data: Contract, idempotency_key: str | None) -> Response:
@@ -225,6 +253,18 @@ def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
     ) -> Response:
         """Say what a proposed match was worth to the company."""
         return await submit(request, partner, feedback, key)
+
+    @router.post("/erasures", status_code=202, tags=["erasure"])
+    async def erase(request: ErasureRequest, by: Annotated[Partner, Depends(operator)]) -> Erasure:
+        """Forget a person (GDPR art. 17): intake removes what it keeps about them at once,
+        and announces PersonErased, on which every other service does the same."""
+        person = person_id(request.email)
+        event = new_event(PersonErased(person_id=person, erased_at=datetime.now(UTC), reason=request.reason),
+                          source=by.source)
+        async with service.publishing() as transaction:
+            erased = await erase_person(transaction.conn, person)
+            transaction.publish(ERASURES.name, person, event)
+        return Erasure(person_id=person, event_id=event.id, erased_here=erased)
 
     @router.get("/partners/me", response_model=WhoAmI, tags=["partners"])
     async def who_am_i(partner: PartnerDep) -> WhoAmI:

@@ -12,12 +12,14 @@ from contracts.events import (
     FeedbackSubmitted,
     MatchProposed,
     NeedSubmitted,
+    PersonErased,
     ParticipationRecorded,
     ResearchOutputPublished,
 )
 from contracts.notices import PartnerAccessChanged
 from contracts.topics import (
     PARTNER_ACCESS,
+    ERASURES,
     FEEDBACK,
     MATCHES,
     partner_topic_owner,
@@ -128,6 +130,7 @@ def build(settings: Settings | None = None) -> Service:
             Publication(PARTICIPATIONS, ParticipationRecorded),
             Publication(FEEDBACK, FeedbackSubmitted),
             Publication(PARTNER_ACCESS, PartnerAccessChanged),
+            Publication(ERASURES, PersonErased),
         ),
         http=partial(build_router, directory=directory),
         on_start=(lambda service: directory.bind(service.pool), lambda service: tune_garbage_collection()),

@@ -27,6 +27,7 @@ from contracts.events import (
     NeedSubmitted,
     NeedUpdated,
     NeedWithdrawn,
+    PersonErased,
     ResearchOutputPublished,
     ResearchOutputUpdated,
     ResearchOutputWithdrawn,
@@ -165,7 +166,27 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         matcher.drop(ctx, matcher.outputs, str(event.data.output_id))
         await _retract(ctx, event, "output_id = $1", [event.data.output_id], "Forskningsresultatet har dragits tillbaka")
 
+    async def erase(ctx: HandlerContext, event: CloudEvent[PersonErased]) -> None:
+        """A need's coach is removed (so no later match carries them), a contact
+        researcher replaced; what is indexed for matching is text, not people."""
+        person = event.data.person_id
+        await ctx.conn.execute(
+            "UPDATE needs SET data = data - 'coach' WHERE person_id(data -> 'coach' ->> 'email') = $1", person
+        )
+        await ctx.conn.execute(
+            "UPDATE research_outputs"
+            " SET data = jsonb_set(data, '{contact_researchers}', without_person(data -> 'contact_researchers', $1))"
+            " WHERE EXISTS (SELECT FROM jsonb_array_elements(data -> 'contact_researchers') p"
+            " WHERE person_id(p ->> 'email') = $1)",
+            person,
+        )
+        await ctx.conn.execute(
+            "INSERT INTO erased_persons (person_id, erased_at) VALUES ($1, $2) ON CONFLICT (person_id) DO NOTHING",
+            person, event.data.erased_at,
+        )
+
     return {
+        PersonErased.EVENT_TYPE: erase,
         NeedSubmitted.EVENT_TYPE: match_need,
         NeedUpdated.EVENT_TYPE: match_need,
         NeedWithdrawn.EVENT_TYPE: close_need,

@@ -25,6 +25,7 @@ from contracts.events import (
     NeedUpdated,
     NeedWithdrawn,
     Person,
+    PersonErased,
 )
 from contracts.notices import (
     Cadence,
@@ -38,6 +39,7 @@ from contracts.notices import (
 from contracts.topics import NEED_FEED
 from services.common.consumer import BatchContext
 from services.common.partner_access import record_partner_access
+from services.notification.erasure import erase_person
 from services.notification.routing import (
     About,
     Audience,
@@ -150,6 +152,7 @@ class Router:
         self._subscribers: list[Subscriber] | None = None
         self._coaches: dict[str, tuple[bool, str]] = {}  # e-mail -> (opted out, unsubscribe token)
         self._answer_tokens: dict[tuple[UUID, str], str] = {}
+        self.erasures: list[str] = []  # person ids, erased after the batch's messages are written
 
     async def subscribers(self, about: About) -> list[Subscriber]:
         if self._subscribers is None:
@@ -365,6 +368,10 @@ class Router:
         await record_partner_access(self.conn, event.data)
         self._subscribers = None  # the scope may have changed
 
+    async def person_erased(self, event: CloudEvent[PersonErased]) -> None:
+        # After the batch's messages are written (flush), so none of them outlives it.
+        self.erasures.append(event.data.person_id)
+
 
 def _reporter(subscriber: Subscriber) -> Person | None:
     """Who answers through a subscriber's link: someone with an address to answer as."""
@@ -385,6 +392,7 @@ ROUTES = {
     NeedResolved.EVENT_TYPE: Router.need_closed,
     FeedbackSubmitted.EVENT_TYPE: Router.feedback_submitted,
     PartnerAccessChanged.EVENT_TYPE: Router.partner_access_changed,
+    PersonErased.EVENT_TYPE: Router.person_erased,
 }
 
 
@@ -395,5 +403,7 @@ async def route_batch(batch: BatchContext, events: list[CloudEvent]) -> None:
         with batch.span_of(event):
             await ROUTES[event.envelope.type](router, event)
     await router.flush()
+    for person in router.erasures:
+        await erase_person(batch.conn, person)
 
 

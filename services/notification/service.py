@@ -17,7 +17,7 @@ import logging
 
 from contracts.events import FeedbackSubmitted, NotificationDispatched
 from contracts.notices import NeedNotice
-from contracts.topics import FEEDBACK, MATCHES, NEED_FEED, NEEDS, NOTIFICATIONS, PARTNER_ACCESS, PARTNER_FEEDBACK
+from contracts.topics import ERASURES, FEEDBACK, MATCHES, NEED_FEED, NEEDS, NOTIFICATIONS, PARTNER_ACCESS, PARTNER_FEEDBACK
 from services.common.runtime import Publication, Service, Subscription
 from services.common.sealing import sealer_from
 from services.common.settings import Settings
@@ -65,7 +65,7 @@ def build(settings: Settings | None = None) -> Service:
         subscriptions=(
             Subscription(
                 "notification",
-                (MATCHES, NEEDS, FEEDBACK, PARTNER_ACCESS),
+                (MATCHES, NEEDS, FEEDBACK, PARTNER_ACCESS, ERASURES),
                 batch_handler=route_batch,
                 batch_types=frozenset(ROUTES),
             ),

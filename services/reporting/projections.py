@@ -28,7 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import pydantic_core
@@ -46,16 +48,19 @@ from contracts.events import (
     NeedWithdrawn,
     NotificationDispatched,
     ParticipationRecorded,
+    PersonErased,
     ResearchOutputPublished,
     ResearchOutputUpdated,
     ResearchOutputWithdrawn,
+    person_id,
 )
 from contracts.notices import PartnerAccessChanged
-from contracts.topics import FEEDBACK, MATCHES, NEEDS, NOTIFICATIONS, PARTICIPATIONS, PARTNER_ACCESS, RESEARCH_OUTPUTS
+from contracts.topics import ERASURES, FEEDBACK, MATCHES, NEEDS, NOTIFICATIONS, PARTICIPATIONS, PARTNER_ACCESS, RESEARCH_OUTPUTS
 from services.common.consumer import BatchContext
 from services.common.partner_access import record_partner_access
+from services.reporting.erasure import erase_person, persons_erased
 
-PROJECTED_TOPICS = (NEEDS, RESEARCH_OUTPUTS, PARTICIPATIONS, MATCHES, NOTIFICATIONS, FEEDBACK, PARTNER_ACCESS)
+PROJECTED_TOPICS = (NEEDS, RESEARCH_OUTPUTS, PARTICIPATIONS, MATCHES, NOTIFICATIONS, FEEDBACK, PARTNER_ACCESS, ERASURES)
 
 Row = dict[str, Any]
 
@@ -90,6 +95,7 @@ class Projection:
     answers: list[Row] = field(default_factory=list)
     timeline: list[Row] = field(default_factory=list)
     partner_access: list[PartnerAccessChanged] = field(default_factory=list)
+    erasures: list[PersonErased] = field(default_factory=list)
 
     def match_ids(self) -> list:
         """Every match the batch writes about."""
@@ -210,7 +216,9 @@ def output_content_rows(p: Projection, event: CloudEvent[ResearchOutputPublished
             "focus_areas": [area.value for area in output.focus_areas],
             # Who to ask, never how to reach them: no e-mail addresses in reporting.
             "researchers": [
-                {"name": r.name, "organisation": r.organisation, "orcid": r.orcid} for r in output.contact_researchers
+                # The address is not kept; its person id is, so that an erasure finds them.
+                {"name": r.name, "organisation": r.organisation, "orcid": r.orcid, "person_id": person_id(r.email)}
+                for r in output.contact_researchers
             ],
             "source": event.envelope.source,
         }
@@ -326,6 +334,10 @@ def partner_access_rows(p: Projection, event: CloudEvent[PartnerAccessChanged]) 
     p.partner_access.append(event.data)
 
 
+def erasure_rows(p: Projection, event: CloudEvent[PersonErased]) -> None:
+    p.erasures.append(event.data)
+
+
 ROWS_OF: dict[str, Callable[[Projection, CloudEvent], None]] = {
     NeedSubmitted.EVENT_TYPE: need_content_rows,
     NeedUpdated.EVENT_TYPE: need_content_rows,
@@ -340,6 +352,7 @@ ROWS_OF: dict[str, Callable[[Projection, CloudEvent], None]] = {
     NotificationDispatched.EVENT_TYPE: notification_rows,
     FeedbackSubmitted.EVENT_TYPE: answer_rows,
     PartnerAccessChanged.EVENT_TYPE: partner_access_rows,
+    PersonErased.EVENT_TYPE: erasure_rows,
 }
 PROJECTED_TYPES = frozenset(ROWS_OF)
 
@@ -574,6 +587,25 @@ async def write(conn: asyncpg.Connection, projection: Projection) -> None:
     await refresh_summaries(conn, projection, keys_before, **changed_companies)
     for access in projection.partner_access:  # rare, and kept in the order they came
         await record_partner_access(conn, access)
+    # Last, so that nothing the batch wrote about the person outlives it.
+    await erase(conn, [(erasure.person_id, erasure.erased_at) for erasure in projection.erasures])
+
+
+async def erase_again(conn: asyncpg.Connection) -> None:
+    """Everyone erased so far, once more: the end of a replay, which may have projected a
+    person's events after their erasure."""
+    await erase(conn, [(person, None) for person in await persons_erased(conn)])
+
+
+async def erase(conn: asyncpg.Connection, persons: list[tuple[str, datetime | None]]) -> None:
+    """Erase these persons (services/reporting/erasure.py) and recompute the credits of
+    the outputs they were taken from."""
+    outputs: set[UUID] = set()
+    for person, erased_at in persons:
+        outputs.update(await erase_person(conn, person, erased_at))
+    if outputs:
+        for statement in REFRESH_OUTPUT_ROWS:
+            await conn.execute(statement, list(outputs))
 
 
 # --- the board's summaries (migration 007) ----------------------------------------------

@@ -38,7 +38,7 @@ from services.common.failures import is_transient
 from services.common.db import apply_migrations, create_pool
 from services.common.kafka_security import client_options, service_principal
 from services.common.settings import Settings
-from services.reporting.projections import PROJECTED_TOPICS, PROJECTED_TYPES, project_batch
+from services.reporting.projections import PROJECTED_TOPICS, PROJECTED_TYPES, erase_again, project_batch
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,9 @@ async def replay(
                     setattr(result.outcome, name, getattr(result.outcome, name) + getattr(outcome, name))
                 on_progress(len(records))
         async with pool.acquire() as conn:
+            # An erased person's events may have been projected after their erasure:
+            # everyone erased is erased once more, so the rebuilt models hold none of them.
+            await erase_again(conn)
             # What the live service dead-lettered is in the dead-letter topic already.
             result.refused_again = await conn.fetchval("WITH gone AS (DELETE FROM outbox RETURNING 1) SELECT count(*) FROM gone")
             await conn.execute(f"ANALYZE {', '.join(READ_MODEL_TABLES)}")  # fresh tables, no statistics yet

@@ -11,12 +11,20 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from contracts.envelope import decode
-from contracts.events import FeedbackSubmitted, MatchProposed, NeedUpdated, NeedWithdrawn, NotificationDispatched
+from contracts.envelope import decode, new_event
+from contracts.events import (
+    FeedbackSubmitted,
+    MatchProposed,
+    NeedUpdated,
+    NeedWithdrawn,
+    NotificationDispatched,
+    PersonErased,
+    person_id,
+)
 from contracts.topics import FEEDBACK, MATCHES, NEEDS, NOTIFICATIONS
 from services.common.consumer import BatchContext
 from services.common.db import apply_migrations, create_pool
-from services.reporting.projections import project_batch
+from services.reporting.projections import erase_again, project_batch
 from services.reporting.replay import replay
 from services.reporting.service import build as build_reporting
 from tests.bench.bench_reporting import StreamRecord, mixed_stream
@@ -297,3 +305,24 @@ async def test_topics_may_interleave_in_any_order(scratch, settings):
     async with pool.acquire() as conn:
         await assert_summaries_current(conn, schema)
         assert_same(in_stream_order, await read_models(conn, schema))
+
+
+async def test_a_person_erased_before_their_events_are_projected_is_erased_again_at_the_end(scratch, settings):
+    """A replay reads the erasures topic beside the others, in no particular order: it can
+    project a person's events after their erasure. The replay's last step erases again."""
+    pool, schema = scratch
+    coach = "karin.order@example.se"
+    need = a_need(coach={"name": "Karin Lindqvist", "email": coach})
+    match_id = uuid.uuid4()
+    erasure = new_event(PersonErased(person_id=person_id(coach), erased_at=datetime.now(UTC)), source="/partners/ops")
+    told = new_event(NotificationDispatched(
+        notification_id=uuid.uuid4(), match_id=match_id, need_id=need.need_id, channel="email", recipient=coach,
+        subject="Forskning för ert behov", dispatched_at=datetime.now(UTC),
+    ), source="/redthread/notification")
+    await project(pool, settings, [erasure], batch_size=1)
+    await project(pool, settings, [new_event(need, source="/partners/iuc"), told], batch_size=2)
+
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM need_matches WHERE notified_to = $1", coach) == 1
+        await erase_again(conn)  # the replay's last step
+        assert await conn.fetchval("SELECT count(*) FROM need_matches WHERE notified_to = $1", coach) == 0

@@ -34,6 +34,7 @@ EXPECTED: dict[str, dict[tuple[str, str], str]] = {
         ("POST", "/v1/participations"): "partner",
         ("POST", "/v1/feedback"): "partner",
         ("GET", "/v1/partners/me"): "partner",
+        ("POST", "/v1/erasures"): "operator",
     },
     "matching": HEALTH,
     "notification": HEALTH | {

@@ -1,0 +1,107 @@
+"""A person asks to be forgotten, against the running platform.
+
+A coach's need meets a researcher's result and the coach is told by e-mail. Then the
+coach and the researcher ask the programme office to erase them: one request, and every
+service removes what it kept about them — and a replay of reporting's read models from
+the topics keeps them erased."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import asyncpg
+import httpx
+import pytest
+
+from contracts.events import person_id
+from deploy.demo.partners import provision
+from services.intake.admin import event_types
+from services.intake.partners import Partner
+from services.reporting.replay import replay
+from tests.conftest import a_need, an_output
+from tests.e2e.test_story import addressed_to, eventually, post
+
+pytestmark = pytest.mark.e2e
+
+COACH = "karin.erasure@example.se"
+RESEARCHER = "anders.erasure@ri.example.se"
+DPO = Partner("dataskydd", "Programkontoret, dataskydd", event_types("none"), operator=True)
+
+
+def erase(platform, email: str, key: str) -> httpx.Response:
+    return httpx.post(platform.url("intake") + "/v1/erasures", json={"email": email, "reason": "Begäran (ärende 4711)"},
+                      headers={"Authorization": f"Bearer {key}"}, timeout=10)
+
+
+async def kept_about(database_url: str, email: str, schema_of_reporting: str = "reporting") -> dict[str, int]:
+    """Rows that still hold the address (or the person id of reporting's researchers), by place."""
+    person = person_id(email)
+    conn = await asyncpg.connect(database_url)
+    try:
+        queries = {
+            "intake.needs": "SELECT count(*) FROM intake.needs WHERE data::text ILIKE '%' || $1 || '%'",
+            "intake.research_outputs": "SELECT count(*) FROM intake.research_outputs WHERE data::text ILIKE '%' || $1 || '%'",
+            "matching.needs": "SELECT count(*) FROM matching.needs WHERE data::text ILIKE '%' || $1 || '%'",
+            "matching.research_outputs": "SELECT count(*) FROM matching.research_outputs WHERE data::text ILIKE '%' || $1 || '%'",
+            "notification.deliveries": "SELECT count(*) FROM notification.deliveries"
+                                       " WHERE destination ILIKE $1 OR message::text ILIKE '%' || $1 || '%'",
+            "notification.coach_recipients": "SELECT count(*) FROM notification.coach_recipients WHERE email ILIKE $1",
+            "notification.answer_links": "SELECT count(*) FROM notification.answer_links WHERE reporter::text ILIKE '%' || $1 || '%'",
+            "notification.known_matches": "SELECT count(*) FROM notification.known_matches WHERE notice::text ILIKE '%' || $1 || '%'",
+            f"{schema_of_reporting}.need_matches": f"SELECT count(*) FROM {schema_of_reporting}.need_matches WHERE notified_to ILIKE $1",
+        }
+        kept = {place: await conn.fetchval(query, email) for place, query in queries.items()}
+        kept[f"{schema_of_reporting}.research_outputs"] = await conn.fetchval(
+            f"SELECT count(*) FROM {schema_of_reporting}.research_outputs WHERE researchers::text LIKE '%' || $1 || '%'", person
+        )
+        return kept
+    finally:
+        await conn.close()
+
+
+def test_a_person_erased_on_request_is_gone_from_every_service_and_stays_gone_on_replay(platform, inbox, settings):
+    keys = asyncio.run(provision(settings, (DPO,)))
+    # A coach's need, a researcher's answer to it, and the e-mail that tells the coach.
+    need = a_need(coach={"name": "Karin Lindqvist", "email": COACH})
+    output = an_output(contact_researchers=[{"name": "Anders Berg", "email": RESEARCHER, "organisation": "RISE"}])
+    assert post(platform, "/v1/needs", need, "iuc-smaland").status_code == 202
+    assert post(platform, "/v1/research-outputs", output, "produktion2030").status_code == 202
+    eventually(lambda: next((m for m in inbox.messages if addressed_to(COACH)(m)), None))
+
+    def told_in_reporting():
+        """reporting knows whom the match reached"""
+        return asyncio.run(kept_about(settings.database_url, COACH))["reporting.need_matches"]
+
+    eventually(told_in_reporting)
+    before = asyncio.run(kept_about(settings.database_url, COACH))
+    assert all(before[place] for place in ("intake.needs", "matching.needs", "notification.deliveries",
+                                           "notification.coach_recipients", "reporting.need_matches"))
+
+    # Only an operator may ask; then one request per person.
+    assert erase(platform, COACH, platform.keys["iuc-smaland"]).status_code == 403
+    for email in (COACH, RESEARCHER):
+        answer = erase(platform, email, keys[DPO.partner_id])
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["person_id"] == person_id(email) and email not in answer.text
+
+    def forgotten():
+        """no service keeps the coach's address or the researcher's"""
+        kept = {email: asyncio.run(kept_about(settings.database_url, email)) for email in (COACH, RESEARCHER)}
+        return all(not any(places.values()) for places in kept.values()) or None
+
+    eventually(forgotten, timeout_s=60)
+
+    # The need itself stays, without its coach; the partner that sent it reads it so.
+    stored = httpx.get(f"{platform.url('intake')}/v1/needs/{need.need_id}",
+                       headers={"Authorization": f"Bearer {platform.keys['iuc-smaland']}"}, timeout=5).json()
+    assert stored["data"]["title"] == need.title and "coach" not in stored["data"]
+    assert COACH not in json.dumps(stored)
+
+    # A replay of reporting's read models from the topics, which still hold the events
+    # (until their retention), keeps both erased.
+    replayed = asyncio.run(replay(settings, into="reporting_erasure_replay"))
+    assert replayed.events > 0
+    for email in (COACH, RESEARCHER):
+        after = asyncio.run(kept_about(settings.database_url, email, schema_of_reporting="reporting_erasure_replay"))
+        assert not after["reporting_erasure_replay.need_matches"] and not after["reporting_erasure_replay.research_outputs"]
