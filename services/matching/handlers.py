@@ -121,7 +121,9 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
             "INSERT INTO research_outputs (output_id, data, focus_areas, trl, revision) VALUES ($1, $2, $3, $4, $5)"
             " ON CONFLICT (output_id) DO UPDATE SET data = $2, focus_areas = $3, trl = $4, revision = $5"
             " WHERE research_outputs.status = 'published' AND research_outputs.revision < $5 RETURNING true",
-            output.output_id, output.model_dump_json(), list(output.focus_areas), output.trl, output.revision,
+            # Who to contact about it is not matching's to keep (personal data it never reads).
+            output.output_id, output.model_dump_json(exclude={"contact_researchers"}), list(output.focus_areas),
+            output.trl, output.revision,
         )
         if not stored:
             return
@@ -167,18 +169,11 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         await _retract(ctx, event, "output_id = $1", [event.data.output_id], "Forskningsresultatet har dragits tillbaka")
 
     async def erase(ctx: HandlerContext, event: CloudEvent[PersonErased]) -> None:
-        """A need's coach is removed (so no later match carries them), a contact
-        researcher replaced; what is indexed for matching is text, not people."""
+        """A need's coach is removed, so no later match carries them. Matching keeps no
+        other person (not an output's researchers), and what it indexes is text."""
         person = event.data.person_id
         await ctx.conn.execute(
             "UPDATE needs SET data = data - 'coach' WHERE person_id(data -> 'coach' ->> 'email') = $1", person
-        )
-        await ctx.conn.execute(
-            "UPDATE research_outputs"
-            " SET data = jsonb_set(data, '{contact_researchers}', without_person(data -> 'contact_researchers', $1))"
-            " WHERE EXISTS (SELECT FROM jsonb_array_elements(data -> 'contact_researchers') p"
-            " WHERE person_id(p ->> 'email') = $1)",
-            person,
         )
         await ctx.conn.execute(
             "INSERT INTO erased_persons (person_id, erased_at) VALUES ($1, $2) ON CONFLICT (person_id) DO NOTHING",

@@ -485,12 +485,21 @@ def _json(value) -> list:
 
 
 async def _end_subscription(conn: asyncpg.Connection, subscription_id: UUID, why: str) -> None:
+    """Nothing more is sent, and who the subscriber was is no longer kept: their name and
+    address leave the subscription and the messages kept for its history."""
     await conn.execute(
-        "UPDATE subscriptions SET status = 'unsubscribed', updated_at = now() WHERE subscription_id = $1", subscription_id
+        "UPDATE subscriptions SET status = 'unsubscribed', updated_at = now(),"
+        " subscriber = jsonb_build_object('name', '(avslutad)', 'language', coalesce(subscriber ->> 'language', 'sv'))"
+        " WHERE subscription_id = $1",
+        subscription_id,
     )
     await conn.execute(
-        "UPDATE deliveries SET status = 'cancelled', last_error = $2 WHERE subscription_id = $1"
-        " AND status IN ('pending', 'held')",
+        "UPDATE deliveries SET status = CASE WHEN status IN ('pending', 'held') THEN 'cancelled' ELSE status END,"
+        " last_error = CASE WHEN status IN ('pending', 'held') THEN $2 ELSE last_error END,"
+        " destination = CASE WHEN channel = 'email' THEN '(avslutad)' ELSE destination END,"
+        " message = jsonb_set(message, '{recipient}', jsonb_build_object('name', '(avslutad)',"
+        "   'language', coalesce(message -> 'recipient' ->> 'language', 'sv')))"
+        " WHERE subscription_id = $1",
         subscription_id, why,
     )
 

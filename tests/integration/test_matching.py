@@ -48,6 +48,9 @@ async def test_both_directions_and_never_the_same_pair_twice(matching, settings,
     assert proposal["score"] >= settings.match_threshold
     assert proposal["coach"]["email"] == need.coach.email
     assert any(r["kind"] == "shared-concepts" for r in proposal["reasons"])
+    async with matching.pool.acquire() as conn:  # who wrote the output is not matching's to keep
+        stored = await conn.fetchval("SELECT data::text FROM research_outputs WHERE output_id = $1", output.output_id)
+    assert output.contact_researchers and "contact_researchers" not in stored and "@" not in stored
 
 
 async def test_withdrawals_and_changes_retract(matching, settings, producer):

@@ -294,6 +294,9 @@ async def test_partners_manage_their_subscriptions_and_recipients_can_leave(
         gone = await api.get(f"/v1/subscriptions/{sid}")
     assert confirm.status_code == 200 and "<form" in confirm.text
     assert one_click.status_code == 200 and gone.status_code == 404
+    async with notification.pool.acquire() as conn:  # who they were is not kept once they have left
+        kept = await conn.fetchval("SELECT subscriber::text FROM subscriptions WHERE subscription_id = $1", uuid.UUID(sid))
+    assert "@" not in kept
 
 
 async def test_answer_links_only_for_subscribers_whose_partner_may_send_feedback(intake, notification, settings,
