@@ -12,15 +12,15 @@ import pytest
 
 from services.common.settings import Settings
 from tests.faults.harness import WEBHOOK_PATH, MailServer, Platform, WebhookReceiver
-from tests.faults.infra import Kafka, Postgres
+from tests.faults.infra import FAULTS_HOME, Kafka, Postgres
 from tests.faults.platforms import new_namespace, own_database, running, running_platform, settings_with_topics
 
 DEFAULT_TIMEOUT_S = 900
 
-# The suite's own brokers run without authentication (deploy/kafka/conf/plaintext): it
-# proves the delivery promises under faults, while `make test` proves on a secured broker
-# who may do what. Its services and clients inherit this.
-os.environ["REDTHREAD_KAFKA_SECURITY"] = "plaintext"
+# The suite's brokers authenticate every client and apply the registry's ACLs, as `make up`'s
+# do; their credentials (admin's, the services') are the suite's own. Its services and
+# clients inherit this.
+os.environ["REDTHREAD_KAFKA_CREDENTIALS_DIR"] = str(FAULTS_HOME / "kafka-credentials")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

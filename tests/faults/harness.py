@@ -30,6 +30,7 @@ from contracts.envelope import encode, new_event
 from contracts.events import NeedSubmitted, ResearchOutputPublished
 from contracts.topics import PARTNER_NEEDS
 from deploy.local import REPO, SERVICES, ServiceProcesses
+from services.common.kafka_security import ADMIN, client_options
 from services.common.settings import Settings
 from services.matching.engine import Engine, need_document, output_document
 from tests.faults.checker import Delivery, Match, Observation, Received, Result, TimelineRow, check
@@ -256,7 +257,7 @@ class Workload:
             raise self._error
 
     async def _send_all(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.platform.settings.kafka_bootstrap_servers, acks="all",
+        producer = AIOKafkaProducer(**client_options(self.platform.settings, ADMIN), acks="all",
                                     enable_idempotence=True, request_timeout_ms=10_000)
         await producer.start()
         slots = asyncio.Semaphore(32)

@@ -1,7 +1,8 @@
 """The fault suite's own Kafka and PostgreSQL, killed and restarted at will.
 
 They run from the same jars and the same PostgreSQL wheel as `make up`, with the same
-broker settings (deploy/kafka/conf, its ports moved up by PORT_SHIFT) and the same server
+broker settings (deploy/kafka/conf, its ports moved up by PORT_SHIFT; SASL/SCRAM and ACLs
+on every node, as `make up` runs it) and the same server
 settings (deploy/postgres/postgres.py, another port and data directory), so that a kill -9
 here never reaches the broker and database of `make run` or of `make test`."""
 
@@ -17,6 +18,9 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from services.common.kafka_security import ADMIN, ensure_password
+from services.common.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 HOME = Path(os.environ.get("REDTHREAD_HOME") or REPO / ".local").resolve()
@@ -50,6 +54,31 @@ def _java() -> str:
     return str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if os.environ.get("JAVA_HOME") else "java"
 
 
+# The SASL/SCRAM and ACL settings of `make up`'s broker (deploy/kafka/conf/server.properties),
+# laid over the three-node templates, whose listeners are otherwise PLAINTEXT.
+SECURITY_SETTINGS = tuple(
+    line for line in (KAFKA_CONF / "server.properties").read_text().splitlines()
+    if line.startswith(("listener.name.", "sasl.", "authorizer.", "super.users", "allow.everyone"))
+)
+
+
+def secured(text: str) -> str:
+    """A node's settings with every listener authenticated (SCRAM for clients and between
+    brokers, PLAIN for admin between controllers) and ACLs on."""
+    if "SASL_PLAINTEXT://" in text:
+        return text
+    text = re.sub(r"(?<![A-Z_])PLAINTEXT://", "SASL_PLAINTEXT://", text)
+    text = re.sub(r"^inter\.broker\.listener\.name=.*$", "inter.broker.listener.name=SASL_PLAINTEXT", text, flags=re.M)
+    text = re.sub(r"^listener\.security\.protocol\.map=.*$",
+                  "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT", text, flags=re.M)
+    return text + "\n" + "\n".join(SECURITY_SETTINGS) + "\n"
+
+
+def admin_password() -> str:
+    """The admin's password for every broker of the suite (its own credentials directory)."""
+    return ensure_password(Settings(), ADMIN)
+
+
 class KafkaNode:
     def __init__(self, template: Path, name: str, root: Path, shift: int, host: str) -> None:
         self.name = name
@@ -57,7 +86,7 @@ class KafkaNode:
         self.data = root / "data" / name
         self.logs = root / "logs" / name
         self.conf = root / "conf" / f"{name}.properties"
-        text = template.read_text().replace("@DATA_DIR@", str(self.data))
+        text = secured(template.read_text()).replace("@DATA_DIR@", str(self.data))
         text = re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"{host}:{int(m.group(1)) + shift}", text)
         self.text = text
         self.node_id = int(re.search(r"^node\.id=(\d+)", text, re.M).group(1))
@@ -68,10 +97,14 @@ class KafkaNode:
 
     def format(self, cluster_id: str, standalone: bool) -> None:
         self.conf.parent.mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(self.text)
+        password = admin_password()
+        self.conf.write_text(self.text.replace("@ADMIN_PASSWORD@", password))
+        self.conf.chmod(0o600)
         self.data.mkdir(parents=True, exist_ok=True)
         flags = ["--standalone"] if standalone else []
-        _tool("kafka.tools.StorageTool", "format", *flags, "-t", cluster_id, "-c", str(self.conf))
+        # Every controller reads the admin's SCRAM credential from its own log: each node gets it.
+        _tool("kafka.tools.StorageTool", "format", *flags, "-t", cluster_id, "-c", str(self.conf),
+              "--add-scram", f"SCRAM-SHA-512=[name={ADMIN},password={password}]")
 
     def launch(self) -> None:
         if port_open(self.port, self.host) or port_open(self.controller_port, self.host):
@@ -136,7 +169,7 @@ class Kafka:
     def __init__(self, nodes: int = 1, host: str = "127.0.0.1", shift: int | None = None, name: str = "") -> None:
         self.root = FAULTS_HOME / (name or ("kafka" if nodes == 1 else "kafka-cluster"))
         templates = (
-            [KAFKA_CONF / "plaintext" / "server.properties"]
+            [KAFKA_CONF / "server.properties"]
             if nodes == 1
             else [KAFKA_CONF / "cluster" / f"node{n}.properties" for n in (1, 2, 3)]
         )
@@ -176,8 +209,15 @@ class Kafka:
 
     def quorum_leader(self) -> int:
         """The node id of the active controller (the KRaft quorum's leader)."""
+        client = self.root / "conf" / "admin-client.properties"
+        client.write_text(
+            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n"
+            "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{ADMIN}" password="{admin_password()}";\n'
+        )
+        client.chmod(0o600)
         out = _tool("org.apache.kafka.tools.MetadataQuorumCommand", "--bootstrap-server", self.bootstrap_servers,
-                    "describe", "--status")
+                    "--command-config", str(client), "describe", "--status")
         return int(re.search(r"LeaderId:\s*(\d+)", out).group(1))
 
 

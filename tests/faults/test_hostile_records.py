@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.topics import DEAD_LETTERS, PARTNER_FEEDBACK, PARTNER_NEEDS, PARTNER_PARTICIPATIONS, PARTNER_RESEARCH_OUTPUTS
+from services.common.kafka_security import ADMIN, client_options
 from tests.faults.checker import unanswered
 from tests.faults.harness import Workload, assert_clean
 
@@ -122,8 +123,8 @@ class Sent:
     offset: int
 
 
-async def send_all(bootstrap: str, namespace: str, records: list[Hostile]) -> list[Sent]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+async def send_all(kafka: dict, namespace: str, records: list[Hostile]) -> list[Sent]:
+    producer = AIOKafkaProducer(**kafka, acks="all", enable_idempotence=True,
                                 max_request_size=4 * 1024 * 1024)
     await producer.start()
     sent = []
@@ -141,9 +142,9 @@ async def send_all(bootstrap: str, namespace: str, records: list[Hostile]) -> li
     return sent
 
 
-async def dead_lettered(bootstrap: str, topic: str) -> set[tuple[str, int, int]]:
+async def dead_lettered(kafka: dict, topic: str) -> set[tuple[str, int, int]]:
     """(source topic, partition, offset) of every dead letter so far."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False,
                                 max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
     await consumer.start()
     try:
@@ -177,14 +178,14 @@ def test_hostile_records_on_every_partner_topic(platform):
     records = hostile_records(platform.templates[0])
     workload = Workload(platform).start()
     workload.wait_acknowledged(0.2)
-    sent = asyncio.run(send_all(settings.kafka_bootstrap_servers, settings.namespace, records))
+    sent = asyncio.run(send_all(client_options(settings, ADMIN), settings.namespace, records))
     healed_at = time.monotonic()
     for s in sent:
         if s.hostile.accepted_need:
             workload.acknowledged[s.hostile.accepted_need] = healed_at
 
     def hostile_without_outcome() -> dict[str, list[str]]:
-        letters = asyncio.run(dead_lettered(settings.kafka_bootstrap_servers, settings.topic(DEAD_LETTERS.name)))
+        letters = asyncio.run(dead_lettered(client_options(settings, ADMIN), settings.topic(DEAD_LETTERS.name)))
         letters |= {(settings.registry_name(topic), p, o) for topic, p, o in letters}
         needs = platform.observe().reporting_needs
         return {"hostile-without-outcome": unanswered(

@@ -12,6 +12,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import NEEDS
+from services.common.kafka_security import ADMIN, client_options
 from tests.faults.harness import Workload, assert_clean, env_float
 from tests.faults.infra import Kafka
 
@@ -26,8 +27,8 @@ def kafka() -> Iterator[Kafka]:
     cluster.stop()
 
 
-async def leader_of(bootstrap: str, topic: str, partition: int) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def leader_of(kafka: dict, topic: str, partition: int) -> int:
+    admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])
@@ -42,7 +43,7 @@ def test_partition_leader_then_controller_killed_and_restarted(platform, kafka):
     workload.wait_acknowledged(0.3)
     killed = []
     try:
-        leader = asyncio.run(leader_of(kafka.bootstrap_servers, platform.settings.topic(NEEDS.name), 0))
+        leader = asyncio.run(leader_of(client_options(platform.settings, ADMIN), platform.settings.topic(NEEDS.name), 0))
         for find in (lambda: leader, kafka.quorum_leader):
             node = kafka.node(find())
             node.kill()
