@@ -19,7 +19,7 @@ help:
 	@echo "make up / down / clean start / stop Kafka and PostgreSQL / also delete all local state"
 	@echo "make test-unit | test-integration | test-e2e"
 	@echo "make test-faults       kill -9, outages, freezes, hostile records on real processes; lost/duplicated per scenario"
-	@echo "                       (its own Kafka and PostgreSQL; about 25 min, 10 of them a mail and webhook outage)"
+	@echo "                       (its own secured Kafka and PostgreSQL; about 15 min, beside a 10-minute mail and webhook outage)"
 	@echo "make docs              AsyncAPI documents of the four services into docs/asyncapi/"
 	@echo "make schemas           regenerate contracts/schemas/ after a contract change"
 	@echo "make bench-intake | bench-matching | bench-notification | eval-matching   benchmarks (ratios to a baseline)"
