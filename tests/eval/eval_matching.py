@@ -1,6 +1,12 @@
 """`make eval-matching`: how well the matcher finds the research outputs that answer a
-need, on the labelled set in tests/data/matching/, next to two baselines run on the same
-data in the same run: PostgreSQL full-text search and plain BM25 (tests/eval/systems.py).
+need, next to two baselines run on the same data in the same run: PostgreSQL full-text
+search and plain BM25 (tests/eval/systems.py). On three sets:
+
+- the tuning set, tests/data/matching/ (the thesaurus was written alongside it);
+- the same needs with their keywords and strength areas stripped, as coaches mostly
+  write them;
+- the independent set, tests/data/matching-independent/: written and graded by people
+  who had not seen the engine or the tuning set. A reporting set: never tune on it.
 
 Printed per system:
 
@@ -9,6 +15,8 @@ Printed per system:
   averaged over the needs that have an answer, on each system's top 10 *regardless of
   its threshold*, so the three rankings are compared on the same footing;
 - nDCG@10 of what it would actually propose (only results at or above its threshold);
+- coverage: the share of the needs with an answer that get at least one proposal, and
+  precision: the share of all proposals graded ≥ 2;
 - no-answer accuracy: the share of the needs that nothing answers for which the system
   proposed nothing at or above its threshold;
 - nDCG@10 for Swedish, Norwegian and English needs separately;
@@ -38,6 +46,7 @@ from tests.eval import metrics
 from tests.eval.systems import LIMIT, Bm25, PostgresFullText, Redthread, System
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "matching"
+INDEPENDENT = Path(__file__).resolve().parents[1] / "data" / "matching-independent"
 TARGET = 1.2
 K = LIMIT
 TRAP_DEPTH = 5
@@ -71,6 +80,12 @@ def load(directory: Path = DATA) -> EvaluationSet:
     return EvaluationSet(needs, outputs, judgements)
 
 
+def stripped(data: EvaluationSet) -> EvaluationSet:
+    """The same set with every need's keywords and strength areas removed."""
+    needs = [need.model_copy(update={"keywords": [], "focus_areas": []}) for need in data.needs]
+    return EvaluationSet(needs, data.outputs, data.judgements)
+
+
 def _lines(path: Path) -> list[str]:
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -81,6 +96,8 @@ class Result:
     threshold_rule: str
     overall: metrics.Summary
     proposed_ndcg: float
+    coverage: float
+    precision: float
     by_language: dict[str, metrics.Summary]
     zeros_in_top: int
     seconds: float
@@ -107,6 +124,8 @@ def evaluate(system: System, data: EvaluationSet) -> Result:
         threshold_rule=system.threshold_rule,
         overall=metrics.summarise(rankings, matched, data.judgements, k=K),
         proposed_ndcg=metrics.summarise(proposals, matched, data.judgements, k=K).ndcg,
+        coverage=metrics.coverage(matched, data.judgements),
+        precision=metrics.precision_of_proposals(proposals, data.judgements),
         by_language=by_language,
         zeros_in_top=metrics.zeros_in_top(rankings, data.judgements, TRAP_DEPTH),
         seconds=seconds,
@@ -136,14 +155,14 @@ def verdict(results: Sequence[Result]) -> str:
     )
 
 
-def render(data: EvaluationSet, results: Sequence[Result]) -> str:
+def render(name: str, data: EvaluationSet, results: Sequence[Result]) -> str:
     judged = sum(len(j) for j in data.judgements.values())
     zeros = sum(1 for j in data.judgements.values() for grade in j.values() if grade == 0)
     first = results[0]
     counts = {language: first.by_language[language].answered_needs for language in LANGUAGES}
     no_answer = first.overall.no_answer_needs
     lines = [
-        f"Matching evaluation on {DATA.relative_to(Path.cwd()) if DATA.is_relative_to(Path.cwd()) else DATA}: "
+        f"Matching evaluation on {name}: "
         f"{len(data.needs)} needs ({first.overall.answered_needs} with an answer, {no_answer} without), "
         f"{len(data.outputs)} outputs, {judged} judged pairs ({zeros} graded 0); unlisted pairs count as 0.",
         f"Ranking measures: mean over the {first.overall.answered_needs} needs with an answer, on each system's top {K} "
@@ -156,6 +175,8 @@ def render(data: EvaluationSet, results: Sequence[Result]) -> str:
         ("MRR", "", ">"),
         (f"recall@{K}", "", ">"),
         ("no-answer", f"acc. (n={no_answer})", ">"),
+        ("coverage", f"(n={first.overall.answered_needs})", ">"),
+        ("precision", "of proposals", ">"),
         (f"nDCG@{K}", "proposed only", ">"),
         *[(f"nDCG@{K} {language}", f"(n={counts[language]})", ">") for language in LANGUAGES],
         ("zeros in", f"top {TRAP_DEPTH} (of {zeros})", ">"),
@@ -168,6 +189,8 @@ def render(data: EvaluationSet, results: Sequence[Result]) -> str:
             f"{r.overall.mrr:.3f}",
             f"{r.overall.recall:.3f}",
             f"{r.overall.no_answer_accuracy:.3f} ({round(r.overall.no_answer_accuracy * no_answer)}/{no_answer})",
+            f"{r.coverage:.3f} ({round(r.coverage * first.overall.answered_needs)}/{first.overall.answered_needs})",
+            f"{r.precision:.3f}",
             f"{r.proposed_ndcg:.3f}",
             *[f"{r.by_language[language].ndcg:.3f}" for language in LANGUAGES],
             str(r.zeros_in_top),
@@ -188,7 +211,9 @@ def render(data: EvaluationSet, results: Sequence[Result]) -> str:
     lines.extend(line(row) for row in rows)
     lines += [
         "",
-        "no-answer acc. = share of the no-answer needs for which the system proposed nothing at or above its threshold.",
+        "no-answer acc. = share of the no-answer needs for which the system proposed nothing at or above its threshold;",
+        "coverage = share of the needs with an answer given at least one proposal; precision = share of all proposals",
+        "graded ≥ 2.",
         "Thresholds (\"matched\" = at least one output at or above it; one fixed rule per system, the same for every need):",
         *[f"  {r.name}: {r.threshold_rule}" for r in results],
         "",
@@ -205,13 +230,19 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    data = load()
-    try:
-        results = run(data, server_url)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-        print(f"eval-matching: PostgreSQL at DATABASE_URL is not usable ({error!r}); run `make up`.", file=sys.stderr)
-        return 2
-    print(render(data, results))
+    tuning = load(DATA)
+    sets = (
+        ("the tuning set (tests/data/matching)", tuning),
+        ("the tuning set with keywords and strength areas stripped", stripped(tuning)),
+        ("the independent set (tests/data/matching-independent; reporting only, never tuned on)", load(INDEPENDENT)),
+    )
+    for number, (name, data) in enumerate(sets):
+        try:
+            results = run(data, server_url)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            print(f"eval-matching: PostgreSQL at DATABASE_URL is not usable ({error!r}); run `make up`.", file=sys.stderr)
+            return 2
+        print(("\n" + "=" * 100 + "\n\n" if number else "") + render(name, data, results))
     return 0
 
 

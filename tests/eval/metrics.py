@@ -88,6 +88,27 @@ def no_answer_accuracy(matched: Mapping[str, bool], judgements: Mapping[str, Map
     return sum(1 for need_id in no_answer if matched.get(need_id) is False) / len(no_answer)
 
 
+def coverage(matched: Mapping[str, bool], judgements: Mapping[str, Mapping[str, int]]) -> float:
+    """Share of the needs with an answer for which the system proposed at least one
+    output (any: a wrong one counts here, and against precision). NaN when none has an
+    answer."""
+    answered = [need_id for need_id in judgements if has_answer(judgements[need_id])]
+    if not answered:
+        return math.nan
+    return sum(1 for need_id in answered if matched.get(need_id)) / len(answered)
+
+
+def precision_of_proposals(
+    proposals: Mapping[str, Sequence[str]], judgements: Mapping[str, Mapping[str, int]], relevant: int = RELEVANT
+) -> float:
+    """Share of every (need, output) the system proposed that is graded ≥ `relevant`.
+    NaN when it proposed nothing."""
+    pairs = [(need_id, doc_id) for need_id, proposed in proposals.items() for doc_id in _unique(proposed)]
+    if not pairs:
+        return math.nan
+    return sum(1 for need_id, doc_id in pairs if judgements.get(need_id, {}).get(doc_id, 0) >= relevant) / len(pairs)
+
+
 def zeros_in_top(rankings: Mapping[str, Sequence[str]], judgements: Mapping[str, Mapping[str, int]], k: int = 5) -> int:
     """How many explicitly judged grade-0 pairs (the trap pairs and near-misses) appear in
     their need's top k."""

@@ -100,3 +100,17 @@ def test_summarise_over_a_subset_and_a_need_without_ranking():
     summary = metrics.summarise({"y1": ["a"]}, {}, judgements, needs=["y2"])
     assert summary.ndcg == 0.0 and summary.answered_needs == 1
     assert math.isnan(summary.no_answer_accuracy)
+
+
+def test_coverage_counts_needs_with_an_answer_that_got_any_proposal():
+    judgements = {"a": {"x": 3}, "b": {"y": 2}, "c": {"z": 1}, "d": {}}
+    matched = {"a": True, "b": False, "c": True, "d": True}
+    assert metrics.coverage(matched, judgements) == 0.5  # c and d have no answer: not counted
+    assert math.isnan(metrics.coverage(matched, {"c": {"z": 1}}))
+
+
+def test_precision_of_proposals_is_the_share_of_proposed_pairs_graded_at_least_two():
+    judgements = {"a": {"x": 3, "y": 1}, "b": {"z": 2}}
+    proposals = {"a": ["x", "y", "x"], "b": ["z", "w"], "c": []}
+    assert metrics.precision_of_proposals(proposals, judgements) == 2 / 4
+    assert math.isnan(metrics.precision_of_proposals({"a": []}, judgements))
