@@ -226,7 +226,7 @@ def admin_client(settings: Settings, client_id: str = "redthread-admin") -> AIOK
 async def provision_broker(settings: Settings, topics: Sequence[Topic] = ALL_TOPICS, replication_factor: int = 1) -> list[str]:
     """Missing topics from the registry and, with security on, the services' principals
     (local passwords made when missing) and their ACLs; returns the names of the topics
-    created. Running it again changes nothing but a password that was set anew."""
+    created. Running it again is harmless: the same passwords are set once more."""
     admin = admin_client(settings)
     await admin.start()
     try:
