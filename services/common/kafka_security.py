@@ -18,11 +18,10 @@ from typing import Any
 
 from faststream.security import SASLScram512
 
-from services.common.settings import Settings
+from services.common.settings import Settings, local_home
 
 ADMIN = "admin"
 SCRAM_MECHANISM = "SCRAM-SHA-512"
-_REPO = Path(__file__).resolve().parents[2]
 
 
 def service_principal(service: str) -> str:
@@ -36,8 +35,7 @@ class MissingCredential(RuntimeError):
 def credentials_dir(settings: Settings) -> Path:
     if settings.kafka_credentials_dir:
         return Path(settings.kafka_credentials_dir)
-    home = os.environ.get("REDTHREAD_HOME") or _REPO / ".local"
-    return Path(home) / "kafka" / "credentials"
+    return local_home() / "kafka" / "credentials"
 
 
 def principal_of(settings: Settings, principal: str) -> str:

@@ -22,10 +22,9 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from services.common.settings import Settings
+from services.common.settings import Settings, local_home
 
 PREFIX = "sealed:v1:"
-_REPO = Path(__file__).resolve().parents[2]
 
 
 class SealingError(RuntimeError):
@@ -69,7 +68,7 @@ def sealer_from(settings: Settings) -> Sealer:
     if settings.secrets_key is not None:
         encoded = settings.secrets_key.get_secret_value()
     else:
-        encoded = _local_key(Path(os.environ.get("REDTHREAD_HOME") or _REPO / ".local") / "secrets.key")
+        encoded = _local_key(local_home() / "secrets.key")
     try:
         key = base64.urlsafe_b64decode(encoded.strip())
     except ValueError:

@@ -3,10 +3,18 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+def local_home() -> Path:
+    """Where `make` keeps local state (downloads, data, local credentials and keys):
+    $REDTHREAD_HOME, by default <repo>/.local."""
+    return Path(os.environ.get("REDTHREAD_HOME") or Path(__file__).resolve().parents[2] / ".local")
+
 
 SERVICE_PORTS = {"intake": 8001, "matching": 8002, "notification": 8003, "reporting": 8004}
 

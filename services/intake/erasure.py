@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from services.common.erasure import remember_erased
+
 ERASE = {
     "needs": "UPDATE needs SET data = (data::jsonb - 'coach')::json WHERE person_id(data -> 'coach' ->> 'email') = $1",
     "research_outputs": (
@@ -35,9 +37,5 @@ async def erase_person(conn: asyncpg.Connection, person: str) -> dict[str, int]:
     changed = {}
     for table, statement in ERASE.items():
         changed[table] = int((await conn.execute(statement, person)).split()[-1])
-    await conn.execute(
-        "INSERT INTO erased_persons (person_id, erased_at) VALUES ($1, now())"
-        " ON CONFLICT (person_id) DO UPDATE SET erased_at = now()",
-        person,
-    )
+    await remember_erased(conn, person)
     return changed

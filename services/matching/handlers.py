@@ -34,6 +34,7 @@ from contracts.events import (
 )
 from contracts.topics import MATCHES
 from services.common.consumer import Handler, HandlerContext
+from services.common.erasure import remember_erased
 from services.matching.engine import METHOD, Document, Engine, Hit, need_document, output_document, postings_for
 
 log = logging.getLogger(__name__)
@@ -175,10 +176,7 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         await ctx.conn.execute(
             "UPDATE needs SET data = data - 'coach' WHERE person_id(data -> 'coach' ->> 'email') = $1", person
         )
-        await ctx.conn.execute(
-            "INSERT INTO erased_persons (person_id, erased_at) VALUES ($1, $2) ON CONFLICT (person_id) DO NOTHING",
-            person, event.data.erased_at,
-        )
+        await remember_erased(ctx.conn, person, event.data.erased_at)
 
     return {
         PersonErased.EVENT_TYPE: erase,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from services.common.erasure import remember_erased
+
 RECIPIENT = "jsonb_build_object('name', '(raderad)', 'language', coalesce(message -> 'recipient' ->> 'language', 'sv'))"
 
 ERASE = {
@@ -47,7 +49,5 @@ async def erase_person(conn: asyncpg.Connection, person: str) -> dict[str, int]:
             changed[table] = len(erased)
         else:
             changed[table] = int((await conn.execute(statement, person)).split()[-1])
-    await conn.execute(
-        "INSERT INTO erased_persons (person_id, erased_at) VALUES ($1, now()) ON CONFLICT (person_id) DO NOTHING", person
-    )
+    await remember_erased(conn, person)
     return changed

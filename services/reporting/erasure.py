@@ -14,6 +14,8 @@ from uuid import UUID
 
 import asyncpg
 
+from services.common.erasure import remember_erased
+
 async def erase_person(conn: asyncpg.Connection, person: str, erased_at: datetime | None = None) -> list[UUID]:
     """Remove `person` from reporting's read models; returns the research outputs whose
     researchers changed (their credits are then recomputed by the caller)."""
@@ -26,10 +28,7 @@ async def erase_person(conn: asyncpg.Connection, person: str, erased_at: datetim
         " RETURNING output_id",
         person,
     )
-    await conn.execute(
-        "INSERT INTO erased_persons (person_id, erased_at) VALUES ($1, coalesce($2, now())) ON CONFLICT (person_id) DO NOTHING",
-        person, erased_at,
-    )
+    await remember_erased(conn, person, erased_at)
     return [row["output_id"] for row in outputs]
 
 
