@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from contracts.events import CONTRACTS_BY_TYPE, Contract, RefusesNul
 import contracts.notices  # noqa: F401  registers the notice events with CONTRACTS_BY_TYPE
+from contracts.personal_data import PersonOpener, UnreadableSealedPerson, open_record, person_fields
 
 SPEC_VERSION = "1.0"
 JSON_CONTENT_TYPE = "application/json"
@@ -131,8 +132,15 @@ def read_envelope(headers: dict[str, str]) -> Envelope:
         ) from None
 
 
-def decode(headers: dict[str, str], value: bytes | None, accepted_types: set[str] | None = None) -> CloudEvent:
-    """Validate a Kafka record as one of our CloudEvents, or raise EnvelopeError."""
+def decode(
+    headers: dict[str, str],
+    value: bytes | None,
+    accepted_types: set[str] | None = None,
+    open_person: PersonOpener | None = None,
+) -> CloudEvent:
+    """Validate a Kafka record as one of our CloudEvents, or raise EnvelopeError.
+    `open_person` opens the sealed persons of redthread's own topics
+    (contracts.personal_data); without it, a sealed person is refused."""
     envelope = read_envelope(headers)
     if not envelope.datacontenttype.startswith(JSON_CONTENT_TYPE):
         raise EnvelopeError(f"content-type {envelope.datacontenttype!r} is not {JSON_CONTENT_TYPE}")
@@ -148,7 +156,10 @@ def decode(headers: dict[str, str], value: bytes | None, accepted_types: set[str
     if not value:
         raise EnvelopeError("the record has no value; expected the event data as JSON")
     try:
-        data = contract.model_validate_json(value)
+        if b'"sealed"' in value and person_fields(contract):
+            data = contract.model_validate(_opened(contract, value, open_person))
+        else:
+            data = contract.model_validate_json(value)
     except ValidationError as error:
         if any(e["type"] == "json_invalid" for e in error.errors()):
             raise EnvelopeError(f"the value is not valid JSON: {error.errors()[0]['msg']}") from None
@@ -157,6 +168,17 @@ def decode(headers: dict[str, str], value: bytes | None, accepted_types: set[str
             problem_list(error),
         ) from None
     return CloudEvent(envelope=envelope, data=data)
+
+
+def _opened(contract: type[Contract], value: bytes, open_person: PersonOpener | None) -> dict:
+    if open_person is None:
+        raise EnvelopeError("the data holds sealed persons, which only redthread's services open")
+    try:
+        return open_record(contract, value, open_person)
+    except ValueError as error:  # not JSON, or a token that does not open
+        if isinstance(error, UnreadableSealedPerson):
+            raise EnvelopeError(f"a sealed person does not open: {error}") from None
+        raise EnvelopeError(f"the value is not valid JSON: {error}") from None
 
 
 def problem_list(error: ValidationError) -> list[tuple[str, str]]:

@@ -424,7 +424,11 @@ class NotificationDispatched(Contract):
     need_id: UUID
     company_org_number: str | None = None
     channel: Annotated[str, Field(pattern="^(email|webhook|feed|kafka)$")]
-    recipient: ShortText
+    recipient: ShortText = Field(
+        description="Who was told, without contact data: `coach` (the need's coach) or "
+        "`subscription:<id>` (a subscriber, whose address notification keeps)",
+        examples=["coach", "subscription:0b6f3c52-63a5-4b52-9a0e-6f1f4b3c2d1e"],
+    )
     subject: ShortText
     dispatched_at: datetime
     confidentiality: Confidentiality = Confidentiality.public
@@ -481,6 +485,33 @@ class PersonErased(Contract):
     reason: ShortText | None = Field(None, examples=["Begäran om radering 2026-12-07 (ärende 4711)"])
 
 
+class PersonKeyIssued(Contract):
+    """The key that seals a person's data on redthread's own topics
+    (contracts.personal_data): every service that reads those topics keeps it, and
+    forgets it when the person is erased, after which what it sealed no longer opens,
+    wherever a copy of it lies."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.person-key.issued"
+
+    person_id: Annotated[str, Field(pattern=PERSON_ID, description="person_id(e-mail address)")]
+    key: Annotated[str, Field(
+        pattern=r"^sealed:v1:", max_length=200,
+        description="The person's 256-bit key, itself sealed with the services' secrets key",
+        examples=["sealed:v1:3f9a1c2e:c2VhbGVkIGtleQ=="],
+    )]
+    issued_at: datetime
+
+
+class PersonKeyDestroyed(Contract):
+    """The person was erased and their key destroyed: what was sealed with it reads as
+    an erased person from now on. Replaces the key on its compacted topic."""
+
+    EVENT_TYPE: ClassVar[str] = "redthread.person-key.destroyed"
+
+    person_id: Annotated[str, Field(pattern=PERSON_ID, description="person_id(e-mail address)")]
+    destroyed_at: datetime
+
+
 class DeadLetterRecord(Contract):
     """A message a consumer could not accept, kept with the reason so an operator can
     fix and redrive it. The original value is kept verbatim (text, or base64 when it is
@@ -523,6 +554,8 @@ ALL_CONTRACTS: tuple[type[Contract], ...] = (
     NotificationDispatched,
     FeedbackSubmitted,
     PersonErased,
+    PersonKeyIssued,
+    PersonKeyDestroyed,
     DeadLetterRecord,
 )
 

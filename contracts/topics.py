@@ -22,6 +22,8 @@ from contracts.events import (
     NotificationDispatched,
     ParticipationRecorded,
     PersonErased,
+    PersonKeyDestroyed,
+    PersonKeyIssued,
     ResearchOutputPublished,
     ResearchOutputUpdated,
     ResearchOutputWithdrawn,
@@ -44,8 +46,17 @@ class Topic:
     # Topic-level configuration, e.g. compaction for topics that hold the latest state per key.
     config: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def seals_persons(self) -> bool:
+        """Whether persons are sealed on this topic (contracts.personal_data): on every
+        topic that one of redthread's services writes and only services read. Partners'
+        topics hold what partners send, in clear (notification, answering for the people
+        who use its links, is a partner there like any other)."""
+        return self.writer in SERVICES and set(self.readers) <= set(SERVICES)
+
 
 PARTNERS = "partner systems"
+SERVICES = ("intake", "matching", "notification", "reporting")
 
 PARTNER_NEEDS = Topic(
     "partner.needs.v1", "need_id", 6, PARTNERS, ("intake",), NEED_EVENTS,
@@ -107,6 +118,17 @@ ERASURES = Topic(
     "(compacted, no retention), so that a replay erases them again.",
     config=(("cleanup.policy", "compact"), ("retention.ms", "-1")),
 )
+PERSON_KEYS = Topic(
+    "redthread.person-keys.v1", "person_id", 3, "intake", ("matching", "notification", "reporting"),
+    (PersonKeyIssued.EVENT_TYPE, PersonKeyDestroyed.EVENT_TYPE),
+    "Each person's key, sealed, that seals their data on the other topics; replaced by its "
+    "destruction when they are erased. Compacted within the hour (one-hour segments), so "
+    "that a destroyed key leaves the broker's disks too.",
+    config=(
+        ("cleanup.policy", "compact"), ("retention.ms", "-1"), ("segment.ms", "3600000"),
+        ("max.compaction.lag.ms", "3600000"), ("min.cleanable.dirty.ratio", "0.01"),
+    ),
+)
 DEAD_LETTERS = Topic(
     "redthread.dead-letters.v1", "source topic", 3, "every consumer", ("operators",),
     (DeadLetterRecord.EVENT_TYPE,),
@@ -128,6 +150,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     NEED_FEED,
     PARTNER_ACCESS,
     ERASURES,
+    PERSON_KEYS,
     DEAD_LETTERS,
 )
 

@@ -7,19 +7,30 @@ another module's events. Both are removed at the end."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from contracts.envelope import encode, new_event
-from contracts.events import Confidentiality, MatchProposed, MatchReason, NeedSubmitted, ResearchOutputPublished
+from contracts.events import (
+    CONTRACTS_BY_TYPE, Confidentiality, MatchProposed, MatchReason, NeedSubmitted, PersonKeyIssued,
+    ResearchOutputPublished, person_id,
+)
+from contracts.personal_data import change_persons, has_persons, open_record, seal_record
+from contracts.topics import ALL_TOPICS, PERSON_KEYS, Topic
+from services.common.person_keys import Keyring
+from services.common.sealing import sealer_from
 from services.common.kafka_security import ADMIN, client_options
 from services.common.kafka_provisioning import provision_broker
 from services.common.settings import Settings
@@ -96,10 +107,76 @@ async def publish_raw(
 async def publish_event(
     producer: AIOKafkaProducer, topic: str, data, source: str = "/partners/test", key: str | None = None, **kwargs
 ) -> str:
+    """Publish `data` on `topic`; on the services' own topics, with its persons sealed as
+    intake seals them."""
     event = new_event(data, source=source, **kwargs)
     value, headers = encode(event)
+    value = await _sealed_as_intake(producer, topic, type(data), value)
     await publish_raw(producer, topic, value, headers, key=key)
     return event.id
+
+
+# --- playing intake's part ---------------------------------------------------------------
+# Tests that publish on the services' own topics stand in for intake, which seals the
+# persons it writes under keys it announces on redthread.person-keys.v1
+# (services/common/person_keys.py). So do these helpers: one key per person and
+# namespace, kept for the session, so that a test can also open what the services write.
+
+_TEST_KEYS: dict[tuple[str, str], bytes] = {}  # (namespace prefix, person id) -> key
+
+
+def _split(topic: str) -> tuple[str, Topic | None]:
+    """(namespace prefix, registry topic) of a full topic name."""
+    for registered in ALL_TOPICS:
+        if topic.endswith(registered.name):
+            return topic.removesuffix(registered.name), registered
+    return "", None
+
+
+async def _sealed_as_intake(producer: AIOKafkaProducer, topic: str, contract, value: bytes) -> bytes:
+    prefix, registered = _split(topic)
+    if registered is None or not registered.seals_persons or not has_persons(contract, value):
+        return value  # a partner's topic, or nothing to seal
+    master = sealer_from(Settings())
+    keys = {}
+
+    def collect(person: dict) -> dict:
+        keys[person_id(person["email"])] = None
+        return person
+
+    change_persons(contract, json.loads(value), collect)
+    for whose in keys:
+        if (prefix, whose) not in _TEST_KEYS:
+            raw = secrets.token_bytes(32)
+            issued = PersonKeyIssued(
+                person_id=whose, key=master.seal(base64.urlsafe_b64encode(raw).decode(), whose), issued_at=datetime.now(UTC)
+            )
+            await publish_raw(producer, prefix + PERSON_KEYS.name, *encode(new_event(issued, source="/redthread/intake")),
+                              key=whose)
+            _TEST_KEYS[prefix, whose] = raw
+        keys[whose] = AESGCM(_TEST_KEYS[prefix, whose])
+    return seal_record(contract, value, Keyring(keys).seal)
+
+
+def opened(record: ConsumerRecord) -> dict:
+    """A record's data as JSON, with the persons it carries opened with the tests' keys."""
+    prefix, _ = _split(record.topic)
+    contract = CONTRACTS_BY_TYPE[headers_of(record)["ce_type"]]
+    keyring = Keyring({whose: AESGCM(key) for (space, whose), key in _TEST_KEYS.items() if space == prefix})
+    return open_record(contract, record.value, keyring.open)
+
+
+async def give_intake_the_test_keys(intake_pool: asyncpg.Pool, settings: Settings) -> None:
+    """Intake keeps the keys it issued; for persons these helpers issued keys for instead
+    (a match published as if matching had proposed it), intake is given them."""
+    master = sealer_from(Settings())
+    prefix = settings.topic(PERSON_KEYS.name).removesuffix(PERSON_KEYS.name)
+    async with intake_pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO person_keys (person_id, sealed_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            [(whose, master.seal(base64.urlsafe_b64encode(key).decode(), whose))
+             for (space, whose), key in _TEST_KEYS.items() if space == prefix],
+        )
 
 
 async def read_topic(

@@ -49,6 +49,7 @@ from services.common.db import transaction
 from services.common.dead_letters import Origin, dead_letter
 from services.common.failures import TransientError, is_transient
 from services.common.outbox import OutboxRow, spans_recorded, stage_rows
+from services.common.person_keys import KEY_WAIT_S, Keyring, PersonKeyNotYetKnown, PersonKeys, key_has_waited
 from services.common.settings import Settings
 from services.common.telemetry import current_trace_headers
 
@@ -77,9 +78,10 @@ class BatchContext:
     outbox (staged rows are written in one statement at the end), and the trace span of
     each event, so that what an event causes continues its trace."""
 
-    def __init__(self, conn: asyncpg.Connection, settings: Settings) -> None:
+    def __init__(self, conn: asyncpg.Connection, settings: Settings, person_keys: PersonKeys | None = None) -> None:
         self.conn = conn
         self.settings = settings
+        self.person_keys = person_keys or PersonKeys(settings, issuer=False)
         self.staged: list[OutboxRow] = []
         self.rejections: dict[str, Rejected] = {}
         self.topic_of: dict[str, str] = {}  # event id -> the registry name of the topic it came on
@@ -103,6 +105,10 @@ class BatchContext:
         else:
             headers |= current_trace_headers()
         self.staged.append(OutboxRow(self.settings.topic(topic), key.encode() if key else None, value, headers))
+
+    async def write_outbox(self) -> None:
+        """Write what was staged into the outbox, with the persons it carries sealed."""
+        await stage_rows(self.conn, await self.person_keys.seal_rows(self.conn, self.staged))
 
     def on_rollback(self, undo: Callable[[], None]) -> None:
         """Register how to undo a change to in-memory state (an index, a cache) made
@@ -222,8 +228,10 @@ class EventConsumer:
         handler: BatchHandler,
         topics: Sequence[Topic],
         on_commit: Callable[[], None] = lambda: None,
+        person_keys: PersonKeys | None = None,
     ) -> None:
         self.name = name
+        self._person_keys = person_keys or PersonKeys(settings, issuer=False)
         self._pool = pool
         self._settings = settings
         self._handles = handles
@@ -327,15 +335,16 @@ class EventConsumer:
             for record, (headers, key) in zip(records, read, strict=True)
             if headers.get("ce_type") in self._handles
         ]
+        keyring = await self._person_keys.keyring_for_records(self._pool, [record.value for record in records])
         if not early:  # nothing of ours, unless unreadable: perhaps no transaction at all
-            items = self._read_all(records, read)
+            items = self._read_all(records, read, keyring)
             if all(map(self._skipped, items)):
                 outcome.skipped = len(items)
                 return outcome
         async with transaction(self._pool) as conn:
             claim = _Claim(set(), set())
             if early:
-                items, claim = await self._read_while_claiming(conn, records, read, early)
+                items, claim = await self._read_while_claiming(conn, records, read, early, keyring)
             candidates = [item for item in items if not self._skipped(item)]
             outcome.skipped = len(items) - len(candidates)
             # Unreadable records of a type not handled here become dead letters too.
@@ -352,7 +361,7 @@ class EventConsumer:
                     conflicts.append((item, _conflict(item)))
                 else:
                     outcome.duplicates += 1
-            batch = BatchContext(conn, self._settings)
+            batch = BatchContext(conn, self._settings, self._person_keys)
             names = {topic: self._settings.registry_name(topic) for topic in {i.record.topic for i in todo}}
             batch.topic_of = {i.event.id: names[i.record.topic] for i in todo if i.event}
             unreadable = [(item, item.failure) for item in todo if item.failure is not None]
@@ -366,7 +375,7 @@ class EventConsumer:
                     await self._remember_refusals(conn, [item for item, _ in unreadable + refused])
                 outcome.handled = len(valid) - len(refused)
                 outcome.dead_lettered = len(unreadable) + len(refused) + len(conflicts)
-                await stage_rows(conn, batch.staged)
+                await batch.write_outbox()
             except BaseException:
                 batch.roll_back_memory()  # the transaction is lost, so is what memory learnt in it
                 raise
@@ -460,21 +469,24 @@ class EventConsumer:
         return set(family[0].event_types) if family and family[0] in self._topics else set()
 
     async def _read_while_claiming(
-        self, conn: asyncpg.Connection, records: Sequence[ConsumerRecord], read: list, early: list[_Item]
+        self, conn: asyncpg.Connection, records: Sequence[ConsumerRecord], read: list, early: list[_Item],
+        keyring: Keyring,
     ) -> tuple[list[_Item], _Claim]:
         """Decode the batch while PostgreSQL inserts its inbox rows (the keys and digests
         come from the headers and raw values alone)."""
         claim = asyncio.ensure_future(self._claim(conn, early))
         try:
             await asyncio.sleep(0)  # the claim is on its way
-            items = self._read_all(records, read)
+            items = self._read_all(records, read, keyring)
         except BaseException:
             await asyncio.wait([claim])  # the connection must be idle before the rollback
             raise
         return items, await claim
 
-    def _read_all(self, records: Sequence[ConsumerRecord], read: list) -> list[_Item]:
-        return [self._read(record, headers, key) for record, (headers, key) in zip(records, read, strict=True)]
+    def _read_all(self, records: Sequence[ConsumerRecord], read: list, keyring: Keyring) -> list[_Item]:
+        return [
+            self._read(record, headers, key, keyring) for record, (headers, key) in zip(records, read, strict=True)
+        ]
 
     def _skipped(self, item: _Item) -> bool:
         """A valid event of a type this consumer does not handle: none of its business."""
@@ -549,11 +561,16 @@ class EventConsumer:
             key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
         return headers, key
 
-    def _read(self, record: ConsumerRecord, headers: dict[str, str], inbox_key: str) -> _Item:
+    def _read(self, record: ConsumerRecord, headers: dict[str, str], inbox_key: str, keyring: Keyring) -> _Item:
         try:
-            event = decode(headers, record.value, self._types_on(record.topic))
+            event = decode(headers, record.value, self._types_on(record.topic), keyring.open)
         except EnvelopeError as error:
             return _Item(record, headers, inbox_key, failure=Rejected(error.reason, error.problems))
+        except PersonKeyNotYetKnown as waiting:
+            if not key_has_waited(record.timestamp):
+                raise  # transient: the batch is redelivered, by when the key has come
+            reason = f"{waiting}, {KEY_WAIT_S:.0f} s after the record was written: it was sealed with a key never issued"
+            return _Item(record, headers, inbox_key, failure=Rejected(reason))
         return _Item(record, headers, inbox_key, event=event)
 
     def _dead_letter(self, item: _Item, rejection: Rejected) -> OutboxRow:

@@ -17,10 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from contracts.topics import ALL_TOPICS, NEED_FEED, PARTNER_FAMILIES, PARTNER_ID, Topic
+from contracts.topics import ALL_TOPICS, NEED_FEED, PARTNER_FAMILIES, PARTNER_ID, SERVICES, Topic
 from services.common.kafka_security import ADMIN, service_principal
-
-SERVICES = ("intake", "matching", "notification", "reporting")
 EVERY_CONSUMER = "every consumer"
 
 Operation = Literal["READ", "WRITE", "IDEMPOTENT_WRITE"]

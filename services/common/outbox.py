@@ -18,6 +18,7 @@ from murmurhash2 import murmurhash2
 from opentelemetry import trace
 
 from contracts.envelope import CloudEvent, encode
+from contracts.personal_data import has_persons
 from services.common.failures import is_transient
 from services.common.kafka_security import client_options, service_principal
 from services.common.settings import Settings
@@ -58,8 +59,11 @@ def _headers_json(headers: dict[str, str]) -> str:
 
 
 async def add_to_outbox(conn: asyncpg.Connection, topic: str, key: str | None, event: CloudEvent) -> None:
-    """Stage one event for `topic` inside the caller's transaction, continuing the current trace."""
+    """Stage one event for `topic` inside the caller's transaction, continuing the current
+    trace. Events that carry persons are staged through a BatchContext, which seals them."""
     value, headers = encode(event)
+    if has_persons(type(event.data), value):
+        raise TypeError(f"{event.envelope.type} carries persons: stage it with a BatchContext, which seals them")
     await stage_rows(conn, [OutboxRow(topic, key.encode() if key else None, value, headers | current_trace_headers())])
 
 

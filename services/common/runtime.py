@@ -22,7 +22,7 @@ from faststream.specification import AsyncAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from contracts.events import Contract
-from contracts.topics import Topic
+from contracts.topics import PERSON_KEYS, Topic
 from services.common.consumer import BatchContext, BatchHandler, EventConsumer, Handler, per_event
 from services.common.db import apply_migrations, create_pool, transaction
 from services.common.access import public
@@ -30,7 +30,8 @@ from services.common.rate_limits import RateLimits
 from services.common.security_headers import SecurityHeaders
 from services.common.health import Bounds, ConsumerProgress, Observations, judge
 from services.common.kafka import KafkaSubscriber, make_broker, records_waiting, subscribe
-from services.common.outbox import OutboxRelay, stage_rows
+from services.common.outbox import OutboxRelay
+from services.common.person_keys import KEY_HANDLERS, PersonKeys
 from services.common.problems import BodySizeLimit, install_problem_handlers
 from services.common.settings import Settings
 from services.common.telemetry import setup_tracing, shutdown_tracing
@@ -99,6 +100,9 @@ class Service:
         self.name = name
         self.settings = settings or Settings()
         self._package = package
+        self.person_keys = PersonKeys(self.settings, issuer=name == PERSON_KEYS.writer)
+        if name in PERSON_KEYS.readers:
+            subscriptions = (*subscriptions, Subscription(f"{name}-person-keys", (PERSON_KEYS,), KEY_HANDLERS))
         self._subscriptions = subscriptions
         self._on_start = on_start
         self._on_stop = on_stop
@@ -163,9 +167,9 @@ class Service:
         has; an exception rolls back both. The HTTP routes' counterpart of a consumer's
         batch."""
         async with transaction(self.pool) as conn:
-            publishing = BatchContext(conn, self.settings)
+            publishing = BatchContext(conn, self.settings, self.person_keys)
             yield publishing
-            await stage_rows(conn, publishing.staged)
+            await publishing.write_outbox()
         self.wake_relay()
 
     def wake_relay(self) -> None:
@@ -194,6 +198,7 @@ class Service:
                 subscription.handler,
                 subscription.topics,
                 on_commit=self._after_commit,
+                person_keys=self.person_keys,
             )
         await self.broker.start()
         log.info("%s started", self.name)

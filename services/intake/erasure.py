@@ -1,5 +1,6 @@
-"""Erasure on request, intake's part: what intake keeps about a person is removed in the
-same transaction that announces PersonErased to the other services (redthread.erasures.v1).
+"""Erasure on request, intake's part: what intake keeps about a person is removed, and
+their key destroyed, in the same transaction that announces PersonErased to the other
+services (redthread.erasures.v1) and PersonKeyDestroyed (redthread.person-keys.v1).
 
 A person is found by person id (contracts.events.person_id of their e-mail address)
 wherever they stand in what partners sent: a need's coach (removed: a need may have
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from services.common.erasure import remember_erased
+from services.common.person_keys import destroy_key
 
 ERASE = {
     "needs": "UPDATE needs SET data = (data::jsonb - 'coach')::json WHERE person_id(data -> 'coach' ->> 'email') = $1",
@@ -37,5 +38,5 @@ async def erase_person(conn: asyncpg.Connection, person: str) -> dict[str, int]:
     changed = {}
     for table, statement in ERASE.items():
         changed[table] = int((await conn.execute(statement, person)).split()[-1])
-    await remember_erased(conn, person)
+    await destroy_key(conn, person)
     return changed

@@ -20,6 +20,7 @@ from contracts.events import (
     Contract,
     Email,
     PersonErased,
+    PersonKeyDestroyed,
     ShortText,
     FeedbackSubmitted,
     NeedResolved,
@@ -32,7 +33,7 @@ from contracts.events import (
     ResearchOutputWithdrawn,
     person_id,
 )
-from contracts.topics import ERASURES
+from contracts.topics import ERASURES, PERSON_KEYS
 from services.common.access import Access, declares
 from services.common.api_keys import presented_key, unauthenticated
 from services.common.problems import Problem
@@ -259,11 +260,14 @@ def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
         """Forget a person (GDPR art. 17): intake removes what it keeps about them at once,
         and announces PersonErased, on which every other service does the same."""
         person = person_id(request.email)
-        event = new_event(PersonErased(person_id=person, erased_at=datetime.now(UTC), reason=request.reason),
-                          source=by.source)
+        now = datetime.now(UTC)
+        event = new_event(PersonErased(person_id=person, erased_at=now, reason=request.reason), source=by.source)
+        destroyed = new_event(PersonKeyDestroyed(person_id=person, destroyed_at=now), source="/redthread/intake",
+                              subject=person, caused_by=event)
         async with service.publishing() as transaction:
             erased = await erase_person(transaction.conn, person)
             transaction.publish(ERASURES.name, person, event)
+            transaction.publish(PERSON_KEYS.name, person, destroyed)
         return Erasure(person_id=person, event_id=event.id, erased_here=erased)
 
     @router.get("/partners/me", response_model=WhoAmI, tags=["partners"])

@@ -13,6 +13,7 @@ from contracts.events import (
     MatchProposed,
     NeedSubmitted,
     PersonErased,
+    PersonKeyIssued,
     ParticipationRecorded,
     ResearchOutputPublished,
 )
@@ -26,6 +27,7 @@ from contracts.topics import (
     NEEDS,
     PARTICIPATIONS,
     PARTNER_FEEDBACK,
+    PERSON_KEYS,
     PARTNER_NEEDS,
     PARTNER_PARTICIPATIONS,
     PARTNER_RESEARCH_OUTPUTS,
@@ -131,6 +133,7 @@ def build(settings: Settings | None = None) -> Service:
             Publication(FEEDBACK, FeedbackSubmitted),
             Publication(PARTNER_ACCESS, PartnerAccessChanged),
             Publication(ERASURES, PersonErased),
+            Publication(PERSON_KEYS, PersonKeyIssued),
         ),
         http=partial(build_router, directory=directory),
         on_start=(lambda service: directory.bind(service.pool), lambda service: tune_garbage_collection()),

@@ -248,7 +248,8 @@ class DeliveryDispatcher:
                 "  WHERE ranked.place <= coalesce(room.n, CASE ranked.channel WHEN 'webhook' THEN $8 ELSE $2 END))"
                 " UPDATE deliveries d SET lease_until = now() + make_interval(secs => $1)"
                 " FROM chosen WHERE d.delivery_id = chosen.delivery_id"
-                " RETURNING d.delivery_id, d.subscription_id, d.channel, d.destination, coalesce(d.peer, '') AS peer,"
+                " RETURNING d.delivery_id, d.subscription_id, d.recipient_key, d.channel, d.destination,"
+                "  coalesce(d.peer, '') AS peer,"
                 "  d.message::text AS message, d.attempts,"
                 "  extract(epoch FROM now() - d.pending_since)::float8 AS pending_for_s, d.lease_until",
                 self._settings.delivery_lease_s,

@@ -16,6 +16,8 @@ instance re-claiming the row (after the lease time) changes that lease.
 
 from __future__ import annotations
 
+import json
+
 import asyncio
 import logging
 from collections.abc import Callable
@@ -52,12 +54,27 @@ class Claimed:
 
     delivery_id: UUID
     subscription_id: UUID | None
+    recipient_key: str  # subscription:<id>, or coach:<e-mail>
     channel: str
     destination: str
     peer: str  # whom the send depends on: its circuit breaker
     message: str  # the OutgoingMessage as stored (JSON)
     attempts: int  # before this attempt
     pending_for_s: float  # since it became pending, when claimed
+
+    @property
+    def recipient(self) -> str:
+        """Who the delivery is for, as events and dead letters name them: the subscription,
+        or the need's coach, never an address (contracts.events.NotificationDispatched)."""
+        return "coach" if self.recipient_key.startswith("coach:") else self.recipient_key
+
+    @property
+    def message_without_contact_data(self) -> str:
+        """The stored message with its recipient named as `recipient` names them: what a
+        dead letter keeps, for an operator who finds the delivery by its id."""
+        message = json.loads(self.message)
+        message["recipient"] = {"name": self.recipient}
+        return json.dumps(message, ensure_ascii=False)
     lease_until: datetime  # the fencing token
 
 
@@ -294,7 +311,7 @@ class OutcomeRecorder:
                 need_id=notice.need_id,
                 company_org_number=org_number,
                 channel=row.channel,
-                recipient=row.destination[:300],
+                recipient=row.recipient,
                 subject=subject[:300],
                 dispatched_at=outcome.done_at,
                 confidentiality=confidentiality,
@@ -318,7 +335,7 @@ class OutcomeRecorder:
         row, sent = outcome.claimed, outcome.sent
         attempts = row.attempts + 1
         reason = (
-            f"{row.channel} delivery to {row.destination} gave up after {attempts} attempt"
+            f"{row.channel} delivery {row.delivery_id} to {row.recipient} gave up after {attempts} attempt"
             f"{'s' if attempts != 1 else ''} ({outcome.verdict.gave_up_because}): {sent.error}"
         )
         return dead_letter(
@@ -328,13 +345,13 @@ class OutcomeRecorder:
             reason=reason,
             origin=Origin(
                 DELIVERIES_SOURCE,
-                row.message,
+                row.message_without_contact_data,
                 key=str(row.delivery_id),
                 headers={
                     "delivery_id": str(row.delivery_id),
                     "subscription_id": str(row.subscription_id or ""),
                     "channel": row.channel,
-                    "destination": row.destination,
+                    "recipient": row.recipient,
                     "attempts": str(attempts),
                     **({"status_code": str(sent.status_code)} if sent.status_code is not None else {}),
                 },

@@ -3,7 +3,8 @@
 The person is found by person id wherever notification keeps them: as a subscriber, as
 a coach told about matches, as the recipient of a message kept for sending or for its
 history (with the errors a mail server answered about their address), as whoever got an
-answer link or answered through one, and as a match's coach. Nothing more is sent to
+answer link or answered through one, as a match's coach, and as the author of feedback
+whose comment and question researchers were sent. Nothing more is sent to
 them: their pending messages are cancelled, their subscriptions ended, their links gone."""
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ ERASE = {
         " WHERE person_id(reporter_email) = $1"
     ),
     "known_matches": "UPDATE known_matches SET notice = notice - 'coach' WHERE person_id(notice -> 'coach' ->> 'email') = $1",
+    # What they wrote, in the messages and feeds that told researchers of their feedback.
+    "feedback_notices": (
+        "WITH theirs AS (SELECT feedback_id::text AS id FROM feedback_authors WHERE person_id = $1)"
+        " UPDATE deliveries SET message = jsonb_set(message, '{notices}', ("
+        "  SELECT jsonb_agg(CASE WHEN n ->> 'feedback_id' IN (SELECT id FROM theirs)"
+        "                   THEN n - 'comment' - 'new_question' ELSE n END ORDER BY i)"
+        "  FROM jsonb_array_elements(message -> 'notices') WITH ORDINALITY AS e(n, i)))"
+        " WHERE EXISTS (SELECT FROM jsonb_array_elements(message -> 'notices') n"
+        "               WHERE n ->> 'feedback_id' IN (SELECT id FROM theirs))"
+    ),
 }
 
 

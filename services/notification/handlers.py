@@ -358,6 +358,10 @@ class Router:
             return
         match = MatchProposed.model_validate_json(stored)
         notice = feedback_notice(feedback, match)
+        await self.conn.execute(
+            "INSERT INTO feedback_authors (feedback_id, person_id) VALUES ($1, person_id($2)) ON CONFLICT DO NOTHING",
+            feedback.feedback_id, feedback.reporter.email,
+        )
         now = datetime.now(UTC)
         for subscriber in await self.audience_for(About.feedback, feedback_facets(match)):
             self.owe_subscriber(

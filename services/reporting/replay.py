@@ -174,6 +174,12 @@ async def _fresh_schema(database_url: str, schema: str) -> asyncpg.Pool:
         await conn.close()
     pool = await create_pool(database_url, schema)
     await apply_migrations(pool, "services.common", "services.reporting")
+    async with pool.acquire() as conn:
+        # The person keys are the service's, not a projection: the replay opens what the
+        # service opens, and an erased person stays erased.
+        if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{SERVICE}.person_keys"):
+            await conn.execute(f"INSERT INTO person_keys SELECT * FROM {SERVICE}.person_keys")
+            await conn.execute(f"INSERT INTO erased_persons SELECT * FROM {SERVICE}.erased_persons ON CONFLICT DO NOTHING")
     return pool
 
 

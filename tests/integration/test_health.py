@@ -56,7 +56,7 @@ async def test_a_stuck_batch_and_an_unrelayed_outbox_are_reported_and_clear(sett
     await service.start()
     try:
         assert (await health_of(service))["status"] == "ok"
-        await publish_event(producer, settings.topic(NEEDS.name), a_need())
+        await publish_event(producer, settings.topic(NEEDS.name), a_need(coach=None))
 
         async def stuck():
             body = await health_of(service)

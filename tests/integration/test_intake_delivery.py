@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from contracts.envelope import decode, encode, new_event
-from contracts.events import CompanyRef, MatchProposed
-from contracts.topics import DEAD_LETTERS, FEEDBACK, MATCHES, NEEDS, PARTNER_NEEDS
+from contracts.events import CompanyRef, MatchProposed, person_id
+from contracts.personal_data import sealed_person_ids
+from contracts.topics import DEAD_LETTERS, FEEDBACK, MATCHES, NEEDS, PARTNER_NEEDS, PERSON_KEYS
 from services.common.consumer import BatchContext, TransientError
 from services.intake.acceptance import AGGREGATE_OF, Effect, accept_batch
 from services.intake.companies import CompanyBook, registered_companies, save_registrations
@@ -73,7 +74,13 @@ async def test_the_canonical_event_names_its_cause_and_continues_its_trace(intak
 
     [canonical] = await read_topic(settings, settings.topic(NEEDS.name), where=lambda r: r.key == str(need.need_id).encode())
     attributes = headers_of(canonical)
-    event = decode(attributes, canonical.value)
+    assert need.coach.email.encode() not in canonical.value  # sealed under the coach's own key
+    async with intake.pool.acquire() as conn:
+        keyring = await intake.person_keys.keyring(conn, sealed_person_ids([canonical.value]))
+    event = decode(attributes, canonical.value, open_person=keyring.open)
+    assert event.data.coach == need.coach
+    [issued] = await read_topic(settings, settings.topic(PERSON_KEYS.name), where=lambda r: r.key == person_id(need.coach.email).encode())
+    assert headers_of(issued)["ce_type"] == "redthread.person-key.issued"
     assert attributes["traceparent"].split("-")[1] == trace_id
     assert event.envelope.causationid == partner_event.id
     assert event.envelope.correlationid == attributes["correlation_id"] == partner_event.id

@@ -11,7 +11,7 @@ from contracts.events import NeedUpdated, NeedWithdrawn, ResearchOutputWithdrawn
 from contracts.topics import MATCHES, NEEDS, RESEARCH_OUTPUTS
 from services.matching.service import build
 from tests.integration.conftest import eventually_true
-from tests.conftest import a_need, an_output, headers_of, publish_event, read_topic
+from tests.conftest import a_need, an_output, headers_of, opened, publish_event, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ async def test_both_directions_and_never_the_same_pair_twice(matching, settings,
     second = await read_topic(settings, settings.topic(MATCHES.name), where=of_type(
         "redthread.match.proposed", need_id=later.need_id, output_id=output.output_id))
     assert len(first) == 1 and len(second) == 1
-    proposal = json.loads(first[0].value)
+    proposal = opened(first[0])
     assert proposal["score"] >= settings.match_threshold
     assert proposal["coach"]["email"] == need.coach.email
     assert any(r["kind"] == "shared-concepts" for r in proposal["reasons"])

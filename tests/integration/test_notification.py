@@ -22,7 +22,7 @@ from contracts.topics import FEEDBACK, MATCHES, NEED_FEED, NEEDS, PARTNER_ACCESS
 from services.intake.partners import revoke_key
 from services.notification.digests import compose_due_digests
 from services.ops.links import revoke_links
-from tests.conftest import a_match, a_need, publish_event, read_topic, register_partner
+from tests.conftest import a_match, a_need, give_intake_the_test_keys, opened, publish_event, read_topic, register_partner
 from tests.integration.conftest import eventually_true
 from tests.peers import WebhookReceiver, wait_for
 
@@ -106,6 +106,7 @@ async def test_the_coach_is_mailed_the_match_once_and_the_answer_becomes_feedbac
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     token = re.search(r"http://notification\.test/v1/answers/([\w-]+)\?verdict=useful", text).group(1)
 
+    await give_intake_the_test_keys(intake.pool, settings)  # as if intake had accepted the coach's need
     async with client(notification) as api:
         page = await api.get(f"/v1/answers/{token}", params={"verdict": "useful"})
         first = await api.post(f"/v1/answers/{token}", data={"verdict": "useful", "comment": "Bra!"})
@@ -129,6 +130,7 @@ async def test_the_coach_is_mailed_the_match_once_and_the_answer_becomes_feedbac
     canonical = await read_topic(settings, settings.topic(FEEDBACK.name), at_least=2,
                                  where=lambda r: r.key == str(match.match_id).encode())
     assert [json.loads(r.value)["verdict"] for r in canonical] == ["useful", "adopted"]
+    assert all(coach.encode() not in r.value and opened(r)["reporter"]["email"] == coach for r in canonical)
     async with client(notification, operator_key) as api:
         sent = (await api.get("/v1/notifications", params={"match_id": str(match.match_id)})).json()
     assert [n["recipient"] for n in sent] == [coach]

@@ -343,7 +343,9 @@ async def test_a_webhook_failing_three_times_is_delivered_once_and_announced(poo
     assert len(records) == 1
     assert records[0].key == str(match.need_id).encode()
     dispatched = NotificationDispatched.model_validate_json(records[0].value)
-    assert (dispatched.match_id, dispatched.channel, dispatched.recipient) == (match.match_id, "webhook", url)
+    # Who was told, not where: the address stays with notification, which an erasure reaches.
+    assert (dispatched.match_id, dispatched.channel, dispatched.recipient) == (
+        match.match_id, "webhook", f"subscription:{subscription_id}")
     assert dispatched.company_org_number == "556036-0793"
 
 
@@ -370,8 +372,10 @@ async def test_a_webhook_that_always_fails_is_dead_lettered_with_the_reason(pool
     assert headers["dlq_source_topic"] == "notification.deliveries"
     letter = DeadLetterRecord.model_validate_json(records[0].value)
     assert letter.reason == headers["dlq_reason"]
-    assert OutgoingMessage.model_validate_json(letter.original_value) == message
-    assert letter.original_headers["destination"] == url
+    kept = OutgoingMessage.model_validate_json(letter.original_value)
+    assert kept.notices == message.notices and kept.recipient.name == f"subscription:{subscription_id}"
+    assert letter.original_headers["recipient"] == f"subscription:{subscription_id}"
+    assert url not in records[0].value.decode() and url not in str(headers), "no address on the dead-letter topic"
     # Given up is given up: nothing more is sent.
     assert await dispatcher.dispatch_once() == 0
     assert len(endpoint.calls) == 4
@@ -480,8 +484,7 @@ async def test_an_email_reaches_the_mail_server(pool, mailbox, dispatchers, sett
     event_id = derived_event_id("notification-delivery", delivery_id, match.match_id)
     [record] = await read_topic(settings, settings.topic(NOTIFICATIONS.name), where=with_header("ce_id", event_id))
     dispatched = NotificationDispatched.model_validate_json(record.value)
-    assert (dispatched.channel, dispatched.recipient, dispatched.subject) == (
-        "email", "karin.lindqvist@example.se", mail["Subject"])
+    assert (dispatched.channel, dispatched.recipient, dispatched.subject) == ("email", "coach", mail["Subject"])
     assert (dispatched.company_org_number, dispatched.confidentiality) == ("212000-0142", "anonymised")
 
 

@@ -52,7 +52,7 @@ async def stage(pool: asyncpg.Pool, settings: Settings, count: int) -> list[str]
     token = context.attach(propagate.extract({"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}))
     async with pool.acquire() as conn, conn.transaction():
         for _ in range(count):
-            event = new_event(a_need(), source="/test/outbox")
+            event = new_event(a_need(coach=None), source="/test/outbox")
             await add_to_outbox(conn, settings.topic("redthread.needs.v1"), str(event.data.need_id), event)
             ids.append(event.id)
     context.detach(token)
