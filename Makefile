@@ -23,6 +23,7 @@ help:
 	@echo "make docs              AsyncAPI documents of the four services into docs/asyncapi/"
 	@echo "make schemas           regenerate contracts/schemas/ after a contract change"
 	@echo "make bench-intake | bench-matching | bench-notification | eval-matching   benchmarks (ratios to a baseline)"
+	@echo "make fit-matching      refit the matcher's decision to propose, on the tuning set only"
 	@echo "make bench-reporting   reporting's projection rate and catch-up after a backlog (BENCH_BACKLOG, default 1,000,000)"
 	@echo "make bench-reporting-queries   the board's endpoints at 100,000 companies (p50/p95; BENCH_COMPANIES, BENCH_CALLS)"
 	@echo "make replay            rebuild reporting's read models from offset 0 into schema reporting_replay (ARGS=--swap: stop reporting first)"
@@ -99,6 +100,11 @@ bench-notification: up
 .PHONY: eval-matching
 eval-matching: up
 	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.eval.eval_matching
+
+# Refit the matcher's decision to propose on the tuning set (tests/data/matching only).
+.PHONY: fit-matching
+fit-matching: $(VENV)/.installed
+	@$(PY) -m tests.eval.fit_decision
 
 .PHONY: bench-matching
 bench-matching: up

@@ -5,7 +5,8 @@ Relevance is the cosine of TF-IDF vectors over the features of services/matching
 (stems, compound parts and thesaurus concepts, the title and keywords counting double),
 then adjusted for what a coach cares about beyond words: a shared Produktion2030
 strength area adds a little, an output below the need's minimum TRL counts half. Every
-hit says why, in words a coach understands.
+hit carries the evidence behind it, from which services/matching/decision.py decides
+whether to propose it, and says why, in words a coach understands.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from operator import itemgetter
 from dataclasses import dataclass, field, replace
 
 from contracts.events import NeedContent, ResearchOutputContent
+from services.matching.decision import MIN_PROBABILITY, Evidence, decide
 from services.matching.text import Analysis, Thesaurus, analyse, default_thesaurus
 
-METHOD = "concepts-tfidf-v1"
-DEFAULT_THRESHOLD = 0.3
+METHOD = "concepts-tfidf-v2"  # v2: proposed by a calibrated decision (decision.py), not a score threshold
 CONCEPT_WEIGHT = 1.5  # a shared concept says more than a shared word
 AREA_BONUS, AREA_BONUS_MAX = 0.05, 0.1
 TRL_PENALTY = 0.5
@@ -50,7 +51,7 @@ class Document:
 
 @dataclass(frozen=True)
 class Reason:
-    kind: str  # shared-concepts | shared-terms | strength-area | trl
+    kind: str  # shared-concepts | shared-terms | strength-area | trl | confidence
     explanation: str
 
 
@@ -59,6 +60,7 @@ class Hit:
     doc_id: str
     score: float  # 0..1
     reasons: tuple[Reason, ...]
+    evidence: Evidence
 
 
 def need_document(need_id: str, need: NeedContent) -> Document:
@@ -188,7 +190,9 @@ class Engine:
             else:
                 self.on_drift()
 
-    def search(self, query: Document, limit: int = 10, threshold: float = DEFAULT_THRESHOLD) -> list[Hit]:
+    def search(self, query: Document, limit: int = 10, threshold: float = 0.0) -> list[Hit]:
+        """The best `limit` documents for `query`, best first, scored at or above
+        `threshold`: the ranking. What is proposed of it, `propose` decides."""
         analysis = analyse_document(query, self.thesaurus)
         size = len(self.entries)
         vector = {}
@@ -205,18 +209,45 @@ class Engine:
             for doc_id, weight in self.postings[feature].items():
                 dots[doc_id] += query_weight * weight
         leaders = heapq.nlargest(max(CANDIDATES, limit), dots.items(), key=itemgetter(1))
-        hits = [self._hit(query, analysis, doc_id, dot / query_norm, set(vector)) for doc_id, dot in leaders]
+        hits = [self._hit(query, analysis, doc_id, dot / query_norm, vector) for doc_id, dot in leaders]
         kept = [hit for hit in hits if hit.score >= threshold and hit.score > 0]
         kept.sort(key=lambda hit: (-hit.score, hit.doc_id))
         return kept[:limit]
 
-    def _hit(self, query: Document, analysis: Analysis, doc_id: str, cosine: float, query_features: set[str]) -> Hit:
+    def propose(self, query: Document, limit: int, min_probability: float = MIN_PROBABILITY) -> tuple[list[Hit], list[Hit]]:
+        """(proposed, held back) among the best-ranked candidates: each proposed hit
+        carries its decision as a reason; the held back ones say why in theirs."""
+        proposed, held_back = [], []
+        for hit in self.search(query, limit=max(limit, 10), threshold=0.0):
+            decision = decide(hit.evidence, min_probability)
+            judged = replace(hit, reasons=(*hit.reasons, Reason("confidence", decision.why)))
+            (proposed if decision.propose and len(proposed) < limit else held_back).append(judged)
+        return proposed, held_back
+
+    def _hit(self, query: Document, analysis: Analysis, doc_id: str, cosine: float, vector: dict[str, float]) -> Hit:
         entry = self.entries[doc_id]
         need, output = (query, entry.document) if query.kind == "need" else (entry.document, query)
         need_surface = analysis.surface if query.kind == "need" else (entry.surface or {})
-        shared = query_features & entry.weights.keys()
+        shared = vector.keys() & entry.weights.keys()
         score, reasons = adjust(min(cosine, 1.0), need, output, explain_shared(shared, need_surface, need.language, self))
-        return Hit(doc_id, score, reasons)
+        if query.kind == "need":
+            need_share = sum(vector[f] ** 2 for f in shared) / sum(w * w for w in vector.values())
+            need_size = len(analysis.features)
+        else:  # the need is indexed: its posted weights are already of unit length
+            need_share = sum(self.postings[f].get(doc_id, 0.0) ** 2 for f in shared)
+            need_size = len(entry.weights)
+        concepts = sum(1 for f in shared if f.startswith("c:"))
+        evidence = Evidence(
+            score=score,
+            need_share=min(need_share, 1.0),
+            shared_concepts=concepts,
+            shared_terms=len(shared) - concepts,
+            same_area=bool(need.focus_areas & output.focus_areas),
+            below_trl=need.trl is not None and output.trl is not None and output.trl < need.trl,
+            need_described=bool(need.keywords or need.focus_areas),
+            need_size=need_size,
+        )
+        return Hit(doc_id, score, reasons, evidence)
 
 
 def postings_for(entries: dict[str, _Entry]) -> dict[str, dict[str, float]]:

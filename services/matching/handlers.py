@@ -35,6 +35,8 @@ from contracts.events import (
 from contracts.topics import MATCHES
 from services.common.consumer import Handler, HandlerContext
 from services.common.erasure import remember_erased
+from services.common.settings import Settings
+from services.matching.decision import MIN_PROBABILITY
 from services.matching.engine import METHOD, Document, Engine, Hit, need_document, output_document, postings_for
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,16 @@ class Matcher:
             ctx.batch.on_rollback(lambda: engine.add(previous.document))
 
 
+def _proposed(index: Engine, document: Document, limit: int, settings: Settings) -> list[Hit]:
+    """What to propose for `document` from `index`; what is held back is logged with why."""
+    proposed, held_back = index.propose(document, limit, settings.match_min_probability or MIN_PROBABILITY)
+    if not proposed and held_back:
+        best = held_back[0]
+        log.info("%s %s: nothing proposed; the best, %s %s, %s", document.kind, document.doc_id,
+                 "output" if document.kind == "need" else "need", best.doc_id, best.reasons[-1].explanation)
+    return proposed
+
+
 def build_handlers(matcher: Matcher) -> dict[str, Handler]:
     async def match_need(ctx: HandlerContext, event: CloudEvent[NeedSubmitted | NeedUpdated]) -> None:
         """A new need, or a new revision of one, against the indexed outputs."""
@@ -107,7 +119,7 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
             return  # a closed need, or an older revision than the one we have
         document = need_document(str(need.need_id), need)
         matcher.put(ctx, matcher.needs, document)
-        hits = matcher.outputs.search(document, limit=ctx.settings.matches_per_event, threshold=ctx.settings.match_threshold)
+        hits = _proposed(matcher.outputs, document, ctx.settings.matches_per_event, ctx.settings)
         fitting = {UUID(hit.doc_id) for hit in hits}
         if isinstance(need, NeedUpdated):
             await _retract(ctx, event, "need_id = $1 AND NOT (output_id = ANY($2))", [need.need_id, list(fitting)],
@@ -130,7 +142,7 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
             return
         document = output_document(str(output.output_id), output)
         matcher.put(ctx, matcher.outputs, document)
-        hits = matcher.needs.search(document, limit=NEEDS_PER_OUTPUT, threshold=ctx.settings.match_threshold)
+        hits = _proposed(matcher.needs, document, NEEDS_PER_OUTPUT, ctx.settings)
         if isinstance(output, ResearchOutputUpdated):
             await _retract(ctx, event, "output_id = $1 AND NOT (need_id = ANY($2))",
                            [output.output_id, [UUID(h.doc_id) for h in hits]],

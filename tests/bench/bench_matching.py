@@ -8,8 +8,9 @@ on the same generated corpus in the same run.
 - redthread: an Engine of outputs and an Engine of needs, as the matching service holds
   both. Index build time; the process's resident memory (VmRSS) before and after the
   build: the growth is the two indexes, the total is what the service would need; then
-  need_document + engine_outputs.search(limit=5) for each new need and output_document +
-  engine_needs.search(limit=50) for each new output, one after the other.
+  need_document + engine_outputs.propose(limit=5) for each new need and output_document +
+  engine_needs.propose(limit=50) for each new output, one after the other (ranking and
+  the decision to propose).
 - baseline: tables needs and outputs in a database of their own, with a stored tsvector
   in the document's language (swedish / english / norwegian; title A, keywords B, text C)
   and a GIN index, loaded with COPY; for each new need the top 5 outputs by ts_rank_cd
@@ -289,11 +290,12 @@ async def main() -> int:
     rss_after, peak = memory_mb()
     progress(f"redthread: built in {build_outputs + build_needs:.1f} s; RSS {rss_after:,.0f} MiB (peak {peak:,.0f})")
 
+    # What the service does for each event: rank, then decide what to propose.
     def need_search(need):
-        return engine_outputs.search(need_document(str(need.need_id), need), limit=NEED_LIMIT)
+        return engine_outputs.propose(need_document(str(need.need_id), need), limit=NEED_LIMIT)[0]
 
     def output_search(output):
-        return engine_needs.search(output_document(str(output.output_id), output), limit=OUTPUT_LIMIT)
+        return engine_needs.propose(output_document(str(output.output_id), output), limit=OUTPUT_LIMIT)[0]
 
     cold_need = engine_run(need_search, new_needs[:1])
     cold_output = engine_run(output_search, new_outputs[:1])

@@ -294,7 +294,12 @@ class Redthread:
         self.engine = engine.Engine()
         for output in outputs:
             self.engine.add(engine.output_document(str(output.output_id), output))
-        self.threshold_rule = f"the engine's own DEFAULT_THRESHOLD = {engine.DEFAULT_THRESHOLD}, applied by Engine.search"
+        from services.matching import decision
+
+        self.threshold_rule = (
+            f"the engine's own decision (services/matching/decision.py): a calibrated chance of being useful of at least "
+            f"{decision.MIN_PROBABILITY:.0%}, fitted on the tuning set only"
+        )
 
     def _query(self, need: NeedSubmitted):
         return self._engine_module.need_document(str(need.need_id), need)
@@ -304,4 +309,5 @@ class Redthread:
         return [(hit.doc_id, hit.score) for hit in hits if hit.score > 0]
 
     def proposed(self, need: NeedSubmitted, ranking: Ranking) -> list[str]:
-        return [hit.doc_id for hit in self.engine.search(self._query(need), limit=LIMIT)]
+        proposed, _ = self.engine.propose(self._query(need), limit=LIMIT)
+        return [hit.doc_id for hit in proposed]

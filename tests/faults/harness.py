@@ -183,8 +183,8 @@ def matching_need_templates(outputs: list[dict]) -> list[dict]:
         need = need | {"expires_on": None}
         if need.get("confidentiality") == "coach-only":
             need["confidentiality"] = "anonymised"
-        hits = engine.search(need_document(need["need_id"], NeedSubmitted.model_validate(need)),
-                             limit=settings.matches_per_event, threshold=settings.match_threshold)
+        hits, _ = engine.propose(need_document(need["need_id"], NeedSubmitted.model_validate(need)),
+                                 limit=settings.matches_per_event)
         if hits:
             templates.append(need)
     assert templates, "no demo need matches the demo outputs"

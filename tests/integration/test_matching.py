@@ -45,7 +45,7 @@ async def test_both_directions_and_never_the_same_pair_twice(matching, settings,
         "redthread.match.proposed", need_id=later.need_id, output_id=output.output_id))
     assert len(first) == 1 and len(second) == 1
     proposal = opened(first[0])
-    assert proposal["score"] >= settings.match_threshold
+    assert any(r["kind"] == "confidence" and "Bedömd chans" in r["explanation"] for r in proposal["reasons"])
     assert proposal["coach"]["email"] == need.coach.email
     assert any(r["kind"] == "shared-concepts" for r in proposal["reasons"])
     async with matching.pool.acquire() as conn:  # who wrote the output is not matching's to keep

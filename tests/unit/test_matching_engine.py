@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.matching.engine import DEFAULT_THRESHOLD, Document, Engine
+from services.matching.engine import Document, Engine
 from services.matching.text import analyse, default_thesaurus
 
 
@@ -71,12 +71,12 @@ def test_an_output_below_the_wanted_trl_ranks_lower_and_says_why():
 
 
 def test_reasons_name_the_shared_concepts_and_areas():
-    hits = outputs_index(output("smed", SMED.text, title=SMED.title, areas=["P2"])).search(
-        need("Ställtiderna i pressen är för långa", areas=["P2"])
+    hits, held_back = outputs_index(output("smed", SMED.text, title=SMED.title, areas=["P2"])).propose(
+        need("Ställtiderna i pressen är för långa", areas=["P2"]), limit=5
     )
     kinds = {reason.kind for reason in hits[0].reasons}
-    assert {"shared-concepts", "strength-area"} <= kinds
-    assert hits[0].score >= DEFAULT_THRESHOLD
+    assert {"shared-concepts", "strength-area", "confidence"} <= kinds and not held_back
+    assert hits[0].reasons[-1].explanation.startswith("Bedömd chans att förslaget är till nytta")
 
 
 def test_removed_documents_are_not_found():

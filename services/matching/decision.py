@@ -1,0 +1,176 @@
+"""Whether to propose a research output for a need: a calibrated chance that the coach
+finds it useful, from the evidence the two share, instead of a bare score threshold.
+
+A raw score means different things for different needs: a need written with keywords
+and strength areas scores high against almost anything on its topic, an informal
+three-line need scores low even against its best answer. So the decision weighs the
+score together with what stands behind it: how much of the need the two share (concepts
+count more than words), how many concepts and words, whether they meet in a strength
+area, whether the output is less mature than asked, and how fully the need is described.
+A logistic model turns that evidence into the probability that the pair is graded
+useful (≥ 2 of 3); a pair is proposed when it reaches MIN_PROBABILITY.
+
+The model's weights are fitted on the repository's own labelled set only, with and
+without its keywords and strength areas (`make fit-matching`, tests/eval/fit_decision.py),
+and kept in decision_model.json; the independent set is never fitted on. Every decision
+says why, in the coach's words.
+
+The evidence of a pair does not depend on which side was searched, so a need and an
+output are judged alike whether the need or the output arrived last.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+MODEL_FILE = Path(__file__).with_name("decision_model.json")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a need and an output share, as the engine measured it."""
+
+    score: float  # the engine's relevance, 0..1
+    need_share: float  # share of the need's weighted content the two share, 0..1
+    shared_concepts: int
+    shared_terms: int
+    same_area: bool  # a Produktion2030 strength area in common
+    below_trl: bool  # the output is less mature than the need asks
+    need_described: bool  # the need came with keywords or strength areas
+    need_size: int  # how many distinct features the need has
+
+    def features(self) -> list[float]:
+        return [
+            self.score,
+            self.need_share,
+            math.log1p(self.shared_concepts),
+            math.log1p(self.shared_terms),
+            float(self.same_area),
+            float(self.below_trl),
+            float(self.need_described),
+            float(self.need_described) * self.score,  # a described need's score reads higher
+            math.log1p(self.need_size),
+        ]
+
+
+FEATURE_NAMES = (
+    "score", "need_share", "log1p_shared_concepts", "log1p_shared_terms", "same_area", "below_trl",
+    "need_described", "need_described_x_score", "log1p_need_size",
+)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A logistic model over standardised features."""
+
+    intercept: float
+    weights: tuple[float, ...]
+    means: tuple[float, ...]
+    scales: tuple[float, ...]
+
+    def probability(self, evidence: Evidence) -> float:
+        z = self.intercept + sum(
+            w * (x - m) / s for w, x, m, s in zip(self.weights, evidence.features(), self.means, self.scales, strict=True)
+        )
+        return 1 / (1 + math.exp(-max(min(z, 40.0), -40.0)))
+
+    def to_json(self, min_probability: float) -> dict:
+        return {
+            "min_probability": min_probability, "features": list(FEATURE_NAMES), "intercept": self.intercept,
+            "weights": list(self.weights), "means": list(self.means), "scales": list(self.scales),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Model:
+        if tuple(data["features"]) != FEATURE_NAMES:
+            raise ValueError(f"{MODEL_FILE.name} was fitted on other features; run `make fit-matching`")
+        return cls(data["intercept"], tuple(data["weights"]), tuple(data["means"]), tuple(data["scales"]))
+
+
+@cache
+def fitted_model() -> Model:
+    return Model.from_json(json.loads(MODEL_FILE.read_text()))
+
+
+# The probability at or above which a pair is proposed (settings.match_min_probability
+# overrides it), chosen with the model: of the values that, cross-validated on the tuning
+# set, keep silence on needs without an answer and the precision of proposals at 80 % or
+# more in both its forms, the one that covers the most needs with an answer
+# (tests/eval/fit_decision.py prints the sweep).
+MIN_PROBABILITY: float = json.loads(MODEL_FILE.read_text())["min_probability"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    propose: bool
+    probability: float
+    why: str
+
+
+def decide(evidence: Evidence, min_probability: float = MIN_PROBABILITY, model: Model | None = None) -> Decision:
+    probability = (model or fitted_model()).probability(evidence)
+    propose = probability >= min_probability
+    basis = (
+        f"delar {evidence.shared_concepts} begrepp och {evidence.shared_terms} ord, "
+        f"{evidence.need_share:.0%} av behovets innehåll"
+    )
+    if propose:
+        return Decision(True, probability, f"Bedömd chans att förslaget är till nytta: {probability:.0%} ({basis})")
+    return Decision(False, probability, f"Hölls tillbaka: bedömd chans {probability:.0%} under {min_probability:.0%} ({basis})")
+
+
+# --- fitting (used by tests/eval/fit_decision.py, on the tuning set only) -----------------
+
+
+def fit(examples: list[tuple[Evidence, bool]], l2: float = 1.0, iterations: int = 25) -> Model:
+    """A logistic model of `examples` (evidence, useful), by Newton's method with an L2
+    penalty on the weights; deterministic."""
+    rows = [evidence.features() for evidence, _ in examples]
+    labels = [1.0 if useful else 0.0 for _, useful in examples]
+    width = len(rows[0])
+    means = [sum(row[i] for row in rows) / len(rows) for i in range(width)]
+    scales = [math.sqrt(sum((row[i] - means[i]) ** 2 for row in rows) / len(rows)) or 1.0 for i in range(width)]
+    x = [[1.0] + [(row[i] - means[i]) / scales[i] for i in range(width)] for row in rows]
+    beta = [0.0] * (width + 1)
+    for _ in range(iterations):
+        gradient = [0.0] * (width + 1)
+        hessian = [[0.0] * (width + 1) for _ in range(width + 1)]
+        for xi, yi in zip(x, labels, strict=True):
+            p = 1 / (1 + math.exp(-max(min(sum(b * v for b, v in zip(beta, xi, strict=True)), 40.0), -40.0)))
+            for j in range(width + 1):
+                gradient[j] += (yi - p) * xi[j]
+                for k in range(j, width + 1):
+                    hessian[j][k] += p * (1 - p) * xi[j] * xi[k]
+        for j in range(1, width + 1):  # the intercept is not penalised
+            gradient[j] -= l2 * beta[j]
+            hessian[j][j] += l2
+        for j in range(width + 1):
+            for k in range(j):
+                hessian[j][k] = hessian[k][j]
+        step = _solve(hessian, gradient)
+        beta = [b + s for b, s in zip(beta, step, strict=True)]
+        if max(abs(s) for s in step) < 1e-10:
+            break
+    return Model(round(beta[0], 6), tuple(round(b, 6) for b in beta[1:]),
+                 tuple(round(m, 6) for m in means), tuple(round(s, 6) for s in scales))
+
+
+def _solve(matrix: list[list[float]], vector: list[float]) -> list[float]:
+    """matrix · x = vector, by Gaussian elimination with partial pivoting."""
+    n = len(vector)
+    a = [row[:] + [value] for row, value in zip(matrix, vector, strict=True)]
+    for column in range(n):
+        pivot = max(range(column, n), key=lambda r: abs(a[r][column]))
+        a[column], a[pivot] = a[pivot], a[column]
+        for row in range(column + 1, n):
+            factor = a[row][column] / a[column][column]
+            for k in range(column, n + 1):
+                a[row][k] -= factor * a[column][k]
+    solution = [0.0] * n
+    for row in reversed(range(n)):
+        solution[row] = (a[row][n] - sum(a[row][k] * solution[k] for k in range(row + 1, n))) / a[row][row]
+    return solution

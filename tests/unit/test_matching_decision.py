@@ -1,0 +1,61 @@
+"""The decision to propose: a calibrated chance from the evidence a pair shares, fitted on
+the tuning set alone, and said in words."""
+
+import math
+import random
+
+from services.matching import decision
+from services.matching.decision import Evidence, decide, fit
+from tests.eval import fit_decision
+
+
+def evidence(**changes) -> Evidence:
+    fields = dict(score=0.45, need_share=0.6, shared_concepts=3, shared_terms=4, same_area=True, below_trl=False,
+                  need_described=False, need_size=20)
+    return Evidence(**fields | changes)
+
+
+def test_much_shared_evidence_is_proposed_and_a_lone_word_is_held_back_with_why():
+    strong = decide(evidence())
+    weak = decide(evidence(score=0.12, need_share=0.05, shared_concepts=0, shared_terms=1, same_area=False))
+    assert strong.propose and strong.probability > weak.probability and not weak.propose
+    assert strong.why.startswith("Bedömd chans att förslaget är till nytta") and "3 begrepp" in strong.why
+    assert weak.why.startswith("Hölls tillbaka") and f"{decision.MIN_PROBABILITY:.0%}" in weak.why
+
+
+def test_the_same_score_means_less_for_a_need_written_with_keywords():
+    """Keywords raise every score of a need; the decision reads its score accordingly."""
+    plain = decide(evidence(score=0.3, need_described=False)).probability
+    described = decide(evidence(score=0.3, need_described=True)).probability
+    assert described < plain
+
+
+def test_an_output_less_mature_than_asked_counts_against_it():
+    assert decide(evidence(below_trl=True)).probability < decide(evidence()).probability
+
+
+def test_fitting_recovers_a_known_relationship():
+    rng = random.Random(5)
+    examples = []
+    for _ in range(3000):
+        e = evidence(score=rng.random(), need_share=rng.random(), shared_concepts=rng.randint(0, 5))
+        true_z = -3 + 6 * e.score  # usefulness follows the score alone
+        examples.append((e, rng.random() < 1 / (1 + math.exp(-true_z))))
+    model = fit(examples, l2=1e-3)  # a constant feature needs some penalty to stay solvable
+    weights = dict(zip(decision.FEATURE_NAMES, model.weights))
+    assert abs(weights["score"] / model.scales[0] - 6) < 1.0  # back on the raw scale
+    assert abs(weights["need_share"]) < 0.15 and abs(weights["log1p_shared_concepts"]) < 0.15
+
+
+def test_the_committed_model_is_what_the_tuning_set_fits():
+    assert _run_check() == 0, "services/matching/decision_model.json drifted: run `make fit-matching`"
+
+
+def _run_check() -> int:
+    import sys
+
+    argv, sys.argv = sys.argv, ["fit_decision", "--check"]
+    try:
+        return fit_decision.main()
+    finally:
+        sys.argv = argv
