@@ -444,6 +444,47 @@ class FeedbackVerdict(StrEnum):
     new_question = "new-question"
 
 
+class NotUsefulReason(StrEnum):
+    """Why a proposal was not useful: a short fixed list, so that researchers and the
+    board can count the reasons."""
+
+    not_mature = "not-mature"
+    not_our_process = "not-our-process"
+    already_known = "already-known"
+    too_costly = "too-costly"
+    unclear = "unclear-description"
+    other = "other"
+
+
+# The reasons as people read them, in the three languages redthread writes in.
+NOT_USEFUL_REASON_WORDS: dict[Language, dict[NotUsefulReason, str]] = {
+    Language.sv: {
+        NotUsefulReason.not_mature: "Inte moget nog för oss",
+        NotUsefulReason.not_our_process: "Passar inte vår process",
+        NotUsefulReason.already_known: "Det visste vi redan",
+        NotUsefulReason.too_costly: "För dyrt att prova",
+        NotUsefulReason.unclear: "Otydligt beskrivet",
+        NotUsefulReason.other: "Annat",
+    },
+    Language.no: {
+        NotUsefulReason.not_mature: "Ikke modent nok for oss",
+        NotUsefulReason.not_our_process: "Passer ikke vår prosess",
+        NotUsefulReason.already_known: "Det visste vi allerede",
+        NotUsefulReason.too_costly: "For dyrt å prøve",
+        NotUsefulReason.unclear: "Uklart beskrevet",
+        NotUsefulReason.other: "Annet",
+    },
+    Language.en: {
+        NotUsefulReason.not_mature: "Not mature enough for us",
+        NotUsefulReason.not_our_process: "Does not fit our process",
+        NotUsefulReason.already_known: "We knew this already",
+        NotUsefulReason.too_costly: "Too costly to try",
+        NotUsefulReason.unclear: "Unclear description",
+        NotUsefulReason.other: "Other",
+    },
+}
+
+
 class FeedbackSubmitted(Contract):
     """A company or its coach says what a match was worth: the loop back to research."""
 
@@ -457,8 +498,16 @@ class FeedbackSubmitted(Contract):
     company_org_number: str | None = None
     reporter: Person
     verdict: FeedbackVerdict
+    reason: NotUsefulReason | None = Field(None, description="Why it was not useful; only with verdict not-useful")
     comment: Annotated[str | None, Field(max_length=5000)] = None
     new_question: Annotated[str | None, Field(max_length=5000)] = None
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_only_when_not_useful(cls, reason: NotUsefulReason | None, info) -> NotUsefulReason | None:
+        if reason is not None and info.data.get("verdict") is not FeedbackVerdict.not_useful:
+            raise ValueError("only a not-useful answer gives a reason")
+        return reason
 
 
 class ValidationProblem(Contract):

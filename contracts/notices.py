@@ -22,6 +22,7 @@ from contracts.events import (
     LongText,
     MatchReason,
     NeedType,
+    NotUsefulReason,
     Revision,
     ShortText,
     StrengthArea,
@@ -98,6 +99,7 @@ class FeedbackNotice(Contract):
     company: CompanyShown | None = None
     region: ShortText | None = None
     verdict: FeedbackVerdict
+    reason: NotUsefulReason | None = Field(None, description="Why it was not useful, when it was not")
     comment: Annotated[str | None, Field(max_length=5000)] = None
     new_question: Annotated[str | None, Field(max_length=5000)] = None
 

@@ -12,6 +12,7 @@ import asyncio
 import html
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
@@ -22,7 +23,9 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contracts.envelope import derived_event_id, new_event
-from contracts.events import FeedbackSubmitted, FeedbackVerdict, MatchProposed, Person
+from contracts.events import (
+    NOT_USEFUL_REASON_WORDS, FeedbackSubmitted, FeedbackVerdict, Language, MatchProposed, NotUsefulReason, Person,
+)
 from contracts.notices import Cadence, OutgoingMessage, PartnerAccessChanged, Recipient, Url
 from contracts.topics import PARTNER_FEEDBACK
 from services.common.sealing import sealer_from
@@ -37,6 +40,7 @@ from services.notification.handlers import feed_url, unsubscribe_url
 from services.notification.outbound import Refused, resolve_destination
 from services.notification.routing import About, Channel, Filters
 from services.notification.signing import WebhookSecrets
+from services.notification.templates import HTML_LANGUAGE_TAGS
 
 if TYPE_CHECKING:
     from services.common.runtime import Service
@@ -125,6 +129,7 @@ class AnswerForm(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     verdict: FeedbackVerdict
+    reason: NotUsefulReason | None = Field(None, description="Why it was not useful (only with verdict not-useful)")
     comment: Annotated[str | None, Field(max_length=5000)] = None
     new_question: Annotated[str | None, Field(max_length=5000)] = None
 
@@ -132,6 +137,8 @@ class AnswerForm(BaseModel):
     def _question_given(self) -> "AnswerForm":
         if self.verdict is FeedbackVerdict.new_question and not self.new_question:
             raise ValueError("say what the new research question is (new_question)")
+        if self.reason is not None and self.verdict is not FeedbackVerdict.not_useful:
+            raise ValueError("only a not-useful answer gives a reason (reason)")
         return self
 
 
@@ -161,9 +168,9 @@ def _view(settings, row: asyncpg.Record, webhook_secret: str | None = None) -> S
     )
 
 
-def _page(title: str, body_html: str, status_code: int = 200) -> HTMLResponse:
+def _page(title: str, body_html: str, status_code: int = 200, language: Language = Language.sv) -> HTMLResponse:
     return HTMLResponse(
-        f"<!doctype html><html lang=\"sv\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+        f"<!doctype html><html lang=\"{HTML_LANGUAGE_TAGS[language]}\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}"
         "h1{color:#b3261e;font-size:1.4rem}button{font-size:1rem;padding:.5rem 1rem;margin:.25rem}"
@@ -176,12 +183,58 @@ def _page(title: str, body_html: str, status_code: int = 200) -> HTMLResponse:
 # What a subscription is about, as feed titles and the unsubscribe page say it.
 ABOUT_IN_SWEDISH = {About.matches: "matchningar", About.needs: "företagens behov", About.feedback: "återkoppling"}
 
-VERDICT_LABELS = {
-    FeedbackVerdict.useful: "Användbart",
-    FeedbackVerdict.not_useful: "Inte användbart",
-    FeedbackVerdict.adopted: "Infört i verksamheten",
-    FeedbackVerdict.new_question: "Väcker en ny forskningsfråga",
+@dataclass(frozen=True)
+class AnswerPage:
+    """The answer page's words in one language: the coach reads it in the match's."""
+
+    title: str
+    about: str  # {output}, {need}
+    verdicts: dict[FeedbackVerdict, str]
+    why_not: str
+    comment: str
+    new_question: str
+    send: str
+    again: str
+    thanks: str
+    noted: str  # {verdict}
+
+
+ANSWER_PAGES = {
+    Language.sv: AnswerPage(
+        "Vad tyckte företaget?", "Om forskningsresultatet {output} för behovet {need}:",
+        {FeedbackVerdict.useful: "Användbart", FeedbackVerdict.not_useful: "Inte användbart",
+         FeedbackVerdict.adopted: "Infört i verksamheten", FeedbackVerdict.new_question: "Väcker en ny forskningsfråga"},
+        "Varför inte?", "Kommentar", "Ny forskningsfråga", "Skicka svaret",
+        "Du kan svara igen senare; det senaste svaret gäller.", "Tack för svaret!",
+        "Vi har noterat: {verdict}. Forskarna bakom resultatet får veta det.",
+    ),
+    Language.no: AnswerPage(
+        "Hva syntes bedriften?", "Om forskningsresultatet {output} for behovet {need}:",
+        {FeedbackVerdict.useful: "Nyttig", FeedbackVerdict.not_useful: "Ikke nyttig",
+         FeedbackVerdict.adopted: "Tatt i bruk i virksomheten", FeedbackVerdict.new_question: "Reiser et nytt forskningsspørsmål"},
+        "Hvorfor ikke?", "Kommentar", "Nytt forskningsspørsmål", "Send svaret",
+        "Du kan svare igjen senere; det siste svaret gjelder.", "Takk for svaret!",
+        "Vi har notert: {verdict}. Forskerne bak resultatet får vite det.",
+    ),
+    Language.en: AnswerPage(
+        "What did the company think?", "About the research result {output} for the need {need}:",
+        {FeedbackVerdict.useful: "Useful", FeedbackVerdict.not_useful: "Not useful",
+         FeedbackVerdict.adopted: "Adopted in the business", FeedbackVerdict.new_question: "Raises a new research question"},
+        "Why not?", "Comment", "New research question", "Send the answer",
+        "You can answer again later; the latest answer counts.", "Thank you for your answer!",
+        "We have noted: {verdict}. The researchers behind the result will hear of it.",
+    ),
 }
+
+
+def _reason_choices(language: Language, prompt: str) -> str:
+    """The fixed reasons for "not useful", in the coach's language, under that choice."""
+    options = "".join(
+        f"<option value=\"{reason.value}\">{html.escape(words)}</option>"
+        for reason, words in NOT_USEFUL_REASON_WORDS[language].items()
+    )
+    return (f"<p style=\"margin-left:1.5rem\"><label>{html.escape(prompt)} "
+            f"<select name=\"reason\"><option value=\"\"></option>{options}</select></label></p>")
 
 
 def build_router(service: "Service") -> APIRouter:
@@ -411,20 +464,26 @@ def build_router(service: "Service") -> APIRouter:
         async with service.pool.acquire() as conn:
             link = await _answer_link(conn, token, timedelta(days=settings.answer_link_ttl_days))
         match = link["match"]
+        language = match.language or Language.sv
+        words = ANSWER_PAGES[language]
         choices = "".join(
             f"<p><label><input type=\"radio\" name=\"verdict\" value=\"{v.value}\""
             f"{' checked' if v is verdict else ''} required> {html.escape(label)}</label></p>"
-            for v, label in VERDICT_LABELS.items()
+            + (_reason_choices(language, words.why_not) if v is FeedbackVerdict.not_useful else "")
+            for v, label in words.verdicts.items()
         )
+        about = html.escape(words.about).format(output=f"<strong>{html.escape(match.output_title)}</strong>",
+                                                need=f"<strong>{html.escape(match.need_title)}</strong>")
         return _page(
-            "Vad tyckte företaget?",
-            f"<p>Om forskningsresultatet <strong>{html.escape(match.output_title)}</strong> för behovet "
-            f"<strong>{html.escape(match.need_title)}</strong>:</p>"
+            words.title,
+            f"<p>{about}</p>"
             f"<form method=\"post\">{choices}"
-            "<p><label>Kommentar<br><textarea name=\"comment\" maxlength=\"5000\"></textarea></label></p>"
-            "<p><label>Ny forskningsfråga<br><textarea name=\"new_question\" maxlength=\"5000\"></textarea></label></p>"
-            "<button type=\"submit\">Skicka svaret</button></form>"
-            "<p><small>Du kan svara igen senare; det senaste svaret gäller.</small></p>",
+            f"<p><label>{html.escape(words.comment)}<br><textarea name=\"comment\" maxlength=\"5000\"></textarea></label></p>"
+            f"<p><label>{html.escape(words.new_question)}<br>"
+            "<textarea name=\"new_question\" maxlength=\"5000\"></textarea></label></p>"
+            f"<button type=\"submit\">{html.escape(words.send)}</button></form>"
+            f"<p><small>{html.escape(words.again)}</small></p>",
+            language=language,
         )
 
     @router.post("/answers/{token}", tags=["links"], responses={200: {"model": AnswerRecorded}}, dependencies=[ANSWER_LINK])
@@ -444,11 +503,10 @@ def build_router(service: "Service") -> APIRouter:
             recorded = await _record_answer(transaction, link["match"], link["reporter"], form)
         if wants_json:
             return Response(recorded.model_dump_json(), media_type="application/json")
-        return _page(
-            "Tack för svaret!",
-            f"<p>Vi har noterat: <strong>{html.escape(VERDICT_LABELS[form.verdict])}</strong>. "
-            "Forskarna bakom resultatet får veta det.</p>",
-        )
+        language = link["match"].language or Language.sv
+        words = ANSWER_PAGES[language]
+        verdict = f"<strong>{html.escape(words.verdicts[form.verdict])}</strong>"
+        return _page(words.thanks, f"<p>{html.escape(words.noted).format(verdict=verdict)}</p>", language=language)
 
     @router.get("/notifications", tags=["notifications"])
     async def list_notifications(_: OperatorDep, match_id: UUID | None = None,
@@ -536,18 +594,19 @@ async def _record_answer(
     email = str(reporter.email).lower()
     feedback_id = UUID(derived_event_id("feedback", match.match_id, email))
     before = await conn.fetchrow(
-        "SELECT revision, verdict, comment, new_question FROM answers WHERE match_id = $1 AND reporter_email = $2 FOR UPDATE",
+        "SELECT revision, verdict, reason, comment, new_question FROM answers"
+        " WHERE match_id = $1 AND reporter_email = $2 FOR UPDATE",
         match.match_id, email,
     )
-    answer = (form.verdict.value, form.comment, form.new_question)
-    if before is not None and (before["verdict"], before["comment"], before["new_question"]) == answer:
+    answer = (form.verdict.value, form.reason.value if form.reason else None, form.comment, form.new_question)
+    if before is not None and (before["verdict"], before["reason"], before["comment"], before["new_question"]) == answer:
         return AnswerRecorded(feedback_id=feedback_id, match_id=match.match_id, revision=before["revision"],
                               verdict=form.verdict, effect="unchanged")
     revision = before["revision"] + 1 if before else 1
     await conn.execute(
-        "INSERT INTO answers (match_id, reporter_email, feedback_id, revision, verdict, comment, new_question)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (match_id, reporter_email) DO UPDATE SET"
-        " revision = EXCLUDED.revision, verdict = EXCLUDED.verdict, comment = EXCLUDED.comment,"
+        "INSERT INTO answers (match_id, reporter_email, feedback_id, revision, verdict, reason, comment, new_question)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (match_id, reporter_email) DO UPDATE SET"
+        " revision = EXCLUDED.revision, verdict = EXCLUDED.verdict, reason = EXCLUDED.reason, comment = EXCLUDED.comment,"
         " new_question = EXCLUDED.new_question, answered_at = now()",
         match.match_id, email, feedback_id, revision, *answer,
     )
@@ -558,6 +617,7 @@ async def _record_answer(
         company_org_number=match.company.org_number if match.company else None,
         reporter=reporter,
         verdict=form.verdict,
+        reason=form.reason,
         comment=form.comment,
         new_question=form.new_question,
     )

@@ -251,6 +251,7 @@ def feedback_notice(feedback: FeedbackSubmitted, match: MatchProposed) -> Feedba
         company=shown_company(match.company, match.confidentiality),
         region=match.company.region if public_enough and match.company else None,
         verdict=feedback.verdict,
+        reason=feedback.reason,
         # A coach-only need's free-text comment may well name the company; the new
         # research question is addressed to research and goes on.
         comment=feedback.comment if public_enough else None,

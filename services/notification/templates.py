@@ -20,7 +20,7 @@ from email.policy import default as default_policy
 from email.utils import format_datetime, formataddr
 from urllib.parse import quote
 
-from contracts.events import FeedbackVerdict, Language, NeedType, StrengthArea, Urgency
+from contracts.events import NOT_USEFUL_REASON_WORDS, FeedbackVerdict, Language, NeedType, NotUsefulReason, StrengthArea, Urgency
 from contracts.notices import (
     Cadence,
     CompanyShown,
@@ -115,6 +115,8 @@ class Wording:
     new_question_label: str
     new_question_lead: str
     verdicts: dict[FeedbackVerdict, str]
+    reason_label: str
+    not_useful_reasons: dict[NotUsefulReason, str]
     # digest groups
     group_matches: str
     group_feedback: str
@@ -196,6 +198,8 @@ SWEDISH = Wording(
         FeedbackVerdict.adopted: "Infört",
         FeedbackVerdict.new_question: "En ny forskningsfråga",
     },
+    reason_label="Skäl",
+    not_useful_reasons=NOT_USEFUL_REASON_WORDS[Language.sv],
     group_matches="Ny forskning för behov",
     group_feedback="Återkoppling från företag",
     group_open_needs="Nya och uppdaterade behov",
@@ -278,6 +282,8 @@ NORWEGIAN = Wording(
         FeedbackVerdict.adopted: "Tatt i bruk",
         FeedbackVerdict.new_question: "Et nytt forskningsspørsmål",
     },
+    reason_label="Grunn",
+    not_useful_reasons=NOT_USEFUL_REASON_WORDS[Language.no],
     group_matches="Ny forskning for behov",
     group_feedback="Tilbakemeldinger fra bedrifter",
     group_open_needs="Nye og oppdaterte behov",
@@ -360,6 +366,8 @@ ENGLISH = Wording(
         FeedbackVerdict.adopted: "Adopted",
         FeedbackVerdict.new_question: "A new research question",
     },
+    reason_label="Reason",
+    not_useful_reasons=NOT_USEFUL_REASON_WORDS[Language.en],
     group_matches="New research for needs",
     group_feedback="Feedback from companies",
     group_open_needs="New and updated needs",
@@ -579,6 +587,8 @@ def _feedback_view(notice: FeedbackNotice, wording: Wording) -> NoticeView:
         parts.append(Highlight(wording.new_question_label, wording.new_question_lead, notice.new_question))
     # The company is already named in the first sentence.
     rows = [(wording.verdict_label, wording.verdicts[notice.verdict])]
+    if notice.reason:
+        rows.append((wording.reason_label, wording.not_useful_reasons[notice.reason]))
     if notice.region:
         rows.append((wording.region_label, notice.region))
     parts.append(Facts(tuple(rows)))

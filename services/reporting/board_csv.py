@@ -12,6 +12,7 @@ import io
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
+from contracts.events import NotUsefulReason
 from services.reporting.board_models import (
     CompanySummary,
     Coverage,
@@ -85,14 +86,22 @@ def white_spots_csv(white_spots: WhiteSpots) -> str:
     )
 
 
+# One column per reason a "not useful" answer may give, and one for none given.
+NOT_USEFUL_COLUMNS = (*(reason.value for reason in NotUsefulReason), "unstated")
+
+
 def reach_csv(reach: Reach) -> str:
     """Projects and researchers in one table, told apart by the first column."""
-    header = ("kind", "name", "organisation", "outputs", "matches", "companies_told", "useful", "adopted")
+    header = ("kind", "name", "organisation", "outputs", "matches", "companies_told", "useful", "adopted",
+              *(f"not_useful_{reason}" for reason in NOT_USEFUL_COLUMNS))
     projects = (
-        ("project", p.project, None, p.outputs, p.matches, p.companies_told, p.useful, p.adopted) for p in reach.projects
+        ("project", p.project, None, p.outputs, p.matches, p.companies_told, p.useful, p.adopted,
+         *(p.not_useful.get(reason, 0) for reason in NOT_USEFUL_COLUMNS))
+        for p in reach.projects
     )
     researchers = (
-        ("researcher", r.name, r.organisation, r.outputs, r.matches, r.companies_told, r.useful, r.adopted)
+        ("researcher", r.name, r.organisation, r.outputs, r.matches, r.companies_told, r.useful, r.adopted,
+         *(r.not_useful.get(reason, 0) for reason in NOT_USEFUL_COLUMNS))
         for r in reach.researchers
     )
     return csv_document(header, [*projects, *researchers])

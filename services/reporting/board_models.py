@@ -68,6 +68,13 @@ class WhiteSpots(BaseModel):
     cells: list[WhiteSpot]
 
 
+NOT_USEFUL_REASONS_FIELD = Field(
+    default_factory=dict,
+    description="Answers that said not useful, by reason (contracts.events.NotUsefulReason; "
+    "'unstated' when the answer gave none)",
+)
+
+
 class ProjectReach(BaseModel):
     project: str
     outputs: int
@@ -75,6 +82,7 @@ class ProjectReach(BaseModel):
     companies_told: int
     useful: int
     adopted: int
+    not_useful: dict[str, int] = NOT_USEFUL_REASONS_FIELD
 
 
 class ResearcherReach(BaseModel):
@@ -85,6 +93,7 @@ class ResearcherReach(BaseModel):
     companies_told: int
     useful: int
     adopted: int
+    not_useful: dict[str, int] = NOT_USEFUL_REASONS_FIELD
 
 
 class Reach(BaseModel):

@@ -271,19 +271,40 @@ ORDER BY adopted DESC, matches DESC, name, organisation NULLS FIRST
 """
 
 
+# Why answers about each credit's outputs said "not useful", by reason.
+_NOT_USEFUL_SQL = f"""
+SELECT c.name, c.organisation, coalesce(a.reason, 'unstated') AS reason, count(*)::int AS answers
+FROM output_credits c
+JOIN need_matches m ON m.output_id = c.output_id
+JOIN feedback_answers a ON a.match_id = m.match_id AND a.verdict = 'not-useful'
+WHERE c.credit = $3 AND {_IN_PERIOD.format(col='c.published_at')}
+GROUP BY 1, 2, 3
+"""
+
+
 async def reach(conn: asyncpg.Connection, period: Period, limit: int | None = None) -> Reach:
     """Per project and per researcher, the most adopted first; `limit` keeps the top ones."""
     bounds = period_bounds(period)
     async with _planned_for_each_call(conn):
         projects = await conn.fetch(_REACH_SQL, *bounds, "project", limit)
         researchers = await conn.fetch(_REACH_SQL, *bounds, "researcher", limit)
+        reasons = {credit: await conn.fetch(_NOT_USEFUL_SQL, *bounds, credit) for credit in ("project", "researcher")}
+    not_useful: dict[tuple[str, str, str | None], dict[str, int]] = {}
+    for credit, rows in reasons.items():
+        for row in rows:
+            not_useful.setdefault((credit, row["name"], row["organisation"]), {})[row["reason"]] = row["answers"]
     return Reach(
         period=period,
         projects=[
-            ProjectReach(project=row["name"], **{k: row[k] for k in ProjectReach.model_fields if k != "project"})
+            ProjectReach(project=row["name"], **{k: row[k] for k in ProjectReach.model_fields if k not in ("project", "not_useful")},
+                         not_useful=not_useful.get(("project", row["name"], row["organisation"]), {}))
             for row in projects
         ],
-        researchers=[ResearcherReach(**{k: row[k] for k in ResearcherReach.model_fields}) for row in researchers],
+        researchers=[
+            ResearcherReach(**{k: row[k] for k in ResearcherReach.model_fields if k != "not_useful"},
+                            not_useful=not_useful.get(("researcher", row["name"], row["organisation"]), {}))
+            for row in researchers
+        ],
     )
 
 

@@ -317,6 +317,7 @@ def answer_rows(p: Projection, event: CloudEvent[FeedbackSubmitted]) -> None:
             "match_id": answer.match_id,
             "revision": answer.revision,
             "verdict": answer.verdict.value,
+            "reason": answer.reason.value if answer.reason else None,
             "new_question": answer.new_question,
             "answered_at": event.envelope.time,
             "source": event.envelope.source,
@@ -505,13 +506,13 @@ ON CONFLICT (match_id) DO UPDATE SET
 
 # Each answer at its highest revision: answering again replaces the answer.
 UPSERT_ANSWERS = """
-INSERT INTO feedback_answers AS f (feedback_id, match_id, revision, verdict, new_question, answered_at, source)
-SELECT DISTINCT ON (feedback_id) feedback_id, match_id, revision, verdict, new_question, answered_at, source
-FROM json_to_recordset($1::json) AS r(feedback_id uuid, match_id uuid, revision integer, verdict text,
+INSERT INTO feedback_answers AS f (feedback_id, match_id, revision, verdict, reason, new_question, answered_at, source)
+SELECT DISTINCT ON (feedback_id) feedback_id, match_id, revision, verdict, reason, new_question, answered_at, source
+FROM json_to_recordset($1::json) AS r(feedback_id uuid, match_id uuid, revision integer, verdict text, reason text,
                                       new_question text, answered_at timestamptz, source text)
 ORDER BY feedback_id, revision DESC, answered_at DESC, verdict DESC
 ON CONFLICT (feedback_id) DO UPDATE SET
-    match_id = EXCLUDED.match_id, revision = EXCLUDED.revision, verdict = EXCLUDED.verdict,
+    match_id = EXCLUDED.match_id, revision = EXCLUDED.revision, verdict = EXCLUDED.verdict, reason = EXCLUDED.reason,
     new_question = EXCLUDED.new_question, answered_at = EXCLUDED.answered_at, source = EXCLUDED.source
 WHERE (EXCLUDED.revision, EXCLUDED.answered_at, EXCLUDED.verdict) > (f.revision, f.answered_at, f.verdict)
 """

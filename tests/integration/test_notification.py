@@ -116,7 +116,7 @@ async def test_the_coach_is_mailed_the_match_once_and_the_answer_becomes_feedbac
         unknown = await api.post("/v1/answers/not-a-token", json={"verdict": "useful"})
 
     assert page.status_code == 200 and 'value="useful" checked' in page.text
-    assert first.status_code == 200 and "Tack" in first.text
+    assert first.status_code == 200 and "Thank you" in first.text and "lang=\"en\"" in page.text  # the match is in English
     assert second.json()["revision"] == 2 and second.json()["effect"] == "recorded"
     assert again.json()["effect"] == "unchanged" and again.json()["feedback_id"] == second.json()["feedback_id"]
     assert no_question.status_code == 422 and "new_question" in no_question.json()["detail"]
@@ -134,6 +134,18 @@ async def test_the_coach_is_mailed_the_match_once_and_the_answer_becomes_feedbac
     async with client(notification, operator_key) as api:
         sent = (await api.get("/v1/notifications", params={"match_id": str(match.match_id)})).json()
     assert [n["recipient"] for n in sent] == [coach]
+
+    # "Not useful" says why, from the fixed list offered on the page in the coach's language.
+    assert 'name="reason"' in page.text and "Too costly to try" in page.text
+    async with client(notification) as api:
+        wrong = await api.post(f"/v1/answers/{token}", json={"verdict": "useful", "reason": "too-costly"})
+        why_not = await api.post(f"/v1/answers/{token}", data={"verdict": "not-useful", "reason": "too-costly"})
+    assert wrong.status_code == 422 and "reason" in wrong.text
+    assert why_not.status_code == 200
+    canonical = await read_topic(settings, settings.topic(FEEDBACK.name), at_least=3,
+                                 where=lambda r: r.key == str(match.match_id).encode())
+    assert [(json.loads(r.value)["verdict"], json.loads(r.value).get("reason")) for r in canonical][-1] == (
+        "not-useful", "too-costly")
 
 
 async def test_researchers_get_the_need_feed_their_way_and_confidentiality_holds(

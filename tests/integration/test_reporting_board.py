@@ -115,10 +115,10 @@ def told(m: int, need: int, when: datetime, company_org_number: str | None) -> N
     )
 
 
-def answer(m: int, verdict: str) -> FeedbackSubmitted:
+def answer(m: int, verdict: str, reason: str | None = None) -> FeedbackSubmitted:
     # Feedback names its match only: its company is found through the match's need.
     return FeedbackSubmitted(
-        feedback_id=uuid.uuid4(), match_id=M[m], verdict=verdict,
+        feedback_id=uuid.uuid4(), match_id=M[m], verdict=verdict, reason=reason,
         reporter={"name": "Karin Lindqvist", "email": COACH_EMAIL},
     )
 
@@ -162,6 +162,7 @@ def the_story() -> list[tuple[object, str, str, datetime]]:
         (answer(1, "useful"), FEEDBACK.name, str(M[1]), at(3, 10)),
         (answer(1, "adopted"), FEEDBACK.name, str(M[1]), at(3, 11)),
         (answer(2, "useful"), FEEDBACK.name, str(M[2]), at(3, 12)),
+        (answer(5, "not-useful", "too-costly"), FEEDBACK.name, str(M[5]), at(3, 13)),
     ]
 
 
@@ -320,10 +321,12 @@ async def test_white_spots_are_open_needs_without_a_standing_good_match(client, 
 async def test_reach_per_project_and_researcher_without_addresses(client, reporting):
     reach = await board_get(client, reporting, f"/v1/board/reach?{YEAR_2026}")
     assert [tuple(p.values()) for p in reach["projects"]] == [
-        # project, outputs, matches, companies told, useful, adopted
-        ("Snabba omställningar", 2, 3, 2, 2, 1),
-        ("Digital tvilling", 1, 1, 0, 0, 0),
+        # project, outputs, matches, companies told, useful, adopted, not useful by reason
+        ("Snabba omställningar", 2, 3, 2, 2, 1, {"too-costly": 1}),
+        ("Digital tvilling", 1, 1, 0, 0, 0, {}),
     ]
+    assert [(r["name"], r["not_useful"]) for r in reach["researchers"]] == [
+        ("Anders Berg", {"too-costly": 1}), ("Eva Forsberg", {})]
     assert [(r["name"], r["organisation"], r["outputs"], r["matches"], r["companies_told"], r["adopted"])
             for r in reach["researchers"]] == [
         ("Anders Berg", "Chalmers", 2, 3, 2, 1),
@@ -339,6 +342,8 @@ async def test_reach_per_project_and_researcher_without_addresses(client, report
         ["researcher", "Anders Berg", "Chalmers"], ["researcher", "Eva Forsberg", "RISE"],
     ]
     assert [row[6] for row in rows] == ["useful", "2", "0", "2", "1"]  # researchers' too, no longer empty
+    too_costly = rows[0].index("not_useful_too-costly")
+    assert [row[too_costly] for row in rows[1:]] == ["1", "0", "1", "0"]
 
 
 async def test_coverage_per_region_and_iuc(client, reporting):

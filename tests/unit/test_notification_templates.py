@@ -12,7 +12,7 @@ from email.parser import BytesParser
 import feedparser
 import pytest
 
-from contracts.events import FeedbackVerdict, Language, MatchReason
+from contracts.events import FeedbackVerdict, Language, MatchReason, NotUsefulReason
 from contracts.notices import (
     Cadence,
     CompanyShown,
@@ -353,6 +353,16 @@ def test_feedback_without_a_question_gives_the_verdict_in_words(verdict, words):
     assert words in text_of(mail)
     assert "Ett företag har berättat" in text_of(mail)
     assert "FORSKNINGSFRÅGA" not in text_of(mail)
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [(Language.sv, "Skäl: För dyrt att prova"), (Language.no, "Grunn: For dyrt å prøve"),
+     (Language.en, "Reason: Too costly to try")],
+)
+def test_a_not_useful_answer_tells_the_researchers_why_in_their_language(language, words):
+    feedback = a_feedback(verdict=FeedbackVerdict.not_useful, reason=NotUsefulReason.too_costly, new_question=None)
+    assert words in text_of(sent(a_message(feedback, language=language)))
 
 
 # --- digests ---------------------------------------------------------------------------------

@@ -23,6 +23,11 @@
     "övrigt": "Behov utan angivet styrkeområde",
   };
   const OMRADESKOLUMNER = ["P1", "P2", "P3", "P4", "P5", "P6", "övrigt"];
+  // Why answers said "not useful" (contracts.events.NOT_USEFUL_REASON_WORDS, Swedish).
+  const SKAL = {
+    "not-mature": "Inte moget nog", "not-our-process": "Passar inte processen", "already-known": "Redan känt",
+    "too-costly": "För dyrt att prova", "unclear-description": "Otydligt beskrivet", other: "Annat", unstated: "Inget skäl angivet",
+  };
   // Produktionslyftet's regions from north to south, then Norway; anything else after.
   const REGIONORDNING = ["Norr", "Mitt", "Norra Mellansverige", "Östra Mellansverige", "Stockholm", "Väst", "Småland", "Syd", "Norge"];
 
@@ -511,21 +516,30 @@
         h("tbody", {}, rader)))
       : h("div", {}, h("h3", {}, bildtext), h("p", { class: "tomt" }, tomText));
 
+    // "Inte till nytta": how many answers said so, and why, most common reason first.
+    const interNytta = (skal) => {
+      const rader = Object.entries(skal || {}).sort((a, b) => b[1] - a[1]);
+      const summa = rader.reduce((n, [, antal]) => n + antal, 0);
+      return h("td", { class: "tal skal", title: rader.map(([k, antal]) => `${SKAL[k] || k}: ${antal}`).join("\n") },
+        tal.format(summa), rader.length ? h("small", {}, " (" + rader.map(([k, antal]) => `${SKAL[k] || k} ${antal}`).join(", ") + ")") : "");
+    };
+
     el.replaceChildren(h("div", { class: "tva-kolumner" },
-      tabell("Projekt", [["Projekt"], ["Resultat", "tal"], ["Matchningar", "tal"], ["Företag meddelade", "tal"], ["", "stapel"], ["Till nytta", "tal"], ["Införda", "tal"]],
+      tabell("Projekt", [["Projekt"], ["Resultat", "tal"], ["Matchningar", "tal"], ["Företag meddelade", "tal"], ["", "stapel"], ["Till nytta", "tal"], ["Införda", "tal"], ["Inte till nytta, och varför", "tal"]],
         projekt.map((p) => h("tr", { "data-projekt": p.project },
           h("th", { scope: "row" }, p.project), h("td", { class: "tal" }, tal.format(p.outputs)),
           h("td", { class: "tal" }, tal.format(p.matches)), h("td", { class: "tal" }, tal.format(p.companies_told)),
           h("td", { class: "stapel" }, inlineStapel(p.companies_told, maxP, "#0072b2")),
-          h("td", { class: "tal" }, tal.format(p.useful)), h("td", { class: "tal" }, tal.format(p.adopted)))),
+          h("td", { class: "tal" }, tal.format(p.useful)), h("td", { class: "tal" }, tal.format(p.adopted)),
+          interNytta(p.not_useful))),
         TOMT),
-      tabell("Forskare", [["Forskare"], ["Organisation"], ["Resultat", "tal"], ["Matchningar", "tal"], ["Företag meddelade", "tal"], ["", "stapel"], ["Införda", "tal"]],
+      tabell("Forskare", [["Forskare"], ["Organisation"], ["Resultat", "tal"], ["Matchningar", "tal"], ["Företag meddelade", "tal"], ["", "stapel"], ["Införda", "tal"], ["Inte till nytta, och varför", "tal"]],
         forskare.map((f) => h("tr", { "data-forskare": f.name },
           h("th", { scope: "row" }, f.name), h("td", {}, f.organisation || "–"),
           h("td", { class: "tal" }, tal.format(f.outputs)), h("td", { class: "tal" }, tal.format(f.matches)),
           h("td", { class: "tal" }, tal.format(f.companies_told)),
           h("td", { class: "stapel" }, inlineStapel(f.companies_told, maxF, "#009e73")),
-          h("td", { class: "tal" }, tal.format(f.adopted)))),
+          h("td", { class: "tal" }, tal.format(f.adopted)), interNytta(f.not_useful))),
         TOMT)));
   }
 
