@@ -98,8 +98,8 @@ def fitted_model() -> Model:
 
 # The probability at or above which a pair is proposed (settings.match_min_probability
 # overrides it), chosen with the model: of the values that, cross-validated on the tuning
-# set, keep silence on needs without an answer and the precision of proposals at 80 % or
-# more in both its forms, the one that covers the most needs with an answer
+# set, keep the precision of proposals at 80 % or more in both its forms, the one that
+# covers the most needs with an answer, then leaves the most needs without one in peace
 # (tests/eval/fit_decision.py prints the sweep).
 MIN_PROBABILITY: float = json.loads(MODEL_FILE.read_text())["min_probability"]
 

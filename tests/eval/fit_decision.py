@@ -75,13 +75,14 @@ def sweep(sets: list[tuple[EvaluationSet, list[Example]]]) -> dict[float, list[t
 
 
 def choose(swept: dict[float, list[tuple[float, float, float]]], floor: float = 0.8) -> float:
-    """Of the minimum probabilities that keep silence and precision at `floor` or more on
-    every set, the one with the best coverage on the set it covers least (the lower on
-    a tie: it proposes more)."""
-    fine = [m for m, per_set in swept.items() if all(s >= floor and p >= floor for _, s, p in per_set)]
+    """Of the minimum probabilities that keep the precision of proposals at `floor` or
+    more on every set, the one with the best coverage on the set it covers least, then
+    the best silence: a company that hears nothing is the costliest mistake (issue 15),
+    so coverage comes before silence on needs without an answer."""
+    fine = [m for m, per_set in swept.items() if all(p >= floor for _, _, p in per_set)]
     if not fine:
-        raise SystemExit(f"no minimum probability keeps silence and precision at {floor:.0%}: see the sweep")
-    return max(fine, key=lambda m: (min(c for c, _, _ in swept[m]), -m))
+        raise SystemExit(f"no minimum probability keeps precision at {floor:.0%}: see the sweep")
+    return max(fine, key=lambda m: (min(c for c, _, _ in swept[m]), min(s for _, s, _ in swept[m])))
 
 
 def main() -> int:
