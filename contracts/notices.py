@@ -132,6 +132,9 @@ class OutgoingMessage(Contract):
     notices: list[Notice] = Field(min_length=1)
     unsubscribe_url: Url
     created_at: datetime
+    follow_up_months: Literal[3, 6] | None = Field(
+        None, description="Set when the message asks a coach again about a match nobody answered, 3 or 6 months on"
+    )
 
 
 class ApiKeyHash(Contract):

@@ -359,8 +359,9 @@ class Router:
         match = MatchProposed.model_validate_json(stored)
         notice = feedback_notice(feedback, match)
         await self.conn.execute(
-            "INSERT INTO feedback_authors (feedback_id, person_id) VALUES ($1, person_id($2)) ON CONFLICT DO NOTHING",
-            feedback.feedback_id, feedback.reporter.email,
+            "INSERT INTO feedback_authors (feedback_id, person_id, match_id) VALUES ($1, person_id($2), $3)"
+            " ON CONFLICT DO NOTHING",
+            feedback.feedback_id, feedback.reporter.email, feedback.match_id,
         )
         now = datetime.now(UTC)
         for subscriber in await self.audience_for(About.feedback, feedback_facets(match)):

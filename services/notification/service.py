@@ -24,6 +24,7 @@ from services.common.settings import Settings
 from services.notification.api import build_router
 from services.notification.delivery import DeliveryDispatcher
 from services.notification.digests import DigestScheduler
+from services.notification.follow_ups import FollowUps
 from services.notification.handlers import ROUTES, route_batch
 from services.notification.signing import WebhookSecrets
 
@@ -40,10 +41,12 @@ def build(settings: Settings | None = None) -> Service:
             service.pool, service.settings, service.name, on_commit=lambda: service.wake_relay()
         )
         digests = DigestScheduler(service.pool, service.settings, on_composed=dispatcher.wake)
+        follow_ups = FollowUps(service.pool, service.settings, on_owed=dispatcher.wake)
         await dispatcher.start()
         await digests.start()
+        await follow_ups.start()
         service.commit_listeners.append(dispatcher.wake)
-        workers.update(dispatcher=dispatcher, digests=digests)
+        workers.update(dispatcher=dispatcher, digests=digests, follow_ups=follow_ups)
         service.http_app.state.dispatcher = dispatcher
 
     async def delivery_health(service: Service) -> dict[str, str | None]:
@@ -53,7 +56,7 @@ def build(settings: Settings | None = None) -> Service:
         return delivery_findings(await dispatcher.health(), service.settings.health_stall_s)
 
     async def stop_workers(_service: Service) -> None:
-        for worker in (workers.get("digests"), workers.get("dispatcher")):
+        for worker in (workers.get("follow_ups"), workers.get("digests"), workers.get("dispatcher")):
             if worker is not None:
                 await worker.stop()
 

@@ -74,6 +74,8 @@ class Wording:
     percent: str
     # matches
     match_title: str
+    follow_up_title: str
+    follow_up_intro: str  # {months}
     match_intro: str
     some_company: str
     some_company_capitalised: str
@@ -146,6 +148,9 @@ SWEDISH = Wording(
     day_month="{day} {month}",
     percent="{value}\u00a0%",
     match_title='Ny forskning för behovet "{need}"',
+    follow_up_title='Hur gick det med forskningen för "{need}"?',
+    follow_up_intro="För {months} månader sedan tipsade vi om forskningsresultatet nedan, och ingen har svarat än."
+    " Ett klick räcker: det hjälper forskarna och nästa företag.",
     match_intro='Vi har hittat ett forskningsresultat som kan svara mot behovet "{need}" hos {company}.',
     some_company="ett företag",
     some_company_capitalised="Ett företag",
@@ -231,6 +236,9 @@ NORWEGIAN = Wording(
     day_month="{day}. {month}",
     percent="{value}\u00a0%",
     match_title='Ny forskning for behovet "{need}"',
+    follow_up_title='Hvordan gikk det med forskningen for "{need}"?',
+    follow_up_intro="For {months} måneder siden tipset vi om forskningsresultatet nedenfor, og ingen har svart ennå."
+    " Ett klikk er nok: det hjelper forskerne og neste bedrift.",
     match_intro='Vi har funnet et forskningsresultat som kan svare på behovet "{need}" hos {company}.',
     some_company="en bedrift",
     some_company_capitalised="En bedrift",
@@ -315,6 +323,9 @@ ENGLISH = Wording(
     day_month="{day} {month}",
     percent="{value}%",
     match_title='New research for the need "{need}"',
+    follow_up_title='How did the research for "{need}" work out?',
+    follow_up_intro="{months} months ago we told you about the research result below, and nobody has answered yet."
+    " One click is enough: it helps the researchers and the next company.",
     match_intro='We have found a research result that may answer the need "{need}" at {company}.',
     some_company="a company",
     some_company_capitalised="A company",
@@ -689,6 +700,8 @@ def subject_for(message: OutgoingMessage) -> str:
         items = _items(len(message.notices), wording)
         period = _period_phrases(message.period, wording)
         subject = wording.digest_subject.format(items=items, period=period[0]) if period else f"redthread: {items}"
+    elif message.follow_up_months is not None:
+        subject = _follow_up_title(message, wording)
     else:
         subject = notice_title(message.notices[0], message.recipient.language)
     # A header must stay on one line: a line break in it would be refused or, worse, read as a new header.
@@ -764,6 +777,8 @@ class Section:
 
 def _sections(message: OutgoingMessage) -> list[Section]:
     language = message.recipient.language
+    if message.follow_up_months is not None:
+        return [Section(None, (_follow_up_view(message, language),))]
     if not _is_digest(message):
         return [Section(None, (notice_view(message.notices[0], language),))]
     return [
@@ -773,6 +788,21 @@ def _sections(message: OutgoingMessage) -> list[Section]:
         )
         for group in digest_groups(message.notices, language)
     ]
+
+
+def _follow_up_view(message: OutgoingMessage, language: Language) -> NoticeView:
+    """The match told again, asked about: its title a question, the why first."""
+    wording = WORDING[language]
+    match = notice_view(message.notices[0], language)
+    return NoticeView(
+        _follow_up_title(message, wording),
+        (Paragraph(wording.follow_up_intro.format(months=message.follow_up_months)), *match.parts),
+    )
+
+
+def _follow_up_title(message: OutgoingMessage, wording: Wording) -> str:
+    notice = message.notices[0]
+    return wording.follow_up_title.format(need=getattr(notice, "need_title", "") or "")
 
 
 def _digest_intro(message: OutgoingMessage, wording: Wording) -> str:

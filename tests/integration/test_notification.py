@@ -21,6 +21,7 @@ from contracts.events import FeedbackSubmitted
 from contracts.topics import FEEDBACK, MATCHES, NEED_FEED, NEEDS, PARTNER_ACCESS
 from services.intake.partners import revoke_key
 from services.notification.digests import compose_due_digests
+from services.notification.follow_ups import owe_follow_ups
 from services.ops.links import revoke_links
 from tests.conftest import a_match, a_need, give_intake_the_test_keys, opened, publish_event, read_topic, register_partner
 from tests.integration.conftest import eventually_true
@@ -396,3 +397,53 @@ async def test_webhooks_into_redthreads_own_network_are_refused_unless_allowed(n
     assert refused == set(answers) - {"https://crm.example.se/hooks/redthread"}
     assert answers["https://crm.example.se/hooks/redthread"].status_code == 201
     assert answers["http://10.1.2.3/hook"].json()["errors"][0]["pointer"] == "/webhook_url"
+
+
+async def test_a_coach_nobody_answered_is_asked_again_after_three_and_six_months_once_each(
+    intake, notification, settings, producer, inbox
+):
+    coach, other = (f"coach-{uuid.uuid4().hex[:8]}@iuc.example.se" for _ in range(2))
+    unanswered, answered = a_match(coach_email=coach), a_match(coach_email=other)
+    for match in (unanswered, answered):
+        await publish_event(producer, settings.topic(MATCHES.name), match, source="/redthread/matching",
+                            key=str(match.need_id))
+    await asyncio.to_thread(wait_for, lambda: inbox.to(coach) and inbox.to(other), what="both coaches' mail")
+    await give_intake_the_test_keys(intake.pool, settings)
+
+    async def answer_in(mail, verdict: str) -> None:
+        text = mail.get_body(("plain",)).get_content()
+        token = re.search(r"/v1/answers/([\w-]+)\?verdict=useful", text).group(1)
+        async with client(notification) as api:
+            assert (await api.post(f"/v1/answers/{token}", json={"verdict": verdict})).status_code == 200
+
+    await answer_in(inbox.to(other)[0], "useful")
+
+    async def told_ago(months: int, days: int = 1) -> None:
+        async with notification.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET delivered_at = now() - make_interval(months => $1, days => $2)"
+                " WHERE notice_key = ANY($3)",
+                months, days, [f"match:{unanswered.match_id}", f"match:{answered.match_id}"],
+            )
+
+    await told_ago(2)
+    assert await owe_follow_ups(notification.pool) == 0, "not before three months"
+    await told_ago(3, days=31)
+    assert await owe_follow_ups(notification.pool) == 0, "a message long past its period is not followed up"
+    await told_ago(3)
+    assert await owe_follow_ups(notification.pool) == 1, "the coach nobody answered, not the one who did"
+    assert await owe_follow_ups(notification.pool) == 0, "never twice for one period"
+
+    notification.http_app.state.dispatcher.wake()
+    await asyncio.to_thread(wait_for, lambda: len(inbox.to(coach)) == 2, what="the follow-up")
+    follow_up = inbox.to(coach)[1]
+    body = follow_up.get_body(("plain",)).get_content()
+    assert follow_up["Subject"] == f'Hur gick det med forskningen för "{unanswered.need_title}"?'
+    assert "För 3 månader sedan" in body and unanswered.output_title in body and "/v1/answers/" in body
+    assert not inbox.to(other)[1:], "whoever answered is not asked"
+
+    # Answered through the follow-up's link (valid again, though sent months ago): no second one.
+    await answer_in(follow_up, "adopted")
+    await eventually_true(notification, "SELECT true FROM answers WHERE match_id = $1", unanswered.match_id)
+    await told_ago(6)
+    assert await owe_follow_ups(notification.pool) == 0, "not after an answer"

@@ -365,6 +365,22 @@ def test_a_not_useful_answer_tells_the_researchers_why_in_their_language(languag
     assert words in text_of(sent(a_message(feedback, language=language)))
 
 
+@pytest.mark.parametrize(
+    ("language", "subject", "intro"),
+    [
+        (Language.sv, 'Hur gick det med forskningen för "Långa ställtider i pressverkstaden"?', "För 3 månader sedan"),
+        (Language.no, 'Hvordan gikk det med forskningen for "Långa ställtider i pressverkstaden"?', "For 3 måneder siden"),
+        (Language.en, 'How did the research for "Långa ställtider i pressverkstaden" work out?', "3 months ago"),
+    ],
+)
+def test_a_follow_up_asks_how_it_went_and_offers_the_answer_links_again(language, subject, intro):
+    mail = sent(a_message(a_match(answer_url=ANSWER_URL), language=language, subscription_id=None, follow_up_months=3))
+    text = text_of(mail)
+    assert mail["Subject"] == subject
+    assert text.index(intro) < text.index("SMED"), "why it is asked comes first"
+    assert f"{ANSWER_URL}?verdict=adopted" in text
+
+
 # --- digests ---------------------------------------------------------------------------------
 
 
