@@ -88,7 +88,7 @@ PARTICIPATIONS = Topic(
     (ParticipationRecorded.EVENT_TYPE,), "Accepted participations in initiatives.",
 )
 FEEDBACK = Topic(
-    "redthread.feedback.v1", "match_id", 3, "intake", ("notification", "reporting"), (FeedbackSubmitted.EVENT_TYPE,),
+    "redthread.feedback.v1", "match_id", 3, "intake", ("matching", "notification", "reporting"), (FeedbackSubmitted.EVENT_TYPE,),
     "Accepted feedback from companies and coaches.",
 )
 MATCHES = Topic(

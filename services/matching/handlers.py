@@ -19,6 +19,7 @@ import asyncpg
 
 from contracts.envelope import CloudEvent, derived_event_id, new_event
 from contracts.events import (
+    FeedbackSubmitted,
     MatchProposed,
     MatchReason,
     MatchRetracted,
@@ -190,7 +191,29 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         )
         await remember_erased(ctx.conn, person, event.data.erased_at)
 
+    async def learn(ctx: HandlerContext, event: CloudEvent[FeedbackSubmitted]) -> None:
+        """What a company answered about a match, kept by match (latest revision): an
+        output it found not useful is not proposed to it again."""
+        feedback = event.data
+        pair = await ctx.conn.fetchrow(
+            "SELECT p.output_id, n.data -> 'company' ->> 'org_number' AS company FROM proposed_matches p"
+            " JOIN needs n USING (need_id) WHERE p.match_id = $1",
+            feedback.match_id,
+        )
+        if pair is None:
+            log.info("feedback %s is about match %s, which matching did not propose", feedback.feedback_id, feedback.match_id)
+            return
+        await ctx.conn.execute(
+            "INSERT INTO answers AS a (feedback_id, revision, match_id, output_id, company_org_number, verdict, reason)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (feedback_id) DO UPDATE SET revision = EXCLUDED.revision,"
+            " verdict = EXCLUDED.verdict, reason = EXCLUDED.reason WHERE a.revision < EXCLUDED.revision",
+            feedback.feedback_id, feedback.revision, feedback.match_id, pair["output_id"],
+            feedback.company_org_number or pair["company"], feedback.verdict.value,
+            feedback.reason.value if feedback.reason else None,
+        )
+
     return {
+        FeedbackSubmitted.EVENT_TYPE: learn,
         PersonErased.EVENT_TYPE: erase,
         NeedSubmitted.EVENT_TYPE: match_need,
         NeedUpdated.EVENT_TYPE: match_need,
@@ -205,6 +228,13 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
 async def _propose(ctx: HandlerContext, cause: CloudEvent, need: NeedContent, output: Document, hit: Hit) -> None:
     need_id = getattr(need, "need_id")
     output_id = UUID(output.doc_id)
+    if need.company is not None and await ctx.conn.fetchval(
+        "SELECT true FROM answers WHERE company_org_number = $1 AND output_id = $2 AND verdict = 'not-useful' LIMIT 1",
+        need.company.org_number, output_id,
+    ):
+        log.info("need %s: output %s held back: %s answered that it was not useful to them", need_id, output_id,
+                 need.company.org_number)
+        return
     match_id = UUID(derived_event_id("match", need_id, output_id))
     is_new = await ctx.conn.fetchval(
         "INSERT INTO proposed_matches (need_id, output_id, match_id, score) VALUES ($1, $2, $3, $4)"

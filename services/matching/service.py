@@ -4,7 +4,7 @@ proposal with a score and the reasons behind it, and retracts what no longer fit
 from __future__ import annotations
 
 from contracts.events import MatchProposed
-from contracts.topics import ERASURES, MATCHES, NEEDS, RESEARCH_OUTPUTS
+from contracts.topics import ERASURES, FEEDBACK, MATCHES, NEEDS, RESEARCH_OUTPUTS
 from services.common.runtime import Publication, Service, Subscription
 from services.common.settings import Settings
 from services.matching.handlers import Matcher, build_handlers
@@ -17,7 +17,7 @@ def build(settings: Settings | None = None) -> Service:
         package="services.matching",
         description=__doc__ or "",
         settings=settings,
-        subscriptions=(Subscription("matching", (NEEDS, RESEARCH_OUTPUTS, ERASURES), build_handlers(matcher)),),
+        subscriptions=(Subscription("matching", (NEEDS, RESEARCH_OUTPUTS, FEEDBACK, ERASURES), build_handlers(matcher)),),
         publications=(Publication(MATCHES, MatchProposed),),
         on_start=(lambda service: matcher.load(service.pool),),
     )

@@ -4,11 +4,12 @@ retractions, and indexes that come back from the database after a restart."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
-from contracts.events import NeedUpdated, NeedWithdrawn, ResearchOutputWithdrawn
-from contracts.topics import MATCHES, NEEDS, RESEARCH_OUTPUTS
+from contracts.events import FeedbackSubmitted, NeedUpdated, NeedWithdrawn, ResearchOutputWithdrawn
+from contracts.topics import FEEDBACK, MATCHES, NEEDS, RESEARCH_OUTPUTS
 from services.matching.service import build
 from tests.integration.conftest import eventually_true
 from tests.conftest import a_need, an_output, headers_of, opened, publish_event, read_topic
@@ -87,6 +88,31 @@ async def test_withdrawals_and_changes_retract(matching, settings, producer):
     late = await read_topic(settings, settings.topic(MATCHES.name), timeout_s=4, where=of_type(
         "redthread.match.proposed", need_id=need.need_id, output_id=newcomer.output_id))
     assert late == []
+
+
+async def test_an_output_a_company_found_not_useful_is_not_proposed_to_it_again(matching, settings, producer):
+    output = an_output()
+    first = a_need()
+    await publish_event(producer, settings.topic(RESEARCH_OUTPUTS.name), output, source=SOURCE, key=str(output.output_id))
+    await publish_event(producer, settings.topic(NEEDS.name), first, source=SOURCE, key=str(first.need_id))
+    [proposed] = await read_topic(settings, settings.topic(MATCHES.name), where=of_type(
+        "redthread.match.proposed", need_id=first.need_id, output_id=output.output_id))
+    match_id = json.loads(proposed.value)["match_id"]
+    answer = FeedbackSubmitted(feedback_id=uuid.uuid4(), match_id=match_id, company_org_number="5560360793",
+                               reporter=first.coach, verdict="not-useful", reason="already-known")
+    await publish_event(producer, settings.topic(FEEDBACK.name), answer, source="/redthread/intake", key=match_id)
+    await eventually_true(matching, "SELECT true FROM answers WHERE match_id = $1", uuid.UUID(match_id))
+
+    # The same company's next need on the same subject does not get it again; another company's does.
+    again = a_need(title="Ställtider i stansen", description="Omställningen av stansen tar för lång tid, vi vill prova SMED.")
+    elsewhere = a_need(title="Ställtider i stansen", description="Omställningen av stansen tar för lång tid, vi vill prova SMED.",
+                       company={"org_number": "212000-0142", "name": "Annat Verkstads AB", "county": "Jönköpings län"})
+    for need in (again, elsewhere):
+        await publish_event(producer, settings.topic(NEEDS.name), need, source=SOURCE, key=str(need.need_id))
+    assert await read_topic(settings, settings.topic(MATCHES.name), where=of_type(
+        "redthread.match.proposed", need_id=elsewhere.need_id, output_id=output.output_id))
+    assert await read_topic(settings, settings.topic(MATCHES.name), timeout_s=3, where=of_type(
+        "redthread.match.proposed", need_id=again.need_id, output_id=output.output_id)) == []
 
 
 async def test_the_indexes_come_back_from_the_database(matching, settings):
