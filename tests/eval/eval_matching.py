@@ -47,6 +47,7 @@ from tests.eval.systems import LIMIT, Bm25, PostgresFullText, Redthread, System
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "matching"
 INDEPENDENT = Path(__file__).resolve().parents[1] / "data" / "matching-independent"
+INFORMAL = Path(__file__).resolve().parents[1] / "data" / "matching-informal"
 TARGET = 1.2
 K = LIMIT
 TRAP_DEPTH = 5
@@ -234,6 +235,7 @@ def main() -> int:
     sets = (
         ("the tuning set (tests/data/matching)", tuning),
         ("the tuning set with keywords and strength areas stripped", stripped(tuning)),
+        ("the informal tuning set (tests/data/matching-informal)", load(INFORMAL)),
         ("the independent set (tests/data/matching-independent; reporting only, never tuned on)", load(INDEPENDENT)),
     )
     for number, (name, data) in enumerate(sets):
