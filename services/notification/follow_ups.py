@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 FOLLOW_UP_MONTHS = (3, 6)
 WINDOW = timedelta(days=30)
+INTERVAL_S = 600.0
 
 _DUE = """
 SELECT d.about_id AS match_id, d.recipient_key, d.destination, d.message::text AS message, p.months
@@ -83,30 +84,14 @@ async def _owe(conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> 
     return int(bool(inserted))
 
 
-class FollowUps:
-    """Owes the due follow-ups in the background, every `interval_s`, on a Worker (which
-    backs off while the database is away)."""
+def follow_up_worker(pool: asyncpg.Pool, settings, on_owed: Callable[[], None]) -> Worker:
+    """Owes the due follow-ups every INTERVAL_S on a Worker (which backs off while the
+    database is away); `on_owed` wakes the dispatcher to send them."""
 
-    def __init__(self, pool: asyncpg.Pool, settings, interval_s: float = 600.0,
-                 on_owed: Callable[[], None] = lambda: None) -> None:
-        self._pool = pool
-        self._on_owed = on_owed  # wakes the dispatcher to send what was owed
-        self.worker = Worker(
-            "notification-follow-ups",
-            self._pass,
-            poll_interval_s=interval_s,
-            backoff_initial_s=settings.retry_backoff_initial_s,
-            backoff_max_s=settings.retry_backoff_max_s,
-        )
+    async def owe_due() -> bool:
+        if await owe_follow_ups(pool):
+            on_owed()
+        return False  # nothing more until the next interval
 
-    async def _pass(self) -> bool:
-        owed = await owe_follow_ups(self._pool)
-        if owed:
-            self._on_owed()
-        return False  # nothing more to do until the next interval
-
-    async def start(self) -> None:
-        self.worker.start()
-
-    async def stop(self) -> None:
-        await self.worker.stop()
+    return Worker("notification-follow-ups", owe_due, poll_interval_s=INTERVAL_S,
+                  backoff_initial_s=settings.retry_backoff_initial_s, backoff_max_s=settings.retry_backoff_max_s)

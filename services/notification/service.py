@@ -24,7 +24,7 @@ from services.common.settings import Settings
 from services.notification.api import build_router
 from services.notification.delivery import DeliveryDispatcher
 from services.notification.digests import DigestScheduler
-from services.notification.follow_ups import FollowUps
+from services.notification.follow_ups import follow_up_worker
 from services.notification.handlers import ROUTES, route_batch
 from services.notification.signing import WebhookSecrets
 
@@ -41,10 +41,10 @@ def build(settings: Settings | None = None) -> Service:
             service.pool, service.settings, service.name, on_commit=lambda: service.wake_relay()
         )
         digests = DigestScheduler(service.pool, service.settings, on_composed=dispatcher.wake)
-        follow_ups = FollowUps(service.pool, service.settings, on_owed=dispatcher.wake)
+        follow_ups = follow_up_worker(service.pool, service.settings, on_owed=dispatcher.wake)
         await dispatcher.start()
         await digests.start()
-        await follow_ups.start()
+        follow_ups.start()
         service.commit_listeners.append(dispatcher.wake)
         workers.update(dispatcher=dispatcher, digests=digests, follow_ups=follow_ups)
         service.http_app.state.dispatcher = dispatcher
