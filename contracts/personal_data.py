@@ -89,8 +89,26 @@ def is_sealed(person: object) -> bool:
 
 def seal_record(contract: type[Contract], value: bytes, seal: PersonChange) -> bytes:
     """A record's value, as contracts.envelope.encode wrote it, with its persons sealed."""
-    data = change_persons(contract, json.loads(value), lambda p: p if is_sealed(p) else seal(p))
+    return sealed_value(contract, json.loads(value), seal)
+
+
+def sealed_value(contract: type[Contract], data: object, seal: PersonChange) -> bytes:
+    """An event's data (JSON, already parsed) as a record's value, its persons sealed."""
+    data = change_persons(contract, data, lambda p: p if is_sealed(p) else seal(p))
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def persons_in(contract: type[Contract], data: object) -> list[dict]:
+    """The persons in clear in an event's data (JSON, already parsed)."""
+    found: list[dict] = []
+
+    def collect(person: dict) -> dict:
+        if not is_sealed(person):
+            found.append(person)
+        return person
+
+    change_persons(contract, data, collect)
+    return found
 
 
 def open_record(contract: type[Contract], value: bytes, open_person: PersonOpener) -> object:

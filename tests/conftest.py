@@ -27,7 +27,7 @@ from contracts.events import (
     CONTRACTS_BY_TYPE, Confidentiality, MatchProposed, MatchReason, NeedSubmitted, PersonKeyIssued,
     ResearchOutputPublished, person_id,
 )
-from contracts.personal_data import change_persons, has_persons, open_record, seal_record
+from contracts.personal_data import has_persons, open_record, persons_in, seal_record
 from contracts.topics import ALL_TOPICS, PERSON_KEYS, Topic
 from services.common.person_keys import Keyring
 from services.common.sealing import sealer_from
@@ -138,13 +138,7 @@ async def _sealed_as_intake(producer: AIOKafkaProducer, topic: str, contract, va
     if registered is None or not registered.seals_persons or not has_persons(contract, value):
         return value  # a partner's topic, or nothing to seal
     master = sealer_from(Settings())
-    keys = {}
-
-    def collect(person: dict) -> dict:
-        keys[person_id(person["email"])] = None
-        return person
-
-    change_persons(contract, json.loads(value), collect)
+    keys = {person_id(person["email"]): None for person in persons_in(contract, json.loads(value))}
     for whose in keys:
         if (prefix, whose) not in _TEST_KEYS:
             raw = secrets.token_bytes(32)

@@ -33,9 +33,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from contracts.envelope import CloudEvent, encode, new_event
-from contracts.events import CONTRACTS_BY_TYPE, Contract, PersonKeyDestroyed, PersonKeyIssued, person_id
+from contracts.events import CONTRACTS_BY_TYPE, PersonKeyDestroyed, PersonKeyIssued, person_id
 from contracts.personal_data import (
-    SEALED, UnreadableSealedPerson, change_persons, has_persons, is_sealed, seal_record, sealed_person_ids,
+    SEALED, UnreadableSealedPerson, has_persons, persons_in, sealed_person_ids, sealed_value,
 )
 from contracts.topics import ALL_TOPICS, PERSON_KEYS
 from services.common.erasure import remember_erased
@@ -143,16 +143,13 @@ class PersonKeys:
         if not personal:
             return rows
         contracts = {i: CONTRACTS_BY_TYPE[rows[i].headers["ce_type"]] for i in personal}
-        persons = {
-            person_id(person["email"])
-            for i in personal
-            for person in _persons_in(contracts[i], rows[i].value)
-        }
+        parsed = {i: json.loads(rows[i].value) for i in personal}
+        persons = {person_id(person["email"]) for i in personal for person in persons_in(contracts[i], parsed[i])}
         issued: list[OutboxRow] = await self._issue(conn, persons) if self._issuer else []
         keyring = await self.keyring(conn, persons)
         sealed = list(rows)
         for i in personal:
-            sealed[i] = replace(rows[i], value=seal_record(contracts[i], rows[i].value, keyring.seal))
+            sealed[i] = replace(rows[i], value=sealed_value(contracts[i], parsed[i], keyring.seal))
         return issued + sealed
 
     async def _issue(self, conn: asyncpg.Connection, persons: set[str]) -> list[OutboxRow]:
@@ -186,19 +183,6 @@ class PersonKeys:
             and self._settings.registry_name(row.topic) in _SEALS_PERSONS
             and has_persons(contract, row.value)
         )
-
-
-def _persons_in(contract: type[Contract], value: bytes) -> list[dict]:
-    """The persons in clear in a record's value."""
-    found: list[dict] = []
-
-    def collect(person: dict) -> dict:
-        if not is_sealed(person):
-            found.append(person)
-        return person
-
-    change_persons(contract, json.loads(value), collect)
-    return found
 
 
 def key_has_waited(record_timestamp_ms: int | None) -> bool:
