@@ -24,6 +24,7 @@ help:
 	@echo "make schemas           regenerate contracts/schemas/ after a contract change"
 	@echo "make bench-intake | bench-matching | bench-notification | eval-matching   benchmarks (ratios to a baseline)"
 	@echo "make fit-matching      refit the matcher's decision to propose, on the tuning set only"
+	@echo "make eval-loop         simulated loop: do answers for half the needs improve the other half's proposals?"
 	@echo "make bench-reporting   reporting's projection rate and catch-up after a backlog (BENCH_BACKLOG, default 1,000,000)"
 	@echo "make bench-reporting-queries   the board's endpoints at 100,000 companies (p50/p95; BENCH_COMPANIES, BENCH_CALLS)"
 	@echo "make replay            rebuild reporting's read models from offset 0 into schema reporting_replay (ARGS=--swap: stop reporting first)"
@@ -100,6 +101,12 @@ bench-notification: up
 .PHONY: eval-matching
 eval-matching: up
 	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.eval.eval_matching
+
+# Do coaches' answers improve the next proposals? A simulated loop on the tuning sets;
+# EVAL_LOOP_ARGS=--sweep chooses the teaching weights, --independent reports that set too.
+.PHONY: eval-loop
+eval-loop: $(VENV)/.installed
+	@$(PY) -m tests.eval.simulate_loop $(EVAL_LOOP_ARGS)
 
 # Refit the matcher's decision to propose on the tuning set (tests/data/matching only).
 .PHONY: fit-matching

@@ -376,8 +376,11 @@ class ParticipationRecorded(Contract):
 
 class MatchReason(Contract):
     kind: Annotated[str, Field(
-        pattern="^(shared-concepts|shared-terms|strength-area|trl|confidence)$",
-        description="confidence: the matcher's estimate that the proposal is useful, and what it rests on",
+        pattern="^(shared-concepts|shared-terms|strength-area|trl|answers|confidence)$",
+        description=(
+            "answers: what companies' answers about the output taught the matcher; "
+            "confidence: the matcher's estimate that the proposal is useful, and what it rests on"
+        ),
     )]
     explanation: ShortText = Field(examples=["Båda handlar om: ställtid, omställning"])
 

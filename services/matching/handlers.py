@@ -5,7 +5,9 @@ fits, retracts it with a MatchRetracted. A pair is never proposed twice.
 
 The two indexes live in memory (services/matching/engine.py) and mirror the matching
 schema: they are built from it at start and changed only alongside it, with an undo
-registered for when the transaction is rolled back.
+registered for when the transaction is rolled back. So do the lessons companies'
+answers teach (engine.Lesson): rebuilt from the `answers` table, which is itself
+rebuilt from redthread.feedback.v1, so a replay learns the same.
 """
 
 from __future__ import annotations
@@ -38,7 +40,16 @@ from services.common.consumer import Handler, HandlerContext
 from services.common.erasure import remember_erased
 from services.common.settings import Settings
 from services.matching.decision import MIN_PROBABILITY
-from services.matching.engine import METHOD, Document, Engine, Hit, need_document, output_document, postings_for
+from services.matching.engine import (
+    METHOD,
+    Document,
+    Engine,
+    Hit,
+    Lesson,
+    need_document,
+    output_document,
+    postings_for,
+)
 
 log = logging.getLogger(__name__)
 SOURCE = "/redthread/matching"
@@ -49,8 +60,9 @@ class Matcher:
     """The two indexes: outputs (searched by needs) and open needs (searched by outputs)."""
 
     def __init__(self) -> None:
-        self.outputs = Engine()
-        self.needs = Engine()
+        lessons: dict[str, Lesson] = {}  # by output: the outputs' index and output queries read the same
+        self.outputs = Engine(lessons=lessons)
+        self.needs = Engine(lessons=lessons)
         # Reweighing a large index takes long enough to starve the event loop (and the
         # consumer's heartbeats): it is computed in a thread and installed when done.
         self._reweighing: dict[int, asyncio.Task] = {}
@@ -75,19 +87,25 @@ class Matcher:
         async with pool.acquire() as conn:
             outputs = await conn.fetch("SELECT output_id, data FROM research_outputs WHERE status = 'published'")
             needs = await conn.fetch("SELECT need_id, data FROM needs WHERE status = 'open'")
+            self.outputs.lessons.update(await lessons(conn))
         self.outputs.add_all(
             [output_document(str(r["output_id"]), ResearchOutputUpdated.model_validate_json(r["data"])) for r in outputs]
         )
         self.needs.add_all([need_document(str(r["need_id"]), NeedUpdated.model_validate_json(r["data"])) for r in needs])
         log.info(
-            "indexes built from the database: %d outputs, %d open needs in %.1fs",
-            len(self.outputs), len(self.needs), time.perf_counter() - started,
+            "indexes built from the database: %d outputs (%d taught by answers), %d open needs in %.1fs",
+            len(self.outputs), len(self.outputs.lessons), len(self.needs), time.perf_counter() - started,
         )
 
     def put(self, ctx: HandlerContext, engine: Engine, document: Document) -> None:
         previous = engine.entries.get(document.doc_id)
         engine.add(document)
         ctx.batch.on_rollback(lambda: engine.add(previous.document) if previous else engine.remove(document.doc_id))
+
+    def teach(self, ctx: HandlerContext, output_id: str, lesson: Lesson | None) -> None:
+        previous = self.outputs.lessons.get(output_id)
+        self.outputs.teach(output_id, lesson)
+        ctx.batch.on_rollback(lambda: self.outputs.teach(output_id, previous))
 
     def drop(self, ctx: HandlerContext, engine: Engine, doc_id: str) -> None:
         previous = engine.entries.get(doc_id)
@@ -193,7 +211,8 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
 
     async def learn(ctx: HandlerContext, event: CloudEvent[FeedbackSubmitted]) -> None:
         """What a company answered about a match, kept by match (latest revision): an
-        output it found not useful is not proposed to it again."""
+        output it found not useful is not proposed to it again, and the answers about an
+        output teach the index how to match it (engine.Lesson)."""
         feedback = event.data
         pair = await ctx.conn.fetchrow(
             "SELECT p.output_id, n.data -> 'company' ->> 'org_number' AS company FROM proposed_matches p"
@@ -211,6 +230,8 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
             feedback.company_org_number or pair["company"], feedback.verdict.value,
             feedback.reason.value if feedback.reason else None,
         )
+        output_id = str(pair["output_id"])
+        matcher.teach(ctx, output_id, (await lessons(ctx.conn, pair["output_id"])).get(output_id))
 
     return {
         FeedbackSubmitted.EVENT_TYPE: learn,
@@ -222,6 +243,28 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         ResearchOutputPublished.EVENT_TYPE: match_output,
         ResearchOutputUpdated.EVENT_TYPE: match_output,
         ResearchOutputWithdrawn.EVENT_TYPE: withdraw_output,
+    }
+
+
+async def lessons(conn: asyncpg.Connection, output_id: UUID | None = None) -> dict[str, Lesson]:
+    """What the answers teach, by output (one output's, or all): the needs each was
+    answered useful or adopted for, and not useful for. A new research question says
+    neither."""
+    rows = await conn.fetch(
+        "SELECT a.output_id, a.verdict, n.need_id, n.data FROM answers a"
+        " JOIN proposed_matches p USING (match_id) JOIN needs n ON n.need_id = p.need_id"
+        " WHERE a.verdict <> 'new-question' AND ($1::uuid IS NULL OR a.output_id = $1)"
+        " ORDER BY a.output_id, n.need_id",
+        output_id,
+    )
+    useful: dict[str, list[Document]] = {}
+    not_useful: dict[str, list[Document]] = {}
+    for row in rows:
+        need = need_document(str(row["need_id"]), NeedUpdated.model_validate_json(row["data"]))
+        (not_useful if row["verdict"] == "not-useful" else useful).setdefault(str(row["output_id"]), []).append(need)
+    return {
+        output: Lesson(tuple(useful.get(output, ())), tuple(not_useful.get(output, ())))
+        for output in useful.keys() | not_useful.keys()
     }
 
 

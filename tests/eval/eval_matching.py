@@ -112,7 +112,14 @@ def evaluate(system: System, data: EvaluationSet) -> Result:
         ranking = system.rank(need)
         rankings[str(need.need_id)] = [output_id for output_id, _ in ranking]
         proposals[str(need.need_id)] = system.proposed(need, ranking)
-    seconds = time.perf_counter() - started
+    return measure(system.name, system.threshold_rule, data, rankings, proposals, time.perf_counter() - started)
+
+
+def measure(
+    name: str, threshold_rule: str, data: EvaluationSet, rankings: dict[str, list[str]],
+    proposals: dict[str, list[str]], seconds: float,
+) -> Result:
+    """The measures of one system's rankings and proposals for every need of `data`."""
     matched = {need_id: bool(proposed) for need_id, proposed in proposals.items()}
     by_language = {
         language: metrics.summarise(
@@ -121,8 +128,8 @@ def evaluate(system: System, data: EvaluationSet) -> Result:
         for language in LANGUAGES
     }
     return Result(
-        name=system.name,
-        threshold_rule=system.threshold_rule,
+        name=name,
+        threshold_rule=threshold_rule,
         overall=metrics.summarise(rankings, matched, data.judgements, k=K),
         proposed_ndcg=metrics.summarise(proposals, matched, data.judgements, k=K).ndcg,
         coverage=metrics.coverage(matched, data.judgements),

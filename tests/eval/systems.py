@@ -283,15 +283,22 @@ class Redthread:
     """services.matching.engine, imported when this system is built (so a changed engine
     is what gets measured). Its ranking is engine.search with threshold 0, so that it is
     measured on the same footing as the baselines' unthresholded rankings; what it
-    proposes is engine.search with the engine's own default threshold."""
+    proposes is engine.propose with the engine's own minimum probability. `lessons`
+    (output id → engine.Lesson) is what answers taught it, and `teaching` how much they
+    move it (engine.Engine.teaching), for the simulated loop."""
 
     name = "redthread"
 
-    def __init__(self, outputs: Sequence[ResearchOutputPublished]) -> None:
+    def __init__(
+        self, outputs: Sequence[ResearchOutputPublished], lessons: dict | None = None,
+        teaching: tuple[float, float] | None = None,
+    ) -> None:
         from services.matching import engine
 
         self._engine_module = engine
-        self.engine = engine.Engine()
+        self.engine = engine.Engine(lessons=dict(lessons or {}))
+        if teaching is not None:
+            self.engine.teaching = teaching
         for output in outputs:
             self.engine.add(engine.output_document(str(output.output_id), output))
         from services.matching import decision

@@ -103,14 +103,17 @@ async def test_an_output_a_company_found_not_useful_is_not_proposed_to_it_again(
     await publish_event(producer, settings.topic(FEEDBACK.name), answer, source="/redthread/intake", key=match_id)
     await eventually_true(matching, "SELECT true FROM answers WHERE match_id = $1", uuid.UUID(match_id))
 
-    # The same company's next need on the same subject does not get it again; another company's does.
+    # The same company's next need on the same subject does not get it again; another company's
+    # does, told what the answer taught the index.
     again = a_need(title="Ställtider i stansen", description="Omställningen av stansen tar för lång tid, vi vill prova SMED.")
     elsewhere = a_need(title="Ställtider i stansen", description="Omställningen av stansen tar för lång tid, vi vill prova SMED.",
                        company={"org_number": "212000-0142", "name": "Annat Verkstads AB", "county": "Jönköpings län"})
     for need in (again, elsewhere):
         await publish_event(producer, settings.topic(NEEDS.name), need, source=SOURCE, key=str(need.need_id))
-    assert await read_topic(settings, settings.topic(MATCHES.name), where=of_type(
+    [told] = await read_topic(settings, settings.topic(MATCHES.name), where=of_type(
         "redthread.match.proposed", need_id=elsewhere.need_id, output_id=output.output_id))
+    reasons = {reason["kind"]: reason["explanation"] for reason in json.loads(told.value)["reasons"]}
+    assert reasons["answers"].startswith("Inte till nytta för ett företag")
     assert await read_topic(settings, settings.topic(MATCHES.name), timeout_s=3, where=of_type(
         "redthread.match.proposed", need_id=again.need_id, output_id=output.output_id)) == []
 
@@ -126,5 +129,6 @@ async def test_the_indexes_come_back_from_the_database(matching, settings):
             open_needs = await conn.fetchval("SELECT count(*) FROM needs WHERE status = 'open'")
         assert len(rebuilt.outputs) == published == len(live.outputs) > 0
         assert len(rebuilt.needs) == open_needs == len(live.needs)
+        assert rebuilt.outputs.lessons == live.outputs.lessons  # what answers taught, learnt again
     finally:
         await restarted.stop()

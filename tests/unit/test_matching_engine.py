@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.matching.engine import Document, Engine
+from services.matching.engine import Document, Engine, Lesson
 from services.matching.text import analyse, default_thesaurus
 
 
@@ -115,3 +115,69 @@ def test_weights_computed_from_a_snapshot_are_installed_with_what_changed_since(
     assert not any("5" in posted for posted in background.postings.values())
     assert [hit.doc_id for hit in background.search(need("vibrationsmätning för förebyggande underhåll"))] == ["3"]
     assert "3" not in {hit.doc_id for hit in background.search(need("SMED och ställtid i pressen"), limit=100)}
+
+
+# What answers teach (engine.Lesson) -------------------------------------------------------
+
+PAINT = output("paint", "Pulverlackering med kortare härdning i ugnen sparar energi.", title="Snabbare pulverlack")
+
+
+def asked(doc_id: str, text: str) -> Document:
+    return Document(doc_id, "need", text[:40], text, (), "sv")
+
+
+def scores(engine: Engine, query: Document) -> dict[str, float]:
+    return {hit.doc_id: hit.score for hit in engine.search(query, limit=100)}
+
+
+def test_a_not_useful_answer_lowers_the_output_for_needs_like_that_one_and_says_so():
+    engine = outputs_index(SMED, ENERGY, PAINT)
+    unhelped = asked("n1", "Ställtiden i pressen är för lång, vi vill prova SMED.")
+    before = scores(engine, unhelped)
+    engine.teach("smed", Lesson(not_useful=(unhelped,)))
+    after = engine.search(unhelped, limit=100)
+    smed = next(hit for hit in after if hit.doc_id == "smed")
+    assert smed.score < before["smed"]
+    assert [r.explanation for r in smed.reasons if r.kind == "answers"] == [
+        "Inte till nytta för ett företag: det som förde dit väger mindre för liknande behov."]
+    assert scores(engine, asked("n2", "Läckor i tryckluften kostar energi."))["energy"] == pytest.approx(
+        scores(outputs_index(SMED, ENERGY, PAINT), asked("n2", "Läckor i tryckluften kostar energi."))["energy"])
+
+
+def test_a_useful_answer_lets_a_need_worded_like_it_find_the_output():
+    engine = outputs_index(SMED, ENERGY, PAINT)
+    engine.teaching = (0.75, 0.0)
+    worded = asked("n1", "Lacken på våra detaljer flagnar, vi misstänker förbehandlingen.")
+    assert "paint" not in scores(engine, worded)
+    engine.teach("paint", Lesson(useful=(worded,)))
+    similar = asked("n2", "Flagnar lacken? Förbehandlingen av detaljerna strular.")
+    taught = next(hit for hit in engine.search(similar, limit=100) if hit.doc_id == "paint")
+    [said] = [r.explanation for r in taught.reasons if r.kind == "answers"]
+    assert said.startswith("Har varit till nytta för ett företag. Det delar med deras behov: ")
+    assert "flagnar" in said
+
+
+def test_what_a_lesson_adds_does_not_move_other_outputs_and_forgetting_it_undoes_it():
+    untaught = outputs_index(SMED, ENERGY, PAINT)
+    engine = outputs_index(SMED, ENERGY, PAINT)
+    engine.teaching = (0.75, 0.5)
+    helped = asked("n1", "Energin i tryckluften läcker, vi vill spara el i verkstaden och pressarna.")
+    engine.teach("energy", Lesson(useful=(helped,), not_useful=(asked("n3", "SMED i pressar"),)))
+    probe = asked("n2", "Omställningar i pressar och lackering")
+    assert {k: v for k, v in scores(engine, probe).items() if k != "energy"} == pytest.approx(
+        {k: v for k, v in scores(untaught, probe).items() if k != "energy"})
+    engine.teach("energy", None)
+    assert scores(engine, probe) == pytest.approx(scores(untaught, probe))
+    assert engine.postings.keys() == untaught.postings.keys()
+
+
+def test_a_taught_index_reweighed_from_scratch_scores_as_the_incremental_one():
+    from services.matching.engine import postings_for
+
+    engine = outputs_index(SMED, ENERGY, PAINT)
+    engine.teaching = (0.75, 0.5)
+    engine.teach("paint", Lesson(useful=(asked("n1", "Lacken flagnar efter förbehandlingen"),)))
+    probe = asked("n2", "flagnar lacken i ugnen")
+    incremental = scores(engine, probe)
+    engine.install(dict(engine.entries), postings_for(dict(engine.entries)))
+    assert scores(engine, probe) == pytest.approx(incremental)
