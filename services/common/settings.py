@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     # The chance of being useful at or above which a pair is proposed; unset, the one
     # chosen with the fitted model (services/matching/decision_model.json).
     match_min_probability: float | None = Field(None, ge=0, le=1)
+    # Meaning as well as words (services/matching/meaning.py): an embedding model of
+    # about 100 MB in memory, and tens of milliseconds per need or output that arrives.
+    match_meaning: bool = True
     matches_per_event: int = 5
 
     @property

@@ -6,14 +6,17 @@ and strength areas scores high against almost anything on its topic, an informal
 three-line need scores low even against its best answer. So the decision weighs the
 score together with what stands behind it: how much of the need the two share (concepts
 count more than words), how many concepts and words, whether they meet in a strength
-area, whether the output is less mature than asked, and how fully the need is described.
-A logistic model turns that evidence into the probability that the pair is graded
-useful (≥ 2 of 3); a pair is proposed when it reaches MIN_PROBABILITY.
+area, whether the output is less mature than asked, how fully the need is described, and
+how near the two are in meaning (services/matching/meaning.py). A logistic model turns
+that evidence into the probability that the pair is graded useful (≥ 2 of 3); a pair is
+proposed when it reaches the model's minimum.
 
-The model's weights are fitted on the repository's own labelled set only, with and
-without its keywords and strength areas (`make fit-matching`, tests/eval/fit_decision.py),
-and kept in decision_model.json; the independent set is never fitted on. Every decision
-says why, in the coach's words.
+There are two models: one for evidence with meaning, one for words alone (when the
+matching service runs without its embedding model). Both are fitted on the tuning sets
+only (tests/data/matching, as written and stripped of keywords and strength areas, and
+tests/data/matching-informal) with `make fit-matching` (tests/eval/fit_decision.py), and
+kept in decision_model.json; the independent set is never fitted on. Every decision says
+why, in the coach's words.
 
 The evidence of a pair does not depend on which side was searched, so a need and an
 output are judged alike whether the need or the output arrived last.
@@ -34,7 +37,7 @@ MODEL_FILE = Path(__file__).with_name("decision_model.json")
 class Evidence:
     """What a need and an output share, as the engine measured it."""
 
-    score: float  # the engine's relevance, 0..1
+    score: float  # the engine's relevance in words, 0..1
     need_share: float  # share of the need's weighted content the two share, 0..1
     shared_concepts: int
     shared_terms: int
@@ -42,9 +45,20 @@ class Evidence:
     below_trl: bool  # the output is less mature than the need asks
     need_described: bool  # the need came with keywords or strength areas
     need_size: int  # how many distinct features the need has
+    # Meaning (services/matching/meaning.py), when both have a vector: the cosine of
+    # the two, whether this is the nearest candidate in meaning, and how far below the
+    # nearest it is (0 for the nearest).
+    meaning: float | None = None
+    nearest_in_meaning: bool = False
+    meaning_margin: float = 0.0
+
+    @property
+    def kind(self) -> str:
+        """Which model weighs it: "meaning" when the pair has vectors, else "words"."""
+        return "words" if self.meaning is None else "meaning"
 
     def features(self) -> list[float]:
-        return [
+        words = [
             self.score,
             self.need_share,
             math.log1p(self.shared_concepts),
@@ -55,22 +69,29 @@ class Evidence:
             float(self.need_described) * self.score,  # a described need's score reads higher
             math.log1p(self.need_size),
         ]
+        if self.meaning is None:
+            return words
+        return [*words, self.meaning, float(self.nearest_in_meaning), self.meaning_margin]
 
 
-FEATURE_NAMES = (
+WORDS_FEATURES = (
     "score", "need_share", "log1p_shared_concepts", "log1p_shared_terms", "same_area", "below_trl",
     "need_described", "need_described_x_score", "log1p_need_size",
 )
+FEATURE_NAMES = {"words": WORDS_FEATURES, "meaning": (*WORDS_FEATURES, "meaning", "nearest_in_meaning", "meaning_margin")}
+KINDS = tuple(FEATURE_NAMES)
 
 
 @dataclass(frozen=True)
 class Model:
-    """A logistic model over standardised features."""
+    """A logistic model over standardised features, and the probability from which a
+    pair it weighs is proposed."""
 
     intercept: float
     weights: tuple[float, ...]
     means: tuple[float, ...]
     scales: tuple[float, ...]
+    min_probability: float = 0.5
 
     def probability(self, evidence: Evidence) -> float:
         z = self.intercept + sum(
@@ -78,30 +99,33 @@ class Model:
         )
         return 1 / (1 + math.exp(-max(min(z, 40.0), -40.0)))
 
-    def to_json(self, min_probability: float) -> dict:
+    def to_json(self, kind: str) -> dict:
         return {
-            "min_probability": min_probability, "features": list(FEATURE_NAMES), "intercept": self.intercept,
+            "min_probability": self.min_probability, "features": list(FEATURE_NAMES[kind]), "intercept": self.intercept,
             "weights": list(self.weights), "means": list(self.means), "scales": list(self.scales),
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> Model:
-        if tuple(data["features"]) != FEATURE_NAMES:
+    def from_json(cls, kind: str, data: dict) -> Model:
+        if tuple(data["features"]) != FEATURE_NAMES[kind]:
             raise ValueError(f"{MODEL_FILE.name} was fitted on other features; run `make fit-matching`")
-        return cls(data["intercept"], tuple(data["weights"]), tuple(data["means"]), tuple(data["scales"]))
+        return cls(data["intercept"], tuple(data["weights"]), tuple(data["means"]), tuple(data["scales"]),
+                   data["min_probability"])
 
 
+# One model for each kind of evidence, with the probability at or above which it proposes
+# (settings.match_min_probability overrides both): of the values that, cross-validated
+# on the tuning sets, keep the precision of proposals at 80 % or more on each, the one
+# that covers the most needs with an answer, then leaves the most needs without one in
+# peace (tests/eval/fit_decision.py prints the sweep).
 @cache
-def fitted_model() -> Model:
-    return Model.from_json(json.loads(MODEL_FILE.read_text()))
+def fitted_models() -> dict[str, Model]:
+    data = json.loads(MODEL_FILE.read_text())
+    return {kind: Model.from_json(kind, data[kind]) for kind in KINDS}
 
 
-# The probability at or above which a pair is proposed (settings.match_min_probability
-# overrides it), chosen with the model: of the values that, cross-validated on the tuning
-# set, keep the precision of proposals at 80 % or more in both its forms, the one that
-# covers the most needs with an answer, then leaves the most needs without one in peace
-# (tests/eval/fit_decision.py prints the sweep).
-MIN_PROBABILITY: float = json.loads(MODEL_FILE.read_text())["min_probability"]
+def probability(evidence: Evidence) -> float:
+    return fitted_models()[evidence.kind].probability(evidence)
 
 
 @dataclass(frozen=True)
@@ -111,22 +135,28 @@ class Decision:
     why: str
 
 
-def decide(evidence: Evidence, min_probability: float = MIN_PROBABILITY, model: Model | None = None) -> Decision:
-    probability = (model or fitted_model()).probability(evidence)
-    propose = probability >= min_probability
+def decide(evidence: Evidence, min_probability: float | None = None, model: Model | None = None) -> Decision:
+    model = model or fitted_models()[evidence.kind]
+    chance = model.probability(evidence)
+    minimum = model.min_probability if min_probability is None else min_probability
+    propose = chance >= minimum
     basis = (
         f"delar {evidence.shared_concepts} begrepp och {evidence.shared_terms} ord, "
         f"{evidence.need_share:.0%} av behovets innehåll"
     )
+    if evidence.meaning is not None:
+        basis += f", likhet i innebörd {evidence.meaning:.2f}"
     if propose:
-        return Decision(True, probability, f"Bedömd chans att förslaget är till nytta: {probability:.0%} ({basis})")
-    return Decision(False, probability, f"Hölls tillbaka: bedömd chans {probability:.0%} under {min_probability:.0%} ({basis})")
+        return Decision(True, chance, f"Bedömd chans att förslaget är till nytta: {chance:.0%} ({basis})")
+    return Decision(False, chance, f"Hölls tillbaka: bedömd chans {chance:.0%} under {minimum:.0%} ({basis})")
 
 
 # --- fitting (used by tests/eval/fit_decision.py, on the tuning set only) -----------------
 
 
-def fit(examples: list[tuple[Evidence, bool]], l2: float = 1.0, iterations: int = 25) -> Model:
+def fit(
+    examples: list[tuple[Evidence, bool]], l2: float = 1.0, iterations: int = 25, min_probability: float = 0.5
+) -> Model:
     """A logistic model of `examples` (evidence, useful), by Newton's method with an L2
     penalty on the weights; deterministic."""
     rows = [evidence.features() for evidence, _ in examples]
@@ -156,7 +186,7 @@ def fit(examples: list[tuple[Evidence, bool]], l2: float = 1.0, iterations: int 
         if max(abs(s) for s in step) < 1e-10:
             break
     return Model(round(beta[0], 6), tuple(round(b, 6) for b in beta[1:]),
-                 tuple(round(m, 6) for m in means), tuple(round(s, 6) for s in scales))
+                 tuple(round(m, 6) for m in means), tuple(round(s, 6) for s in scales), min_probability)
 
 
 def _solve(matrix: list[list[float]], vector: list[float]) -> list[float]:

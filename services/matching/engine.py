@@ -25,15 +25,22 @@ from collections.abc import Callable
 from operator import itemgetter
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from contracts.events import NeedContent, ResearchOutputContent
-from services.matching.decision import MIN_PROBABILITY, Evidence, decide
+from services.matching import meaning
+from services.matching.decision import Evidence, decide, probability
+from services.matching.meaning import Embedder, Nearness, Vectors
 from services.matching.text import Analysis, Thesaurus, analyse, default_thesaurus
 
-METHOD = "concepts-tfidf-v2"  # v2: proposed by a calibrated decision (decision.py), not a score threshold
+# v2: proposed by a calibrated decision (decision.py), not a score threshold;
+# v3: candidates and evidence from meaning too (meaning.py), ranked by that decision
+METHOD = "concepts-tfidf-meaning-v3"
 CONCEPT_WEIGHT = 1.5  # a shared concept says more than a shared word
 AREA_BONUS, AREA_BONUS_MAX = 0.05, 0.1
 TRL_PENALTY = 0.5
 CANDIDATES = 50  # cosine leaders re-scored with areas and TRL
+MEANING_CANDIDATES = 5  # the nearest in meaning join them, whatever words they share
 # Words in more than this share of a large index say little (their IDF is low) and cost
 # the most to search (their postings are long): a search leaves them out. Concepts are
 # kept up to a larger share: a need about a popular topic must still match on it.
@@ -61,6 +68,10 @@ class Document:
     language: str | None = None
     focus_areas: frozenset[str] = frozenset()
     trl: int | None = None  # an output's TRL, or a need's minimum TRL
+    vector: bytes | None = None  # its embedding (meaning.py), float32; the index keeps it apart
+
+    def meaning_text(self) -> str:
+        return meaning.document_text(self.title, self.text, self.keywords)
 
 
 @dataclass(frozen=True)
@@ -81,9 +92,10 @@ class Reason:
 @dataclass(frozen=True)
 class Hit:
     doc_id: str
-    score: float  # 0..1
+    score: float  # relevance in words, 0..1
     reasons: tuple[Reason, ...]
     evidence: Evidence
+    probability: float  # the decision's chance that the pair is useful: what ranks it
 
 
 def need_document(need_id: str, need: NeedContent) -> Document:
@@ -98,6 +110,18 @@ def output_document(output_id: str, output: ResearchOutputContent) -> Document:
         output_id, "output", output.title, output.summary, tuple(output.keywords),
         output.language.value if output.language else None, frozenset(a.value for a in output.focus_areas), output.trl,
     )
+
+
+def embedded(documents: list[Document], embedder: Embedder) -> list[Document]:
+    """The documents with their vectors (slow: tens of milliseconds each, run it in a
+    thread); needs are embedded as queries, outputs as passages."""
+    texts = [document.meaning_text() for document in documents]
+    vectors = (
+        embedder.needs(texts) if documents and documents[0].kind == "need" else embedder.outputs(texts)
+    ) if documents else []
+    if any(document.kind != documents[0].kind for document in documents):
+        raise ValueError("embed needs and outputs separately")
+    return [replace(d, vector=meaning.to_bytes(v)) for d, v in zip(documents, vectors, strict=True)]
 
 
 def analyse_document(document: Document, thesaurus: Thesaurus) -> Analysis:
@@ -153,6 +177,9 @@ class Engine:
 
     `lessons` (output id → Lesson) is read for every output indexed or searched with;
     `teach` changes one and re-indexes the output. The two engines of a matcher share it.
+
+    `vectors` holds the documents' embeddings, apart from their entries: a document
+    added without a vector keeps the one it had (`document` gives it back with it).
     """
 
     thesaurus: Thesaurus = field(default_factory=default_thesaurus)
@@ -162,6 +189,8 @@ class Engine:
     on_drift: Callable[[], None] | None = None
     lessons: dict[str, Lesson] = field(default_factory=dict)
     teaching: tuple[float, float] = (USEFUL_WEIGHT, NOT_USEFUL_WEIGHT)
+    vectors: Vectors = field(default_factory=Vectors)
+    judge: Callable[[Evidence], float] = probability  # the chance a pair is useful, which ranks it
     # Postings of features only a lesson gave a document: they are searched, but do not
     # count in a feature's document frequency (a taught word must not lose weight for all).
     _learned_frequency: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -188,7 +217,30 @@ class Engine:
             self.lessons[output_id] = lesson
         entry = self.entries.get(output_id)
         if entry is not None and entry.document.kind == "output":
-            self.add(entry.document)
+            self.add(self.document(output_id))
+
+    def saved(self, doc_id: str) -> tuple[_Entry | None, np.ndarray | None]:
+        """What the index holds of a document, for `restore` (a need's entry keeps no
+        text, so re-adding its document would not give it back)."""
+        return self.entries.get(doc_id), self.vectors.get(doc_id)
+
+    def restore(self, doc_id: str, saved: tuple[_Entry | None, np.ndarray | None]) -> None:
+        entry, vector = saved
+        self.remove(doc_id)
+        if entry is not None:
+            self.entries[doc_id] = entry
+            self._post(entry)
+            self._reweigh_if_drifted()
+        if vector is not None:
+            self.vectors.put(doc_id, vector)
+
+    def document(self, doc_id: str) -> Document | None:
+        """The document as indexed, with its vector."""
+        entry = self.entries.get(doc_id)
+        if entry is None:
+            return None
+        vector = self.vectors.get(doc_id)
+        return entry.document if vector is None else replace(entry.document, vector=meaning.to_bytes(vector))
 
     def _weights(self, document: Document) -> tuple[Analysis, dict[str, float], frozenset[str]]:
         """A document's term weights, an output's as its lesson taught them, and the
@@ -201,6 +253,10 @@ class Engine:
         return analysis, moved, frozenset(moved.keys() - weights.keys())
 
     def remove(self, doc_id: str) -> None:
+        self.vectors.remove(doc_id)
+        self._drop_entry(doc_id)
+
+    def _drop_entry(self, doc_id: str) -> None:
         entry = self.entries.pop(doc_id, None)
         if entry is None:
             return
@@ -245,7 +301,10 @@ class Engine:
         self._weighted_at = len(snapshot)
 
     def _insert(self, document: Document) -> None:
-        self.remove(document.doc_id)
+        self._drop_entry(document.doc_id)
+        if document.vector is not None:
+            self.vectors.put(document.doc_id, meaning.from_bytes(document.vector))
+            document = replace(document, vector=None)
         analysis, weights, learned = self._weights(document)
         weights = {sys.intern(feature): weight for feature, weight in weights.items()}
         if document.kind == "need":
@@ -275,8 +334,10 @@ class Engine:
                 self.on_drift()
 
     def search(self, query: Document, limit: int = 10, threshold: float = 0.0) -> list[Hit]:
-        """The best `limit` documents for `query`, best first, scored at or above
-        `threshold`: the ranking. What is proposed of it, `propose` decides."""
+        """The best `limit` documents for `query`, most probably useful first, scored in
+        words at or above `threshold`: the ranking. Candidates are the leaders in words
+        and, when the query has a vector, the nearest in meaning. What is proposed of
+        the ranking, `propose` decides."""
         analysis, weights, learned = self._weights(query)
         size = len(self.entries)
         vector = {}
@@ -285,8 +346,6 @@ class Engine:
             if not postings or len(postings) > max(COMMON_FLOOR, COMMON_SHARE[feature[0]] * size):
                 continue
             vector[feature] = weight * self.idf(feature)
-        if not vector:
-            return []
         # Words only a lesson brought into the index add to a match, and take nothing
         # from the query's other matches: they are left out of its length.
         query_norm = _length(vector, learned | {f for f in vector if self._only_learned(f)})
@@ -294,15 +353,25 @@ class Engine:
         for feature, query_weight in vector.items():
             for doc_id, weight in self.postings[feature].items():
                 dots[doc_id] += query_weight * weight
-        leaders = heapq.nlargest(max(CANDIDATES, limit), dots.items(), key=itemgetter(1))
-        hits = [self._hit(query, analysis, doc_id, dot, query_norm, vector, learned) for doc_id, dot in leaders]
-        kept = [hit for hit in hits if hit.score >= threshold and hit.score > 0]
-        kept.sort(key=lambda hit: (-hit.score, hit.doc_id))
+        candidates = dict(heapq.nlargest(max(CANDIDATES, limit), dots.items(), key=itemgetter(1)))
+        nearness = None
+        if query.vector is not None and len(self.vectors):
+            nearness = self.vectors.near(meaning.from_bytes(query.vector))
+            for doc_id, _ in nearness.nearest(MEANING_CANDIDATES):
+                candidates.setdefault(doc_id, dots.get(doc_id, 0.0))
+        nearest = nearness.nearest(1)[0][1] if nearness and len(self.vectors) else 0.0
+        hits = [
+            self._hit(query, analysis, doc_id, dot, query_norm, vector, learned, nearness, nearest)
+            for doc_id, dot in candidates.items()
+        ]
+        kept = [hit for hit in hits if hit.score >= threshold and (hit.score > 0 or hit.evidence.meaning is not None)]
+        kept.sort(key=lambda hit: (-hit.probability, -hit.score, hit.doc_id))
         return kept[:limit]
 
-    def propose(self, query: Document, limit: int, min_probability: float = MIN_PROBABILITY) -> tuple[list[Hit], list[Hit]]:
+    def propose(self, query: Document, limit: int, min_probability: float | None = None) -> tuple[list[Hit], list[Hit]]:
         """(proposed, held back) among the best-ranked candidates: each proposed hit
-        carries its decision as a reason; the held back ones say why in theirs."""
+        carries its decision as a reason; the held back ones say why in theirs. Without
+        `min_probability`, each model's own minimum (decision.py)."""
         proposed, held_back = [], []
         for hit in self.search(query, limit=max(limit, 10), threshold=0.0):
             decision = decide(hit.evidence, min_probability)
@@ -315,7 +384,7 @@ class Engine:
 
     def _hit(
         self, query: Document, analysis: Analysis, doc_id: str, dot: float, query_norm: float,
-        vector: dict[str, float], query_learned: frozenset[str],
+        vector: dict[str, float], query_learned: frozenset[str], nearness: Nearness | None, nearest: float,
     ) -> Hit:
         cosine = dot / query_norm
         entry = self.entries[doc_id]
@@ -344,7 +413,11 @@ class Engine:
             need_described=bool(need.keywords or need.focus_areas),
             need_size=need_size,
         )
-        return Hit(doc_id, score, reasons, evidence)
+        if nearness is not None and doc_id in self.vectors:
+            near = nearness.of(doc_id)
+            evidence = replace(evidence, meaning=round(near, 4), nearest_in_meaning=near >= nearest,
+                               meaning_margin=round(near - nearest, 4))
+        return Hit(doc_id, score, reasons, evidence, self.judge(evidence))
 
 
 def _length(weighted: dict[str, float], learned: frozenset[str]) -> float:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from uuid import UUID
 
 import asyncpg
@@ -39,13 +40,14 @@ from contracts.topics import MATCHES
 from services.common.consumer import Handler, HandlerContext
 from services.common.erasure import remember_erased
 from services.common.settings import Settings
-from services.matching.decision import MIN_PROBABILITY
+from services.matching import meaning
 from services.matching.engine import (
     METHOD,
     Document,
     Engine,
     Hit,
     Lesson,
+    embedded,
     need_document,
     output_document,
     postings_for,
@@ -54,12 +56,15 @@ from services.matching.engine import (
 log = logging.getLogger(__name__)
 SOURCE = "/redthread/matching"
 NEEDS_PER_OUTPUT = 200  # an output may answer many needs; a need gets its best few
+EMBED_BATCH = 64  # documents embedded at a time when vectors are made at start
 
 
 class Matcher:
     """The two indexes: outputs (searched by needs) and open needs (searched by outputs)."""
 
     def __init__(self) -> None:
+        # The embedding model (meaning.py) unless settings.match_meaning is off; set at load.
+        self.embedder: meaning.Embedder | None = None
         lessons: dict[str, Lesson] = {}  # by output: the outputs' index and output queries read the same
         self.outputs = Engine(lessons=lessons)
         self.needs = Engine(lessons=lessons)
@@ -82,25 +87,67 @@ class Matcher:
         finally:
             del self._reweighing[id(engine)]
 
-    async def load(self, pool: asyncpg.Pool) -> None:
+    async def load(self, pool: asyncpg.Pool, settings: Settings) -> None:
         started = time.perf_counter()
+        self.embedder = meaning.embedder() if settings.match_meaning else None
         async with pool.acquire() as conn:
-            outputs = await conn.fetch("SELECT output_id, data FROM research_outputs WHERE status = 'published'")
-            needs = await conn.fetch("SELECT need_id, data FROM needs WHERE status = 'open'")
+            # A vector made by another model than this one is made again.
+            outputs = await conn.fetch(
+                "SELECT output_id, data, CASE WHEN vector_model = $1 THEN vector END AS vector"
+                " FROM research_outputs WHERE status = 'published'", meaning.MODEL,
+            )
+            needs = await conn.fetch(
+                "SELECT need_id, data, CASE WHEN vector_model = $1 THEN vector END AS vector"
+                " FROM needs WHERE status = 'open'", meaning.MODEL,
+            )
             self.outputs.lessons.update(await lessons(conn))
-        self.outputs.add_all(
-            [output_document(str(r["output_id"]), ResearchOutputUpdated.model_validate_json(r["data"])) for r in outputs]
-        )
-        self.needs.add_all([need_document(str(r["need_id"]), NeedUpdated.model_validate_json(r["data"])) for r in needs])
+        output_documents = [
+            _with_stored_vector(output_document(str(r["output_id"]), ResearchOutputUpdated.model_validate_json(r["data"])), r)
+            for r in outputs
+        ]
+        need_documents = [
+            _with_stored_vector(need_document(str(r["need_id"]), NeedUpdated.model_validate_json(r["data"])), r)
+            for r in needs
+        ]
+        if self.embedder is not None:
+            output_documents = await self._embed_missing(pool, "research_outputs", "output_id", output_documents)
+            need_documents = await self._embed_missing(pool, "needs", "need_id", need_documents)
+        self.outputs.add_all(output_documents)
+        self.needs.add_all(need_documents)
         log.info(
-            "indexes built from the database: %d outputs (%d taught by answers), %d open needs in %.1fs",
-            len(self.outputs), len(self.outputs.lessons), len(self.needs), time.perf_counter() - started,
+            "indexes built from the database: %d outputs (%d taught by answers), %d open needs, %s, in %.1fs",
+            len(self.outputs), len(self.outputs.lessons), len(self.needs),
+            f"with meaning ({meaning.MODEL})" if self.embedder else "words only (REDTHREAD_MATCH_MEANING is off)",
+            time.perf_counter() - started,
         )
 
+    async def _embed_missing(self, pool: asyncpg.Pool, table: str, key: str, documents: list[Document]) -> list[Document]:
+        """Documents stored before they had vectors (or before the model changed) are
+        embedded once, in batches away from the event loop, and their vectors stored."""
+        missing = [i for i, document in enumerate(documents) if document.vector is None]
+        for done in range(0, len(missing), EMBED_BATCH):
+            batch = missing[done:done + EMBED_BATCH]
+            vectors = await asyncio.to_thread(embedded, [documents[i] for i in batch], self.embedder)
+            async with pool.acquire() as conn:
+                await conn.executemany(
+                    f"UPDATE {table} SET vector = $2, vector_model = $3 WHERE {key} = $1",
+                    [(UUID(d.doc_id), d.vector, meaning.MODEL) for d in vectors],
+                )
+            for i, document in zip(batch, vectors, strict=True):
+                documents[i] = document
+            log.info("%s: vectors made for %d of %d stored without one", table, done + len(batch), len(missing))
+        return documents
+
+    async def with_vector(self, document: Document) -> Document:
+        """The document with its vector, made away from the event loop (unless meaning is off)."""
+        if self.embedder is None:
+            return document
+        return (await asyncio.to_thread(embedded, [document], self.embedder))[0]
+
     def put(self, ctx: HandlerContext, engine: Engine, document: Document) -> None:
-        previous = engine.entries.get(document.doc_id)
+        saved = engine.saved(document.doc_id)
         engine.add(document)
-        ctx.batch.on_rollback(lambda: engine.add(previous.document) if previous else engine.remove(document.doc_id))
+        ctx.batch.on_rollback(lambda: engine.restore(document.doc_id, saved))
 
     def teach(self, ctx: HandlerContext, output_id: str, lesson: Lesson | None) -> None:
         previous = self.outputs.lessons.get(output_id)
@@ -108,15 +155,14 @@ class Matcher:
         ctx.batch.on_rollback(lambda: self.outputs.teach(output_id, previous))
 
     def drop(self, ctx: HandlerContext, engine: Engine, doc_id: str) -> None:
-        previous = engine.entries.get(doc_id)
+        saved = engine.saved(doc_id)
         engine.remove(doc_id)
-        if previous:
-            ctx.batch.on_rollback(lambda: engine.add(previous.document))
+        ctx.batch.on_rollback(lambda: engine.restore(doc_id, saved))
 
 
 def _proposed(index: Engine, document: Document, limit: int, settings: Settings) -> list[Hit]:
     """What to propose for `document` from `index`; what is held back is logged with why."""
-    proposed, held_back = index.propose(document, limit, settings.match_min_probability or MIN_PROBABILITY)
+    proposed, held_back = index.propose(document, limit, settings.match_min_probability)
     if not proposed and held_back:
         best = held_back[0]
         log.info("%s %s: nothing proposed; the best, %s %s, %s", document.kind, document.doc_id,
@@ -136,7 +182,8 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         )
         if not stored:
             return  # a closed need, or an older revision than the one we have
-        document = need_document(str(need.need_id), need)
+        document = await matcher.with_vector(need_document(str(need.need_id), need))
+        await _store_vector(ctx, "needs", "need_id", need.need_id, document)
         matcher.put(ctx, matcher.needs, document)
         hits = _proposed(matcher.outputs, document, ctx.settings.matches_per_event, ctx.settings)
         fitting = {UUID(hit.doc_id) for hit in hits}
@@ -159,7 +206,8 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         )
         if not stored:
             return
-        document = output_document(str(output.output_id), output)
+        document = await matcher.with_vector(output_document(str(output.output_id), output))
+        await _store_vector(ctx, "research_outputs", "output_id", output.output_id, document)
         matcher.put(ctx, matcher.outputs, document)
         hits = _proposed(matcher.needs, document, NEEDS_PER_OUTPUT, ctx.settings)
         if isinstance(output, ResearchOutputUpdated):
@@ -244,6 +292,17 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         ResearchOutputUpdated.EVENT_TYPE: match_output,
         ResearchOutputWithdrawn.EVENT_TYPE: withdraw_output,
     }
+
+
+def _with_stored_vector(document: Document, row: asyncpg.Record) -> Document:
+    return document if row["vector"] is None else replace(document, vector=row["vector"])
+
+
+async def _store_vector(ctx: HandlerContext, table: str, key: str, doc_id: UUID, document: Document) -> None:
+    if document.vector is not None:
+        await ctx.conn.execute(
+            f"UPDATE {table} SET vector = $2, vector_model = $3 WHERE {key} = $1", doc_id, document.vector, meaning.MODEL
+        )
 
 
 async def lessons(conn: asyncpg.Connection, output_id: UUID | None = None) -> dict[str, Lesson]:

@@ -19,7 +19,7 @@ def build(settings: Settings | None = None) -> Service:
         settings=settings,
         subscriptions=(Subscription("matching", (NEEDS, RESEARCH_OUTPUTS, FEEDBACK, ERASURES), build_handlers(matcher)),),
         publications=(Publication(MATCHES, MatchProposed),),
-        on_start=(lambda service: matcher.load(service.pool),),
+        on_start=(lambda service: matcher.load(service.pool, service.settings),),
     )
     service.http_app.state.matcher = matcher
     return service

@@ -1,13 +1,15 @@
-"""Fit the matcher's decision to propose (services/matching/decision.py) on the TUNING set
-only: the repository's labelled set as written, and once more with every need's keywords
-and strength areas removed, the way companies write. The independent set is never read
-here.
+"""Fit the matcher's decision to propose (services/matching/decision.py) on the TUNING sets
+only: the repository's labelled set as written, once more with every need's keywords and
+strength areas removed, the way companies write, and the informal tuning set
+(tests/data/matching-informal). The independent set is never read here.
 
-    make fit-matching            # cross-validated sweep, then writes decision_model.json
-    python -m tests.eval.fit_decision --check   # fails if the committed model is not what this fits
+    make fit-matching            # cross-validated sweeps, then writes decision_model.json
+    python -m tests.eval.fit_decision --check   # fails if the committed models are not what this fits
 
-The examples are the engine's ten best candidates for each need, labelled useful when the
-pair is graded 2 or 3 (an unjudged pair counts as 0). The sweep estimates, by five-fold
+Two models: "meaning", for pairs whose need and output both have a vector, and "words",
+for an engine without them. The examples are each need's candidates: its ten best in
+words and, for the meaning model, its five nearest in meaning; a pair is labelled useful
+when graded 2 or 3 (an unjudged pair counts as 0). Each sweep estimates, by five-fold
 cross-validation over needs (a need and its stripped twin always in the same fold), what
 each minimum probability would give on needs the model was not fitted on.
 """
@@ -21,32 +23,47 @@ import sys
 
 from services.matching import decision, engine
 from tests.eval import metrics
-from tests.eval.eval_matching import DATA, EvaluationSet, load, stripped
+from tests.eval.embeddings import with_vectors
+from tests.eval.eval_matching import DATA, INFORMAL, EvaluationSet, load, stripped
 
-CANDIDATES = 10
+WORD_CANDIDATES = 10
 FOLDS = 5
 SEED = 2030
 SWEEP = [round(0.30 + 0.05 * i, 2) for i in range(12)]
+PRECISION_FLOOR = 0.8
 Example = tuple[str, str, decision.Evidence, bool]  # need id, output id, evidence, useful
 
 
-def examples(data: EvaluationSet) -> list[Example]:
-    index = engine.Engine()
-    for output in data.outputs:
-        index.add(engine.output_document(str(output.output_id), output))
+def examples(data: EvaluationSet, kind: str) -> list[Example]:
+    index = engine.Engine(judge=lambda evidence: 0.0)  # candidates, not ranked by a model being fitted
+    outputs = [engine.output_document(str(output.output_id), output) for output in data.outputs]
+    needs = [engine.need_document(str(need.need_id), need) for need in data.needs]
+    if kind == "meaning":
+        outputs, needs = with_vectors(outputs), with_vectors(needs)
+    index.add_all(outputs)
     found = []
-    for need in data.needs:
-        need_id = str(need.need_id)
-        for hit in index.search(engine.need_document(need_id, need), limit=CANDIDATES, threshold=0.0):
-            if hit.score > 0:
-                useful = data.judgements[need_id].get(hit.doc_id, 0) >= metrics.RELEVANT
-                found.append((need_id, hit.doc_id, hit.evidence, useful))
+    for need in needs:
+        hits = index.search(need, limit=engine.CANDIDATES + engine.MEANING_CANDIDATES)
+        in_words = sorted((hit for hit in hits if hit.score > 0), key=lambda hit: (-hit.score, hit.doc_id))
+        chosen = {hit.doc_id: hit for hit in in_words[:WORD_CANDIDATES]}
+        if kind == "meaning":
+            chosen |= {hit.doc_id: hit for hit in hits if hit.evidence.meaning is not None and _nearest(hit, hits)}
+        for hit in chosen.values():
+            useful = data.judgements[need.doc_id].get(hit.doc_id, 0) >= metrics.RELEVANT
+            found.append((need.doc_id, hit.doc_id, hit.evidence, useful))
     return found
+
+
+def _nearest(hit: engine.Hit, hits: list[engine.Hit]) -> bool:
+    """Among the query's MEANING_CANDIDATES nearest in meaning."""
+    nearer = sum(1 for other in hits if (other.evidence.meaning or -1) > (hit.evidence.meaning or -1))
+    return nearer < engine.MEANING_CANDIDATES
 
 
 def sweep(sets: list[tuple[EvaluationSet, list[Example]]]) -> dict[float, list[tuple[float, float, float]]]:
     """{minimum probability: [(coverage, silence, precision) per set]}, cross-validated."""
-    need_ids = sorted({need_id for _, found in sets for need_id, *_ in found})
+    need_ids = sorted({need_id for _, found in sets for need_id, *_ in found} | {
+        str(need.need_id) for data, _ in sets for need in data.needs})
     random.Random(SEED).shuffle(need_ids)
     folds = [set(need_ids[i::FOLDS]) for i in range(FOLDS)]
     held_out: dict[tuple[int, str, str], float] = {}
@@ -74,41 +91,52 @@ def sweep(sets: list[tuple[EvaluationSet, list[Example]]]) -> dict[float, list[t
     return results
 
 
-def choose(swept: dict[float, list[tuple[float, float, float]]], floor: float = 0.8) -> float:
+def choose(swept: dict[float, list[tuple[float, float, float]]], floor: float = PRECISION_FLOOR) -> float:
     """Of the minimum probabilities that keep the precision of proposals at `floor` or
     more on every set, the one with the best coverage on the set it covers least, then
     the best silence: a company that hears nothing is the costliest mistake (issue 15),
-    so coverage comes before silence on needs without an answer."""
+    so coverage comes before silence on needs without an answer. When none keeps the
+    floor everywhere, the one that comes nearest to it on the set it does worst on."""
     fine = [m for m, per_set in swept.items() if all(p >= floor for _, _, p in per_set)]
     if not fine:
-        raise SystemExit(f"no minimum probability keeps precision at {floor:.0%}: see the sweep")
+        return max(swept, key=lambda m: (min(p for _, _, p in swept[m]), -m))
     return max(fine, key=lambda m: (min(c for c, _, _ in swept[m]), min(s for _, s, _ in swept[m])))
+
+
+def fitted() -> tuple[dict[str, decision.Model], dict[str, dict[float, list[tuple[float, float, float]]]]]:
+    tuning = load(DATA)
+    data_sets = [tuning, stripped(tuning), load(INFORMAL)]
+    models, sweeps = {}, {}
+    for kind in decision.KINDS:
+        sets = [(data, examples(data, kind)) for data in data_sets]
+        sweeps[kind] = sweep(sets)
+        models[kind] = decision.fit(
+            [(e, useful) for _, found in sets for _, _, e, useful in found], min_probability=choose(sweeps[kind])
+        )
+    return models, sweeps
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="compare with the committed model instead of writing it")
+    parser.add_argument("--check", action="store_true", help="compare with the committed models instead of writing them")
     args = parser.parse_args()
-    tuning = load(DATA)
-    sets = [(tuning, examples(tuning)), (stripped(tuning), examples(stripped(tuning)))]
-    model = decision.fit([(e, useful) for _, found in sets for _, _, e, useful in found])
-    swept = sweep(sets)
-    chosen = choose(swept)
-    fitted = json.dumps(model.to_json(chosen), indent=2) + "\n"
+    models, sweeps = fitted()
+    text = json.dumps({kind: model.to_json(kind) for kind, model in models.items()}, indent=2) + "\n"
     if args.check:
-        if decision.MODEL_FILE.read_text() != fitted:
-            print(f"{decision.MODEL_FILE} is not what the tuning set fits: run `make fit-matching`", file=sys.stderr)
+        if decision.MODEL_FILE.read_text() != text:
+            print(f"{decision.MODEL_FILE} is not what the tuning sets fit: run `make fit-matching`", file=sys.stderr)
             return 1
-        print(f"{decision.MODEL_FILE.name} is what the tuning set fits")
+        print(f"{decision.MODEL_FILE.name} is what the tuning sets fit")
         return 0
-    print("cross-validated on the tuning set (as written | keywords and strength areas stripped):")
-    print("min p   coverage  silence  precision  |  coverage  silence  precision")
-    for minimum, per_set in swept.items():
-        cells = "  |  ".join(f"{c:8.3f} {s:8.3f} {p:10.3f}" for c, s, p in per_set)
-        mark = "  <- chosen" if minimum == chosen else ""
-        print(f"{minimum:5.2f} {cells}{mark}")
-    decision.MODEL_FILE.write_text(fitted)
-    print(f"wrote {decision.MODEL_FILE} ({len(sets[0][1]) + len(sets[1][1])} examples)")
+    for kind, swept in sweeps.items():
+        print(f"\nmodel '{kind}', cross-validated on the tuning sets (as written | stripped | informal):")
+        print("min p  " + "  |  ".join(["coverage  silence  precision"] * 3))
+        for minimum, per_set in swept.items():
+            cells = "  |  ".join(f"{c:8.3f} {s:8.3f} {p:10.3f}" for c, s, p in per_set)
+            mark = "  <- chosen" if minimum == models[kind].min_probability else ""
+            print(f"{minimum:5.2f} {cells}{mark}")
+    decision.MODEL_FILE.write_text(text)
+    print(f"\nwrote {decision.MODEL_FILE}")
     return 0
 
 

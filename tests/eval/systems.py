@@ -281,11 +281,13 @@ class Bm25:
 
 class Redthread:
     """services.matching.engine, imported when this system is built (so a changed engine
-    is what gets measured). Its ranking is engine.search with threshold 0, so that it is
-    measured on the same footing as the baselines' unthresholded rankings; what it
-    proposes is engine.propose with the engine's own minimum probability. `lessons`
-    (output id → engine.Lesson) is what answers taught it, and `teaching` how much they
-    move it (engine.Engine.teaching), for the simulated loop."""
+    is what gets measured), with every document's vector as the matching service keeps
+    it (tests/eval/embeddings.py). Its ranking is engine.search, every candidate it finds
+    regardless of whether it would propose it, so that it is measured on the same footing
+    as the baselines' unthresholded rankings; what it proposes is engine.propose with the
+    models' own minimum probabilities. `lessons` (output id → engine.Lesson) is what
+    answers taught it, and `teaching` how much they move it (engine.Engine.teaching), for
+    the simulated loop."""
 
     name = "redthread"
 
@@ -293,27 +295,32 @@ class Redthread:
         self, outputs: Sequence[ResearchOutputPublished], lessons: dict | None = None,
         teaching: tuple[float, float] | None = None,
     ) -> None:
-        from services.matching import engine
+        from services.matching import decision, engine
+        from tests.eval.embeddings import with_vectors
 
         self._engine_module = engine
+        self._with_vectors = with_vectors
         self.engine = engine.Engine(lessons=dict(lessons or {}))
         if teaching is not None:
             self.engine.teaching = teaching
-        for output in outputs:
-            self.engine.add(engine.output_document(str(output.output_id), output))
-        from services.matching import decision
-
+        self.engine.add_all(with_vectors([engine.output_document(str(o.output_id), o) for o in outputs]))
+        self._queries: dict[str, object] = {}
+        minimum = decision.fitted_models()["meaning"].min_probability
         self.threshold_rule = (
             f"the engine's own decision (services/matching/decision.py): a calibrated chance of being useful of at least "
-            f"{decision.MIN_PROBABILITY:.0%}, fitted on the tuning set only"
+            f"{minimum:.0%}, fitted on the tuning sets only"
         )
 
     def _query(self, need: NeedSubmitted):
-        return self._engine_module.need_document(str(need.need_id), need)
+        key = need.model_dump_json()
+        if key not in self._queries:
+            document = self._engine_module.need_document(str(need.need_id), need)
+            self._queries[key] = self._with_vectors([document])[0]
+        return self._queries[key]
 
     def rank(self, need: NeedSubmitted) -> Ranking:
         hits = self.engine.search(self._query(need), limit=LIMIT, threshold=0.0)
-        return [(hit.doc_id, hit.score) for hit in hits if hit.score > 0]
+        return [(hit.doc_id, hit.probability) for hit in hits]
 
     def proposed(self, need: NeedSubmitted, ranking: Ranking) -> list[str]:
         proposed, _ = self.engine.propose(self._query(need), limit=LIMIT)

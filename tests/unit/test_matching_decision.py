@@ -1,5 +1,6 @@
-"""The decision to propose: a calibrated chance from the evidence a pair shares, fitted on
-the tuning set alone, and said in words."""
+"""The decision to propose: a calibrated chance from the evidence a pair shares (in words,
+and in meaning when both sides have a vector), fitted on the tuning sets alone, and said
+in words."""
 
 import math
 import random
@@ -20,7 +21,18 @@ def test_much_shared_evidence_is_proposed_and_a_lone_word_is_held_back_with_why(
     weak = decide(evidence(score=0.12, need_share=0.05, shared_concepts=0, shared_terms=1, same_area=False))
     assert strong.propose and strong.probability > weak.probability and not weak.propose
     assert strong.why.startswith("Bedömd chans att förslaget är till nytta") and "3 begrepp" in strong.why
-    assert weak.why.startswith("Hölls tillbaka") and f"{decision.MIN_PROBABILITY:.0%}" in weak.why
+    minimum = decision.fitted_models()["words"].min_probability
+    assert weak.why.startswith("Hölls tillbaka") and f"{minimum:.0%}" in weak.why
+
+
+def test_a_pair_near_in_meaning_is_weighed_by_the_meaning_model_and_says_so():
+    near = decide(evidence(score=0.15, need_share=0.2, shared_concepts=0, shared_terms=2, same_area=False,
+                           meaning=0.9, nearest_in_meaning=True, meaning_margin=0.0))
+    far = decide(evidence(score=0.15, need_share=0.2, shared_concepts=0, shared_terms=2, same_area=False,
+                          meaning=0.75, nearest_in_meaning=False, meaning_margin=-0.12))
+    assert near.probability > far.probability
+    assert "likhet i innebörd 0.90" in near.why
+    assert evidence(meaning=0.8).kind == "meaning" and evidence().kind == "words"
 
 
 def test_the_same_score_means_less_for_a_need_written_with_keywords():
@@ -42,7 +54,7 @@ def test_fitting_recovers_a_known_relationship():
         true_z = -3 + 6 * e.score  # usefulness follows the score alone
         examples.append((e, rng.random() < 1 / (1 + math.exp(-true_z))))
     model = fit(examples, l2=1e-3)  # a constant feature needs some penalty to stay solvable
-    weights = dict(zip(decision.FEATURE_NAMES, model.weights))
+    weights = dict(zip(decision.FEATURE_NAMES["words"], model.weights))
     assert abs(weights["score"] / model.scales[0] - 6) < 1.0  # back on the raw scale
     assert abs(weights["need_share"]) < 0.15 and abs(weights["log1p_shared_concepts"]) < 0.15
 
