@@ -53,7 +53,7 @@ COMMON_FLOOR = 1000
 # best mean nDCG@10. Adding the words of needs an output was useful for raised coverage
 # a little but proposed it to too many needs that only shared those words, so today only
 # "not useful" answers move an output (and useful ones are explained, not weighed).
-USEFUL_WEIGHT, NOT_USEFUL_WEIGHT = 0.0, 0.5
+USEFUL_WEIGHT, NOT_USEFUL_WEIGHT = 0.0, 0.25
 
 
 @dataclass(frozen=True)
