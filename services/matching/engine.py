@@ -354,12 +354,13 @@ class Engine:
             for doc_id, weight in self.postings[feature].items():
                 dots[doc_id] += query_weight * weight
         candidates = dict(heapq.nlargest(max(CANDIDATES, limit), dots.items(), key=itemgetter(1)))
-        nearness = None
+        nearness, nearest = None, 0.0
         if query.vector is not None and len(self.vectors):
             nearness = self.vectors.near(meaning.from_bytes(query.vector))
-            for doc_id, _ in nearness.nearest(MEANING_CANDIDATES):
+            closest = nearness.nearest(MEANING_CANDIDATES)
+            nearest = closest[0][1] if closest else 0.0
+            for doc_id, _ in closest:
                 candidates.setdefault(doc_id, dots.get(doc_id, 0.0))
-        nearest = nearness.nearest(1)[0][1] if nearness and len(self.vectors) else 0.0
         hits = [
             self._hit(query, analysis, doc_id, dot, query_norm, vector, learned, nearness, nearest)
             for doc_id, dot in candidates.items()

@@ -6,11 +6,19 @@ on the same generated corpus in the same run.
   from tests/bench/corpus.py, plus BENCH_MATCHING_QUERIES (default 200) new needs and new
   outputs to match, and a few more to warm up with.
 - redthread: an Engine of outputs and an Engine of needs, as the matching service holds
-  both. Index build time; the process's resident memory (VmRSS) before and after the
-  build: the growth is the two indexes, the total is what the service would need; then
-  need_document + engine_outputs.propose(limit=5) for each new need and output_document +
-  engine_needs.propose(limit=50) for each new output, one after the other (ranking and
-  the decision to propose).
+  both, each with a stored vector per document (services/matching/meaning.py). The
+  service makes a document's vector once, when it arrives, and keeps it; making 200,000
+  here would take hours, so the corpus's stored vectors are random unit vectors, which
+  cost the same to search (but are near nothing: the meaning model proposes few of the
+  generated pairs, so "mean hits returned" is low; every candidate is judged either way). Index build time; the process's resident memory (VmRSS)
+  before and after the build: the growth is the two indexes and their vectors, the total
+  is what the service would need (with the embedding model loaded); then, for each new
+  need and output, one after the other:
+  - embed: the real model makes its vector (need_document / output_document + embedded),
+    as the service does on arrival;
+  - match: engine_outputs.propose(limit=5) for a need, engine_needs.propose(limit=50)
+    for an output (ranking by words and meaning, and the decision to propose);
+  - per event: the two together, what an arriving event costs.
 - baseline: tables needs and outputs in a database of their own, with a stored tsvector
   in the document's language (swedish / english / norwegian; title A, keywords B, text C)
   and a GIN index, loaded with COPY; for each new need the top 5 outputs by ts_rank_cd
@@ -21,7 +29,8 @@ on the same generated corpus in the same run.
   BENCH_MATCHING_BASELINE_BUDGET_S seconds (default 100).
 
 Targets (issue): p95 ≤ 50 ms per event, ≥ 5× the baseline's throughput, the matching
-service's memory ≤ 2 GB.
+service's memory ≤ 2 GB. The p95 and throughput are checked for the match and for the
+whole event (embed + match).
 
 BENCH_MATCHING_PROFILE=build|search runs that phase of the engine under cProfile and
 prints the top functions.
@@ -45,7 +54,10 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from services.matching.engine import Document, Engine, need_document, output_document
+import numpy as np
+
+from services.matching import meaning
+from services.matching.engine import Document, Engine, embedded, need_document, output_document
 from services.matching.text import default_thesaurus
 from tests.bench import corpus
 from tests.bench.harness import bench_environment
@@ -101,6 +113,11 @@ class Run:
     def mean_hits(self) -> float:
         return statistics.fmean(self.hits) if self.hits else 0.0
 
+    def plus(self, before: list[float]) -> Run:
+        """The same events with what happened before each (its embedding) added."""
+        samples = [a + b for a, b in zip(self.samples, before, strict=True)]
+        return Run(samples, self.hits, self.wall + sum(before))
+
 
 @contextmanager
 def profiled(phase: str):
@@ -135,6 +152,44 @@ def build(engine: Engine, documents: Sequence[Document], label: str) -> float:
     how = "add_all" if add_all is not None else "add, one by one"
     progress(f"  {label}: {len(documents):,} indexed ({how}) in {took:.1f} s, {len(documents) / took:,.0f} docs/s")
     return took
+
+
+def stored_vectors(engine: Engine, documents: Sequence[Document], label: str) -> float:
+    """Random unit vectors standing in for the ones the service stores (see the top)."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(2030)
+    for start in range(0, len(documents), 10_000):
+        chunk = documents[start:start + 10_000]
+        vectors = rng.standard_normal((len(chunk), meaning.DIMENSIONS), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        for document, vector in zip(chunk, vectors, strict=True):
+            engine.vectors.put(document.doc_id, vector)
+    took = time.perf_counter() - started
+    progress(f"  {label}: {len(documents):,} stored vectors put in {took:.1f} s")
+    return took
+
+
+@dataclass
+class Embedded:
+    """Vectors made for arriving documents, one at a time, and what each took."""
+
+    documents: list[Document]
+    samples: list[float]
+
+    def ms(self, q: float) -> float:
+        return Run(self.samples).ms(q)
+
+    def tail(self, count: int) -> list[float]:
+        return self.samples[-count:]
+
+
+def embed_run(embedder: meaning.Embedder, documents: Sequence[Document]) -> Embedded:
+    made, samples = [], []
+    for document in documents:
+        t0 = time.perf_counter()
+        made.extend(embedded([document], embedder))
+        samples.append(time.perf_counter() - t0)
+    return Embedded(made, samples)
 
 
 def adds(engine: Engine, documents: Sequence[Document]) -> Run:
@@ -283,19 +338,30 @@ async def main() -> int:
     rss_before, _ = memory_mb()
     progress(f"redthread: building the indexes (RSS {rss_before:,.0f} MiB with the corpus in memory)")
     engine_outputs, engine_needs = Engine(), Engine()
+    embedder = meaning.embedder()
+    embedder.needs(["warm"])  # the model is loaded at start-up by the service too
     with profiled("build"):
         build_outputs = build(engine_outputs, published, "outputs")
         build_needs = build(engine_needs, open_needs, "needs")
+        build_outputs += stored_vectors(engine_outputs, published, "outputs")
+        build_needs += stored_vectors(engine_needs, open_needs, "needs")
     gc.collect()
     rss_after, peak = memory_mb()
     progress(f"redthread: built in {build_outputs + build_needs:.1f} s; RSS {rss_after:,.0f} MiB (peak {peak:,.0f})")
 
-    # What the service does for each event: rank, then decide what to propose.
+    # What the service does for each event: make its vector, then rank and decide.
+    embed_need = embed_run(embedder, [need_document(str(n.need_id), n) for n in new_needs])
+    embed_output = embed_run(embedder, [output_document(str(o.output_id), o) for o in new_outputs])
+    progress(f"redthread: vectors made on arrival, p95 {embed_need.ms(0.95):.1f} ms (need), "
+             f"{embed_output.ms(0.95):.1f} ms (output)")
+    arrived_needs = {document.doc_id: document for document in embed_need.documents}
+    arrived_outputs = {document.doc_id: document for document in embed_output.documents}
+
     def need_search(need):
-        return engine_outputs.propose(need_document(str(need.need_id), need), limit=NEED_LIMIT)[0]
+        return engine_outputs.propose(arrived_needs[str(need.need_id)], limit=NEED_LIMIT)[0]
 
     def output_search(output):
-        return engine_needs.propose(output_document(str(output.output_id), output), limit=OUTPUT_LIMIT)[0]
+        return engine_needs.propose(arrived_outputs[str(output.output_id)], limit=OUTPUT_LIMIT)[0]
 
     cold_need = engine_run(need_search, new_needs[:1])
     cold_output = engine_run(output_search, new_outputs[:1])
@@ -308,8 +374,10 @@ async def main() -> int:
         progress(f"redthread: {len(rt_need.samples)} needs matched, p95 {rt_need.ms(0.95):.1f} ms")
         rt_output = engine_run(output_search, new_outputs[WARMUP:])
         progress(f"redthread: {len(rt_output.samples)} outputs matched, p95 {rt_output.ms(0.95):.1f} ms")
-    add_need = adds(engine_needs, [need_document(str(n.need_id), n) for n in new_needs])
-    add_output = adds(engine_outputs, [output_document(str(o.output_id), o) for o in new_outputs])
+    rt_need_event = rt_need.plus(embed_need.tail(len(rt_need.samples)))
+    rt_output_event = rt_output.plus(embed_output.tail(len(rt_output.samples)))
+    add_need = adds(engine_needs, list(arrived_needs.values()))
+    add_output = adds(engine_outputs, list(arrived_outputs.values()))
     reweigh_s = None
     if hasattr(engine_outputs, "reweigh"):  # what an add costs when the index has drifted by a tenth
         t0 = time.perf_counter()
@@ -376,6 +444,14 @@ async def main() -> int:
         line("  events measured", f"{len(ours.samples)}", f"{len(cd.samples)}{'*' if cd.stopped_early else ''}",
              f"{len(plain.samples)}{'*' if plain.stopped_early else ''}")
         line("  mean hits returned", f"{ours.mean_hits:.1f}", f"{cd.mean_hits:.1f}", f"{plain.mean_hits:.1f}")
+        embed = embed_need if index == 0 else embed_output
+        event = rt_need_event if index == 0 else rt_output_event
+        line("  embed on arrival, p50/p95 ms", f"{embed.ms(0.5):.1f}/{embed.ms(0.95):.1f}")
+        for label, q in (("p50", 0.50), ("p95", 0.95)):
+            line(f"  per event (embed + match) {label} ms", f"{event.ms(q):.1f}", f"{cd.ms(q):.1f}", f"{plain.ms(q):.1f}",
+                 faster(event.ms(q), cd.ms(q)), faster(event.ms(q), plain.ms(q)))
+        line("  per event, events/s", f"{event.rate:,.1f}", f"{cd.rate:,.2f}", f"{plain.rate:,.2f}",
+             f"{event.rate / cd.rate:.1f}×", f"{event.rate / plain.rate:.1f}×")
     if any(run.stopped_early for runs in pg.values() for run in runs):
         print(f"  * stopped after the {BASELINE_BUDGET_S:.0f} s budget of that direction")
     line("rows an OR-query matches (mean of 3)", "", f"{matched_outputs:,.0f} / {matched_needs:,.0f}")
@@ -391,24 +467,27 @@ async def main() -> int:
     line("memory: process peak (VmHWM)", f"{peak:,.0f} MiB")
     line("  (RSS at start / with the corpus)", f"{rss_start:,.0f} / {rss_before:,.0f}")
 
+    measured = (("match", rt_need, rt_output), ("per event", rt_need_event, rt_output_event))
     checks = [
-        (f"p95 ≤ {P95_TARGET_MS:.0f} ms, new need → outputs", f"{rt_need.ms(0.95):.1f} ms",
-         rt_need.ms(0.95) <= P95_TARGET_MS),
-        (f"p95 ≤ {P95_TARGET_MS:.0f} ms, new output → needs", f"{rt_output.ms(0.95):.1f} ms",
-         rt_output.ms(0.95) <= P95_TARGET_MS),
         *(
-            (f"throughput ≥ {THROUGHPUT_TARGET:.0f}× FTS {ranking}, {direction}", f"{ours.rate / theirs.rate:.1f}×",
-             ours.rate / theirs.rate >= THROUGHPUT_TARGET)
+            (f"p95 ≤ {P95_TARGET_MS:.0f} ms, {what}, {direction}", f"{run.ms(0.95):.1f} ms", run.ms(0.95) <= P95_TARGET_MS)
+            for what, need_run, output_run in measured
+            for direction, run in (("need → outputs", need_run), ("output → needs", output_run))
+        ),
+        *(
+            (f"throughput ≥ {THROUGHPUT_TARGET:.0f}× FTS {ranking}, {what}, {direction}",
+             f"{ours.rate / theirs.rate:.1f}×", ours.rate / theirs.rate >= THROUGHPUT_TARGET)
             for ranking in RANKINGS
-            for direction, ours, theirs in (("need → outputs", rt_need, pg[ranking][0]),
-                                            ("output → needs", rt_output, pg[ranking][1]))
+            for what, need_run, output_run in measured
+            for direction, ours, theirs in (("need → outputs", need_run, pg[ranking][0]),
+                                            ("output → needs", output_run, pg[ranking][1]))
         ),
         (f"memory ≤ {MEMORY_TARGET_MB / 1024:.0f} GB (process RSS after build)", f"{rss_after / 1024:.2f} GB",
          rss_after <= MEMORY_TARGET_MB),
     ]
     print("\ntargets:")
     for name, value, ok in checks:
-        print(f"  {name:<56} {value:>10}  {verdict(ok)}")
+        print(f"  {name:<68} {value:>10}  {verdict(ok)}")
     progress("done")
     return 0
 
