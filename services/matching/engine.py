@@ -333,11 +333,14 @@ class Engine:
             else:
                 self.on_drift()
 
-    def search(self, query: Document, limit: int = 10, threshold: float = 0.0) -> list[Hit]:
+    def search(
+        self, query: Document, limit: int = 10, threshold: float = 0.0, nearness: Nearness | None = None
+    ) -> list[Hit]:
         """The best `limit` documents for `query`, most probably useful first, scored in
         words at or above `threshold`: the ranking. Candidates are the leaders in words
-        and, when the query has a vector, the nearest in meaning. What is proposed of
-        the ranking, `propose` decides."""
+        and, when the query has a vector, the nearest in meaning (`nearness`, when the
+        caller has it already, is this index's nearness to the query). What is proposed
+        of the ranking, `propose` decides."""
         analysis, weights, learned = self._weights(query)
         size = len(self.entries)
         vector = {}
@@ -354,11 +357,12 @@ class Engine:
             for doc_id, weight in self.postings[feature].items():
                 dots[doc_id] += query_weight * weight
         candidates = dict(heapq.nlargest(max(CANDIDATES, limit), dots.items(), key=itemgetter(1)))
-        nearness, nearest = None, 0.0
-        if query.vector is not None and len(self.vectors):
+        nearest = None
+        if nearness is None and query.vector is not None and len(self.vectors):
             nearness = self.vectors.near(meaning.from_bytes(query.vector))
+        if nearness is not None:
             closest = nearness.nearest(MEANING_CANDIDATES)
-            nearest = closest[0][1] if closest else 0.0
+            nearest = closest[0][1] if closest else None
             for doc_id, _ in closest:
                 candidates.setdefault(doc_id, dots.get(doc_id, 0.0))
         hits = [
@@ -369,12 +373,14 @@ class Engine:
         kept.sort(key=lambda hit: (-hit.probability, -hit.score, hit.doc_id))
         return kept[:limit]
 
-    def propose(self, query: Document, limit: int, min_probability: float | None = None) -> tuple[list[Hit], list[Hit]]:
+    def propose(
+        self, query: Document, limit: int, min_probability: float | None = None, nearness: Nearness | None = None
+    ) -> tuple[list[Hit], list[Hit]]:
         """(proposed, held back) among the best-ranked candidates: each proposed hit
         carries its decision as a reason; the held back ones say why in theirs. Without
         `min_probability`, each model's own minimum (decision.py)."""
         proposed, held_back = [], []
-        for hit in self.search(query, limit=max(limit, 10), threshold=0.0):
+        for hit in self.search(query, limit=max(limit, 10), threshold=0.0, nearness=nearness):
             decision = decide(hit.evidence, min_probability)
             judged = replace(hit, reasons=(*hit.reasons, Reason("confidence", decision.why)))
             (proposed if decision.propose and len(proposed) < limit else held_back).append(judged)
@@ -385,7 +391,7 @@ class Engine:
 
     def _hit(
         self, query: Document, analysis: Analysis, doc_id: str, dot: float, query_norm: float,
-        vector: dict[str, float], query_learned: frozenset[str], nearness: Nearness | None, nearest: float,
+        vector: dict[str, float], query_learned: frozenset[str], nearness: Nearness | None, nearest: float | None,
     ) -> Hit:
         cosine = dot / query_norm
         entry = self.entries[doc_id]
@@ -416,8 +422,11 @@ class Engine:
         )
         if nearness is not None and doc_id in self.vectors:
             near = nearness.of(doc_id)
-            evidence = replace(evidence, meaning=round(near, 4), nearest_in_meaning=near >= nearest,
-                               meaning_margin=round(near - nearest, 4))
+            # Against the need's best in meaning, whichever side is searched: for a need,
+            # the nearest output here; for an output, the need's best so far, or this.
+            best = nearest if query.kind == "need" else max(self.vectors.best(doc_id) or near, near)
+            evidence = replace(evidence, meaning=round(near, 4), nearest_in_meaning=near >= (best or near),
+                               meaning_margin=round(min(near - (best or near), 0.0), 4))
         return Hit(doc_id, score, reasons, evidence, self.judge(evidence))
 
 

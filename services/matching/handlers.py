@@ -19,6 +19,7 @@ from dataclasses import replace
 from uuid import UUID
 
 import asyncpg
+import numpy as np
 
 from contracts.envelope import CloudEvent, derived_event_id, new_event
 from contracts.events import (
@@ -52,6 +53,7 @@ from services.matching.engine import (
     output_document,
     postings_for,
 )
+from services.matching.meaning import Nearness
 
 log = logging.getLogger(__name__)
 SOURCE = "/redthread/matching"
@@ -97,7 +99,8 @@ class Matcher:
                 " FROM research_outputs WHERE status = 'published'", meaning.MODEL,
             )
             needs = await conn.fetch(
-                "SELECT need_id, data, CASE WHEN vector_model = $1 THEN vector END AS vector"
+                "SELECT need_id, data, CASE WHEN vector_model = $1 THEN vector END AS vector,"
+                " CASE WHEN vector_model = $1 THEN nearest_output END AS nearest_output"
                 " FROM needs WHERE status = 'open'", meaning.MODEL,
             )
             self.outputs.lessons.update(await lessons(conn))
@@ -114,6 +117,8 @@ class Matcher:
             need_documents = await self._embed_missing(pool, "needs", "need_id", need_documents)
         self.outputs.add_all(output_documents)
         self.needs.add_all(need_documents)
+        if self.embedder is not None:
+            await self._load_bests(pool, {str(r["need_id"]): r["nearest_output"] for r in needs})
         log.info(
             "indexes built from the database: %d outputs (%d taught by answers), %d open needs, %s, in %.1fs",
             len(self.outputs), len(self.outputs.lessons), len(self.needs),
@@ -138,6 +143,37 @@ class Matcher:
             log.info("%s: vectors made for %d of %d stored without one", table, done + len(batch), len(missing))
         return documents
 
+    async def _load_bests(self, pool: asyncpg.Pool, stored: dict[str, float | None]) -> None:
+        """Each open need's best cosine with an output (meaning.Vectors): as stored, or,
+        for needs stored without one, computed against every output (in a thread)."""
+        missing = [need_id for need_id, best in stored.items() if best is None and need_id in self.needs.vectors]
+        for need_id, best in stored.items():
+            if best is not None:
+                self.needs.vectors.set_best(need_id, best)
+        if not missing or not len(self.outputs.vectors):
+            return
+        vectors = np.stack([self.needs.vectors.get(need_id) for need_id in missing])
+        bests = await asyncio.to_thread(self.outputs.vectors.nearest_cosines, vectors)
+        for need_id, best in zip(missing, bests, strict=True):
+            self.needs.vectors.set_best(need_id, float(best))
+        async with pool.acquire() as conn:
+            await conn.executemany(
+                "UPDATE needs SET nearest_output = $2 WHERE need_id = $1",
+                [(UUID(need_id), float(best)) for need_id, best in zip(missing, bests, strict=True)],
+            )
+        log.info("needs: the nearest output in meaning found for %d needs stored without it", len(missing))
+
+    def outputs_near(self, document: Document) -> Nearness | None:
+        """How near each output is to a need in meaning (one matrix product)."""
+        if document.vector is None or not len(self.outputs.vectors):
+            return None
+        return self.outputs.vectors.near(meaning.from_bytes(document.vector))
+
+    def needs_near(self, document: Document) -> Nearness | None:
+        if document.vector is None or not len(self.needs.vectors):
+            return None
+        return self.needs.vectors.near(meaning.from_bytes(document.vector))
+
     async def with_vector(self, document: Document) -> Document:
         """The document with its vector, made away from the event loop (unless meaning is off)."""
         if self.embedder is None:
@@ -160,9 +196,11 @@ class Matcher:
         ctx.batch.on_rollback(lambda: engine.restore(doc_id, saved))
 
 
-def _proposed(index: Engine, document: Document, limit: int, settings: Settings) -> list[Hit]:
+def _proposed(
+    index: Engine, document: Document, limit: int, settings: Settings, nearness: Nearness | None
+) -> list[Hit]:
     """What to propose for `document` from `index`; what is held back is logged with why."""
-    proposed, held_back = index.propose(document, limit, settings.match_min_probability)
+    proposed, held_back = index.propose(document, limit, settings.match_min_probability, nearness)
     if not proposed and held_back:
         best = held_back[0]
         log.info("%s %s: nothing proposed; the best, %s %s, %s", document.kind, document.doc_id,
@@ -185,7 +223,12 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         document = await matcher.with_vector(need_document(str(need.need_id), need))
         await _store_vector(ctx, "needs", "need_id", need.need_id, document)
         matcher.put(ctx, matcher.needs, document)
-        hits = _proposed(matcher.outputs, document, ctx.settings.matches_per_event, ctx.settings)
+        nearness = matcher.outputs_near(document)
+        if nearness is not None and (closest := nearness.nearest(1)):
+            matcher.needs.vectors.set_best(document.doc_id, closest[0][1])
+            await ctx.conn.execute("UPDATE needs SET nearest_output = $2 WHERE need_id = $1", need.need_id,
+                                   closest[0][1])
+        hits = _proposed(matcher.outputs, document, ctx.settings.matches_per_event, ctx.settings, nearness)
         fitting = {UUID(hit.doc_id) for hit in hits}
         if isinstance(need, NeedUpdated):
             await _retract(ctx, event, "need_id = $1 AND NOT (output_id = ANY($2))", [need.need_id, list(fitting)],
@@ -209,7 +252,13 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         document = await matcher.with_vector(output_document(str(output.output_id), output))
         await _store_vector(ctx, "research_outputs", "output_id", output.output_id, document)
         matcher.put(ctx, matcher.outputs, document)
-        hits = _proposed(matcher.needs, document, NEEDS_PER_OUTPUT, ctx.settings)
+        nearness = matcher.needs_near(document)
+        hits = _proposed(matcher.needs, document, NEEDS_PER_OUTPUT, ctx.settings, nearness)
+        if nearness is not None:  # the needs this output is now the nearest to
+            rose = matcher.needs.vectors.raise_best(nearness)
+            ctx.batch.on_rollback(lambda: [matcher.needs.vectors.set_best(n, old) for n, (old, _) in rose.items()])
+            await ctx.conn.executemany("UPDATE needs SET nearest_output = $2 WHERE need_id = $1",
+                                       [(UUID(need_id), best) for need_id, (_, best) in rose.items()])
         if isinstance(output, ResearchOutputUpdated):
             await _retract(ctx, event, "output_id = $1 AND NOT (need_id = ANY($2))",
                            [output.output_id, [UUID(h.doc_id) for h in hits]],

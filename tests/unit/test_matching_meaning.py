@@ -88,3 +88,36 @@ def test_the_model_puts_each_need_nearest_the_output_on_its_subject():
     for need in needs:
         assert engine.vectors.near(meaning.from_bytes(need.vector)).nearest(1)[0][0] == need.doc_id
     assert all(np.isclose(np.linalg.norm(meaning.from_bytes(d.vector)), 1.0, atol=1e-5) for d in outputs)
+
+
+def test_a_pair_is_judged_alike_whichever_side_arrived_last():
+    """A need searched against the outputs, and each output searched against the needs
+    (with the need's best in meaning as the matching service keeps it), give the pair
+    the same evidence of meaning. (Its evidence in words is weighed by each index's own
+    word frequencies, which in two indexes this small differ a lot.)"""
+    outputs = [
+        doc("setup", "output", "Kortare ställtider i pressar med SMED", unit(1.0, 0.3)),
+        doc("air", "output", "Tryckluft utan läckor sparar energi", unit(0.2, 1.0)),
+    ]
+    need = doc("n", "need", "Omställningen i pressen tar för lång tid", unit(1.0, 0.1))
+    output_index, need_index = Engine(), Engine()
+    output_index.add_all(outputs)
+    need_index.add(need)
+    need_index.vectors.set_best("n", output_index.vectors.nearest_cosine(meaning.from_bytes(need.vector)))
+    from_need = {hit.doc_id: hit for hit in output_index.search(need)}
+    for output in outputs:
+        [from_output] = need_index.search(output)
+        theirs = from_need[output.doc_id].evidence
+        ours = from_output.evidence
+        assert (ours.meaning, ours.nearest_in_meaning, ours.meaning_margin) == (
+            theirs.meaning, theirs.nearest_in_meaning, theirs.meaning_margin)
+    assert from_need["setup"].evidence.nearest_in_meaning and not from_need["air"].evidence.nearest_in_meaning
+
+
+def test_a_new_output_nearer_than_any_before_raises_the_needs_best():
+    vectors = Vectors()
+    vectors.put("n1", unit(1.0, 0.0), best=0.5)
+    vectors.put("n2", unit(0.0, 1.0), best=0.99)
+    rose = vectors.raise_best(vectors.near(unit(1.0, 0.05)))
+    assert list(rose) == ["n1"] and rose["n1"][0] == pytest.approx(0.5) and rose["n1"][1] > 0.99
+    assert vectors.best("n2") == pytest.approx(0.99)
