@@ -17,12 +17,10 @@ Lesson, rebuilt from the answers, and every match it changed says so.
 
 from __future__ import annotations
 
-import heapq
 import math
 import sys
 from collections import defaultdict
 from collections.abc import Callable
-from operator import itemgetter
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -356,7 +354,7 @@ class Engine:
         for feature, query_weight in vector.items():
             for doc_id, weight in self.postings[feature].items():
                 dots[doc_id] += query_weight * weight
-        candidates = dict(heapq.nlargest(max(CANDIDATES, limit), dots.items(), key=itemgetter(1)))
+        candidates = leaders(dots, max(CANDIDATES, limit))
         nearest = None
         if nearness is None and query.vector is not None and len(self.vectors):
             nearness = self.vectors.near(meaning.from_bytes(query.vector))
@@ -428,6 +426,19 @@ class Engine:
             evidence = replace(evidence, meaning=round(near, 4), nearest_in_meaning=near >= (best or near),
                                meaning_margin=round(min(near - (best or near), 0.0), 4))
         return Hit(doc_id, score, reasons, evidence, self.judge(evidence))
+
+
+def leaders(dots: dict[str, float], count: int) -> dict[str, float]:
+    """The `count` highest of `dots`, highest first (ties by id): a partial sort in
+    numpy, which on a large index is a few times cheaper than heapq over the items."""
+    if len(dots) <= count:
+        ordered = dots.items()
+    else:
+        ids = list(dots)
+        values = np.fromiter(dots.values(), dtype=np.float64, count=len(ids))
+        kth = -np.partition(-values, count - 1)[count - 1]
+        ordered = ((ids[i], float(values[i])) for i in np.flatnonzero(values >= kth))  # ties at the cut, all
+    return dict(sorted(ordered, key=lambda item: (-item[1], item[0]))[:count])
 
 
 def _length(weighted: dict[str, float], learned: frozenset[str]) -> float:
