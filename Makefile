@@ -39,7 +39,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 	@$(KAFKA) install
-	@deploy/browser/install.sh
+	@deploy/debian-packages.sh
 
 up: install
 	@$(KAFKA) start

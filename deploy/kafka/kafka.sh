@@ -38,6 +38,9 @@ usage: kafka.sh COMMAND [ARGS]
          --nodes 3 --node N  start/stop/status only node N (1-3) of the cluster
   topics ARGS...             org.apache.kafka.tools.TopicCommand
                              (adds --bootstrap-server 127.0.0.1:9092 unless given)
+  produce TOPIC [--key K] [--header NAME=VALUE]... < VALUE
+                             one record, as admin; stdin is its value (lines joined)
+  consume TOPIC              every record from the beginning, with key and headers, as admin
   perf-producer ARGS...      org.apache.kafka.tools.ProducerPerformance
   perf-consumer ARGS...      org.apache.kafka.tools.ConsumerPerformance
 
@@ -507,6 +510,15 @@ cmd_wipe() {
   say "deleted the data, logs and rendered config of the $(mode_label "$mode")"
 }
 
+# The same, without exec: for the end of a pipe.
+run_tool_piped() {
+  local heap=$1 class=$2
+  shift 2
+  require_java
+  ensure_installed >&2
+  "$JAVA" -Xmx"$heap" -Dlog4j2.configurationFile="$CONF_SRC/tools-log4j2.yaml" -cp "$LIB_DIR/*" "$class" "$@"
+}
+
 run_tool() {
   local heap=$1 class=$2
   shift 2
@@ -528,6 +540,49 @@ admin_client_flags() {
       >"$ADMIN_CLIENT_CONF"
   )
   ADMIN_FLAGS=(--command-config "$ADMIN_CLIENT_CONF")
+}
+
+# One record onto a topic, as admin: the value is read from stdin (a JSON document over
+# several lines is joined into one line, as JSON allows), the key and headers are given:
+#   kafka.sh produce <topic> [--key K] [--header name=value]... < value.json
+cmd_produce() {
+  local topic=${1:-} key="" headers=() value
+  [[ -n $topic ]] || die "produce: which topic? (kafka.sh produce <topic> [--key K] [--header name=value]... < value)"
+  shift
+  while (($#)); do
+    case $1 in
+      --key) key=${2:?--key needs a value}; shift ;;
+      --header) [[ ${2:-} == *=* ]] || die "produce: --header takes name=value, not '${2:-}'"
+        [[ $2 != *,* ]] || die "produce: a header may not hold a comma: '$2'"
+        headers+=("${2%%=*}:${2#*=}"); shift ;;
+      *) die "produce: unknown argument '$1'" ;;
+    esac
+    shift
+  done
+  value=$(cat)
+  value=${value//$'\r'/}
+  value=${value//$'\n'/ }
+  [[ -n ${value// /} ]] || die "produce: nothing on stdin to send"
+  admin_client_flags
+  local joined
+  joined=$(IFS=,; echo "${headers[*]}")
+  printf '%s\t%s\t%s\n' "${joined:-}" "$key" "$value" |
+    run_tool_piped 256M org.apache.kafka.tools.ConsoleProducer --bootstrap-server 127.0.0.1:9092 --topic "$topic" \
+      "${ADMIN_FLAGS[@]/--command-config/--producer.config}" \
+      --property parse.key=true --property parse.headers=true \
+      --property headers.key.separator=: --sync
+}
+
+# The records of a topic from the beginning, with key and headers, as admin; stops when
+# no record has come for a few seconds.
+cmd_consume() {
+  local topic=${1:-}
+  [[ -n $topic ]] || die "consume: which topic? (kafka.sh consume <topic>)"
+  admin_client_flags
+  run_tool 256M org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server 127.0.0.1:9092 --topic "$topic" \
+    "${ADMIN_FLAGS[@]/--command-config/--consumer.config}" --from-beginning --timeout-ms 5000 \
+    --property print.key=true --property print.headers=true 2>&1 |
+    grep -v -e '^Processed a total of' -e 'TimeoutException' -e 'Error processing message, terminating consumer process' -e '^\s*at ' || true
 }
 
 cmd_topics() {
@@ -586,6 +641,8 @@ main() {
       ((${#SEL_NODES[@]} == $(all_nodes "$SEL_MODE" | wc -w))) || die "wipe: works on a whole cluster, not --node"
       cmd_wipe "$SEL_MODE" ;;
     topics) cmd_topics "$@" ;;
+    produce) cmd_produce "$@" ;;
+    consume) cmd_consume "$@" ;;
     perf-producer) run_tool 512M org.apache.kafka.tools.ProducerPerformance "$@" ;;
     perf-consumer) run_tool 512M org.apache.kafka.tools.ConsumerPerformance "$@" ;;
     help | -h | --help) usage ;;

@@ -86,7 +86,7 @@ NOTIFICATION = "/redthread/notification"
 def chromium_path() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        pytest.fail("Debian's chromium is not installed: run `make install` (deploy/browser/install.sh)")
+        pytest.fail("Debian's chromium is not installed: run `make install` (deploy/debian-packages.sh)")
     return path
 
 
