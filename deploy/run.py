@@ -26,6 +26,23 @@ from services.common.settings import SERVICE_PORTS, Settings
 HOME = Path(os.environ.get("REDTHREAD_HOME", REPO / ".local"))
 
 
+def say(*parts: object, file=None, **options) -> None:
+    """print, for a reader that may have gone: with `make run 2>&1 | tee run.log`, Ctrl-C
+    ends tee too, and a write to the closed pipe must not keep the services from being
+    stopped. After the first failed write, this process's output (and what the tools it
+    runs to stop Kafka and PostgreSQL would print) goes to /dev/null."""
+    stream = file or sys.stdout
+    try:
+        print(*parts, file=stream, flush=True, **options)
+    except (BrokenPipeError, OSError):
+        nowhere = os.open(os.devnull, os.O_WRONLY)
+        for gone in (sys.stdout, sys.stderr):
+            try:
+                os.dup2(nowhere, gone.fileno())
+            except OSError:
+                pass
+
+
 def main() -> int:
     settings = Settings()
     mailbox_dir = HOME / "mailbox"
@@ -48,32 +65,32 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        print("starting intake, matching, notification and reporting …", flush=True)
+        say("starting intake, matching, notification and reporting …")
         services.start()
         services.wait_healthy()
         keys = asyncio.run(provision(settings))
         subscriptions = subscribe_demo(services.url("notification"), keys["produktion2030"])
         counts = load(services.url("intake"), keys)
-        print("demo data:", ", ".join(f"{n} {k}" for k, n in counts.items()))
+        say("demo data:", ", ".join(f"{n} {k}" for k, n in counts.items()))
         _wait_for_notifications(services, keys[OPERATOR_PARTNER])
         answered = answer_some(services.url("notification"), services.url("intake"), keys["produktionslyftet-coach"],
                                keys[OPERATOR_PARTNER])
-        print(f"{answered} answer(s) from coaches about their matches")
+        say(f"{answered} answer(s) from coaches about their matches")
         feed = next(s["feed_url"] for s in subscriptions if s["channel"] == "atom")
         _print_where_to_look(services, mailbox_dir, log_dir, feed, keys)
         while not stopping:
             time.sleep(0.5)
             for name, process in services.processes.items():
                 if process.poll() is not None and not stopping:
-                    print(f"{name} stopped unexpectedly; see {log_dir}/{name}.log", file=sys.stderr)
+                    say(f"{name} stopped unexpectedly; see {log_dir}/{name}.log", file=sys.stderr)
                     return 1
     finally:
-        print("\nstopping the services …", flush=True)
+        say("\nstopping the services …")
         services.stop()
         mailbox.terminate()
         mailbox.wait(10)
         if "--stop-infrastructure" in sys.argv:
-            print("stopping Kafka and PostgreSQL …", flush=True)
+            say("stopping Kafka and PostgreSQL …")
             subprocess.run([str(REPO / "deploy/kafka/kafka.sh"), "stop"], check=False)
             subprocess.run([sys.executable, str(REPO / "deploy/postgres/postgres.py"), "stop"], check=False)
     return 0
@@ -90,7 +107,7 @@ def _wait_for_notifications(services: ServiceProcesses, operator_key: str, timeo
             break
         counted = sent
         time.sleep(2)
-    print(f"{max(counted, 0)} coach notification(s) sent so far")
+    say(f"{max(counted, 0)} coach notification(s) sent so far")
 
 
 def _print_where_to_look(
@@ -103,7 +120,7 @@ def _print_where_to_look(
     # contact data) and the coach of the first demo need's company.
     as_coach = f'curl -H "Authorization: Bearer {keys[COACH_PARTNER]}"'
     as_operator = f'curl -H "Authorization: Bearer {keys[OPERATOR_PARTNER]}"'
-    print(
+    say(
         "\nredthread is running. Where to look:\n"
         + "".join(f"  {name:13} {services.url(name)}/docs\n" for name in SERVICES)
         + f"  the board's dashboard {reporting}/dashboard/  (log in with the board's key below)\n"
@@ -114,13 +131,12 @@ def _print_where_to_look(
         + f"  everyone's mailbox    {mailbox_dir}/*.eml  (coaches: answer a match through its link)\n"
         + f"  service logs          {log_dir}/\n"
         + "  Kafka                 127.0.0.1:9092, SASL/SCRAM-SHA-512 only; as admin with the password in "
-        + f"{HOME / 'kafka' / 'credentials' / 'admin'} (README: Publishing a need with kcat)\n"
+        + f"{HOME / 'kafka' / 'credentials' / 'admin'} (README: Publishing a need on Kafka by hand)\n"
         + "API keys of this run for reporting:\n"
         + f"  the board  {keys[BOARD_PARTNER]}  ({BOARD_PARTNER})\n"
         + f"  a coach    {keys[COACH_PARTNER]}  ({COACH_PARTNER}: Värnamo Pressgjuteri, Gnosjö Tråd & Fjäder)\n"
         + f"  operator   {keys[OPERATOR_PARTNER]}  ({OPERATOR_PARTNER}: what went out)\n"
         + "Press Ctrl-C to stop.",
-        flush=True,
     )
 
 
