@@ -55,7 +55,7 @@ down:
 	@-test -x $(PY) && $(PG) stop
 
 clean: down
-	@-test -x $(PY) && rm -rf "$$($(PG) home)"
+	@-test -x $(PY) && home="$$($(PG) home)" && rm -rf "$$home" && rmdir --ignore-fail-on-non-empty "$$(dirname "$$home")"
 	rm -rf $(REDTHREAD_HOME) docs/asyncapi/*.tmp
 
 # deploy.run stops the services, Kafka and PostgreSQL itself on Ctrl-C, so that a

@@ -456,6 +456,46 @@ async def test_a_period_without_data_says_so(browser, reporting, keys, story):
         await page.context.close()
 
 
+async def test_dates_are_written_the_swedish_way_in_an_english_browser(reporting, keys, story):
+    """A board member whose browser speaks English still reads and writes the period as
+    ÅÅÅÅ-MM-DD (a date input would show 1/1/2025), and a date written otherwise is turned
+    away in Swedish, the period unchanged."""
+    async with async_playwright() as playwright:
+        english = await playwright.chromium.launch(executable_path=chromium_path(), args=["--lang=en-US"])
+        context = await english.new_context(viewport=VIEWPORT, locale="en-US", timezone_id="America/New_York")
+        context.set_default_timeout(TIMEOUT_MS)
+        page = await context.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        try:
+            await log_in(page, reporting.url, keys.board)
+            start = page.get_by_label("Från", exact=True)
+            await expect(start).to_have_attribute("placeholder", "ÅÅÅÅ-MM-DD")
+            await page.get_by_role("button", name="Förra året").click()
+            last_year = datetime.now(UTC).year - 1
+            await expect(start).to_have_value(f"{last_year}-01-01")
+            await expect(page.get_by_label("Till", exact=True)).to_have_value(f"{last_year}-12-31")
+            shown = await start.evaluate("input => input.type")
+            assert shown == "text"  # what the user sees is the value itself, not a locale's rendering
+
+            await start.fill("01/02/2020")
+            await page.get_by_role("button", name="Visa", exact=True).click()
+            message = await start.evaluate("input => input.validationMessage")
+            assert message == "Skriv datumet som ÅÅÅÅ-MM-DD, till exempel 2026-01-31."
+            await expect(page.locator("#period-text")).to_contain_text(f"1 januari {last_year}")
+            await start.fill("2020-02-30")  # no such day
+            await page.get_by_role("button", name="Visa", exact=True).click()
+            assert await start.evaluate("input => input.validationMessage") != ""
+            await start.fill("2020-01-01")
+            await page.get_by_label("Till", exact=True).fill("2020-12-31")
+            await page.get_by_role("button", name="Visa", exact=True).click()
+            await expect(page.locator("#period-text")).to_have_text("Visar 1 januari 2020 – 31 december 2020.")
+            assert errors == []
+        finally:
+            await context.close()
+            await english.close()
+
+
 async def test_a_coach_has_no_board_figures_but_its_companys_thread(browser, reporting, keys, story):
     page = await new_page(browser)
     try:

@@ -669,6 +669,13 @@
     visaPeriod();
   }
 
+  // A real day written ÅÅÅÅ-MM-DD (2026-02-30 is not one).
+  function giltigtDatum(text) {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;
+    const dag = new Date(`${text}T12:00:00Z`);
+    return !Number.isNaN(dag.getTime()) && dag.toISOString().slice(0, 10) === text;
+  }
+
   function visaPeriod() {
     $("#fran").value = tillstand.start;
     $("#till").value = tillstand.slut;
@@ -757,8 +764,17 @@
         laddaAllt();
       });
     }
+    for (const falt of [$("#fran"), $("#till")]) {
+      falt.addEventListener("input", () => falt.setCustomValidity(""));
+    }
     $("#filter").addEventListener("submit", (e) => {
       e.preventDefault();
+      for (const falt of [$("#fran"), $("#till")]) {
+        falt.value = falt.value.trim();
+        falt.setCustomValidity(falt.value && !giltigtDatum(falt.value)
+          ? "Skriv datumet som ÅÅÅÅ-MM-DD, till exempel 2026-01-31." : "");
+        if (!falt.reportValidity()) return;
+      }
       tillstand.start = $("#fran").value;
       tillstand.slut = $("#till").value;
       if (tillstand.start && tillstand.slut && tillstand.start > tillstand.slut) {
