@@ -48,6 +48,7 @@ from contracts.topics import Topic, partner_topic_owner
 from services.common.db import transaction
 from services.common.dead_letters import Origin, dead_letter
 from services.common.failures import TransientError, is_transient
+from services.common.logs import about_event
 from services.common.outbox import OutboxRow, spans_recorded, stage_rows
 from services.common.person_keys import KEY_WAIT_S, Keyring, PersonKeyNotYetKnown, PersonKeys, key_has_waited
 from services.common.settings import Settings
@@ -130,12 +131,14 @@ class BatchContext:
 
     @contextmanager
     def span_of(self, event: CloudEvent) -> Iterator[None]:
+        """Inside, `event`'s span is the current one, and log lines name the event."""
         span = self._spans.get(event.id)
-        if span is None:
-            yield
-            return
-        with trace.use_span(span, end_on_exit=False):
-            yield
+        with about_event(event.id, event.envelope.type):
+            if span is None:
+                yield
+                return
+            with trace.use_span(span, end_on_exit=False):
+                yield
 
 
 @dataclass

@@ -18,6 +18,7 @@ import signal
 import sys
 
 from services.common.db import apply_migrations, create_pool
+from services.common.logs import setup_logging
 from services.common.outbox import OutboxRelay
 from services.common.settings import SERVICE_PORTS, Settings
 
@@ -47,8 +48,8 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or not re.fullmatch(r"[a-z][a-z0-9_]*", argv[0]):
         print(f"usage: python -m services.common.relay <service: {' | '.join(SERVICE_PORTS)}>", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s [%(name)s] %(message)s")
     service = argv[0]
+    setup_logging(f"{service}-relay", Settings().log_format)
 
     async def run() -> int:
         stopped = asyncio.Event()

@@ -30,6 +30,7 @@ from services.common.rate_limits import RateLimits
 from services.common.security_headers import SecurityHeaders
 from services.common.health import Bounds, ConsumerProgress, Observations, judge
 from services.common.kafka import KafkaSubscriber, make_broker, records_waiting, subscribe
+from services.common.logs import setup_logging
 from services.common.outbox import OutboxRelay
 from services.common.person_keys import KEY_HANDLERS, PersonKeys
 from services.common.problems import BodySizeLimit, install_problem_handlers
@@ -292,7 +293,7 @@ class Service:
 
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM, then stop cleanly (uvicorn runs the lifespan)."""
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s [%(name)s] %(message)s")
+        setup_logging(self.name, self.settings.log_format)
         # One line per webhook call drowns what matters; failures are logged by the dispatcher.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         uvicorn.run(

@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     # key takes effect within this time on every instance.
     partner_cache_s: float = 5.0
 
+    # A service's log lines: one JSON object each (services/common/logs.py), or "text".
+    log_format: Literal["json", "text"] = "json"
+
     # The chance of being useful at or above which a pair is proposed; unset, the one
     # chosen with the fitted model (services/matching/decision_model.json).
     match_min_probability: float | None = Field(None, ge=0, le=1)

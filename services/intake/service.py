@@ -75,7 +75,9 @@ def kafka_batch_handler(directory: PartnerDirectory):
             if isinstance(result, Rejected):
                 batch.reject(event, result)
             elif result.effect is not Effect.ACCEPTED:
-                log.info("%s %s from %s: %s", event.envelope.type, result.aggregate_id, partner.partner_id, result.effect)
+                with batch.span_of(event):
+                    log.info("%s %s from %s: %s", event.envelope.type, result.aggregate_id, partner.partner_id,
+                             result.effect)
 
     return accept_from_kafka
 

@@ -153,3 +153,14 @@ def test_one_trace_follows_a_need_through_all_four_services(platform, inbox, spa
         }
 
     eventually(all_four)
+
+
+def test_every_service_logs_one_json_object_per_line(platform):
+    """What the platform's processes wrote while the stories ran: each line of each
+    service's log a JSON object naming its service (services/common/logs.py)."""
+    for name in ("intake", "matching", "notification", "reporting"):
+        lines = [line for line in (platform.log_dir / f"{name}.log").read_text().splitlines() if line.strip()]
+        assert lines, f"{name} logged nothing"
+        entries = [json.loads(line) for line in lines]
+        assert {entry["service"] for entry in entries} == {name}
+        assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
