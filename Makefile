@@ -9,6 +9,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 KAFKA  := deploy/kafka/kafka.sh
 PG     := $(PY) deploy/postgres/postgres.py
+ZIPKIN := $(PY) deploy/zipkin.py
 PYTEST := $(PY) -m pytest
 
 .PHONY: help install up down clean topics run test test-unit test-integration test-e2e test-faults docs schemas
@@ -39,11 +40,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 	@$(KAFKA) install
+	@$(ZIPKIN) install
 	@deploy/debian-packages.sh
 
 up: install
 	@$(KAFKA) start
 	@$(PG) start
+	@$(ZIPKIN) start >/dev/null
 	@$(MAKE) --no-print-directory topics
 
 topics: $(VENV)/.installed
@@ -51,6 +54,7 @@ topics: $(VENV)/.installed
 	@DATABASE_URL="$$($(PG) url)" $(PY) -m deploy.topics
 
 down:
+	@-test -x $(PY) && $(ZIPKIN) stop
 	@-$(KAFKA) stop
 	@-test -x $(PY) && $(PG) stop
 

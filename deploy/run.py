@@ -1,6 +1,7 @@
 """`make run`: the whole platform on this machine with demo data, until Ctrl-C.
 
-Expects Kafka, PostgreSQL and the topics to be up (`make up` does that first).
+Expects Kafka, PostgreSQL, Zipkin and the topics to be up (`make up` does that first);
+the services send their spans to Zipkin, and the link to a demo need's trace is printed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from deploy.demo.load import load
 from deploy.demo.partners import BOARD_PARTNER, COACH_PARTNER, OPERATOR_PARTNER, provision
 from deploy.demo.feedback import answer_some
 from deploy.demo.subscriptions import subscribe_demo
+from deploy import zipkin
 from deploy.local import REPO, SERVICES, ServiceProcesses
 from services.common.settings import SERVICE_PORTS, Settings
 
@@ -55,7 +57,8 @@ def main() -> int:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    services = ServiceProcesses({}, log_dir, SERVICE_PORTS)
+    tracing = {"OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"{zipkin.URL}/api/v2/spans"} if zipkin.healthy() else {}
+    services = ServiceProcesses(tracing, log_dir, SERVICE_PORTS)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -77,7 +80,7 @@ def main() -> int:
                                keys[OPERATOR_PARTNER])
         say(f"{answered} answer(s) from coaches about their matches")
         feed = next(s["feed_url"] for s in subscriptions if s["channel"] == "atom")
-        _print_where_to_look(services, mailbox_dir, log_dir, feed, keys)
+        _print_where_to_look(services, mailbox_dir, log_dir, feed, keys, _demo_trace() if tracing else None)
         while not stopping:
             time.sleep(0.5)
             for name, process in services.processes.items():
@@ -91,6 +94,7 @@ def main() -> int:
         mailbox.wait(10)
         if "--stop-infrastructure" in sys.argv:
             say("stopping Kafka and PostgreSQL …")
+            zipkin.stop()
             subprocess.run([str(REPO / "deploy/kafka/kafka.sh"), "stop"], check=False)
             subprocess.run([sys.executable, str(REPO / "deploy/postgres/postgres.py"), "stop"], check=False)
     return 0
@@ -110,10 +114,34 @@ def _wait_for_notifications(services: ServiceProcesses, operator_key: str, timeo
     say(f"{max(counted, 0)} coach notification(s) sent so far")
 
 
+def _first_demo_need() -> dict:
+    return json.loads((REPO / "deploy/demo/data/needs.jsonl").read_text().splitlines()[0])
+
+
+def _demo_trace(timeout_s: float = 15) -> str:
+    """A link into Zipkin for the first demo need: its trace, once its spans have
+    arrived, else the search for its id (when the demo was loaded by an earlier run,
+    whose spans Zipkin, keeping them in memory, no longer has)."""
+    need_id = _first_demo_need()["need_id"]
+    search = f"redthread.need_id={need_id}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            traces = httpx.get(f"{zipkin.URL}/api/v2/traces", params={"annotationQuery": search, "limit": 1,
+                                                                      "lookback": 86_400_000}, timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            traces = []
+        if traces and traces[0]:
+            return f"{zipkin.URL}/zipkin/traces/{traces[0][0]['traceId']}"
+        time.sleep(1)
+    return f"{zipkin.URL}/zipkin/?annotationQuery={search}"
+
+
 def _print_where_to_look(
-    services: ServiceProcesses, mailbox_dir: Path, log_dir: Path, feed_url: str, keys: dict[str, str]
+    services: ServiceProcesses, mailbox_dir: Path, log_dir: Path, feed_url: str, keys: dict[str, str],
+    demo_trace: str | None,
 ) -> None:
-    need = json.loads((REPO / "deploy/demo/data/needs.jsonl").read_text().splitlines()[0])
+    need = _first_demo_need()
     org = need["company"]["org_number"].replace("-", "")
     reporting = services.url("reporting")
     # Reporting answers partners with a reporting role only: the board (every figure, no
@@ -129,7 +157,9 @@ def _print_where_to_look(
         + f"  notifications sent    {as_operator} {services.url('notification')}/v1/notifications\n"
         + f"  the need feed (Atom)  {feed_url}\n"
         + f"  everyone's mailbox    {mailbox_dir}/*.eml  (coaches: answer a match through its link)\n"
-        + f"  service logs          {log_dir}/\n"
+        + f"  service logs          {log_dir}/  (one JSON object per line)\n"
+        + (f"  traces (Zipkin)       {zipkin.URL}/zipkin/  (search: redthread.need_id=…, redthread.company=…)\n"
+           f"  a demo need's trace   {demo_trace}\n" if demo_trace else "  traces                Zipkin is not running: no spans recorded\n")
         + "  Kafka                 127.0.0.1:9092, SASL/SCRAM-SHA-512 only; as admin with the password in "
         + f"{HOME / 'kafka' / 'credentials' / 'admin'} (README: Publishing a need on Kafka by hand)\n"
         + "API keys of this run for reporting:\n"

@@ -52,7 +52,7 @@ from services.common.logs import about_event
 from services.common.outbox import OutboxRow, spans_recorded, stage_rows
 from services.common.person_keys import KEY_WAIT_S, Keyring, PersonKeyNotYetKnown, PersonKeys, key_has_waited
 from services.common.settings import Settings
-from services.common.telemetry import current_trace_headers
+from services.common.telemetry import current_trace_headers, event_attributes
 
 log = logging.getLogger(__name__)
 
@@ -450,7 +450,7 @@ class EventConsumer:
                 attributes={
                     "messaging.system": "kafka",
                     "messaging.source.name": item.record.topic,
-                    "cloudevents.event_id": item.event.id,
+                    **event_attributes(item.event),
                 },
             )
             with trace.use_span(span, end_on_exit=False):

@@ -37,6 +37,7 @@ from contracts.topics import ERASURES, PERSON_KEYS
 from services.common.access import Access, declares
 from services.common.api_keys import presented_key, unauthenticated
 from services.common.problems import Problem
+from services.common.telemetry import describe_current_span
 from services.intake.acceptance import NEED, OUTPUT, Aggregate, Effect, Outcome, Refusal, accept_batch
 from services.intake.erasure import erase_person
 from services.intake.partners import Partner, PartnerDirectory
@@ -138,7 +139,9 @@ def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
                     if bytes(earlier["request_hash"]) != request_hash:
                         raise Problem(422, "this Idempotency-Key was used for a different request", slug="idempotency-key-reused")
                     return JSONResponse(json.loads(earlier["response"]), status_code=earlier["status_code"])
-            [outcome] = await accept_batch(transaction, [(partner, new_event(data, source=partner.source))])
+            event = new_event(data, source=partner.source)
+            describe_current_span(event)
+            [outcome] = await accept_batch(transaction, [(partner, event)])
             if isinstance(outcome, Refusal):
                 raise Problem(
                     outcome.status,

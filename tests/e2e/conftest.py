@@ -1,17 +1,15 @@
-"""The four services as real processes, a real SMTP server for the coaches' mail and a
-small OTLP/HTTP receiver for their traces — all on 127.0.0.1."""
+"""The four services as real processes, a real SMTP server for the coaches' mail and the
+real trace viewer (Zipkin, started by `make up`) for their spans — all on 127.0.0.1."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from deploy import zipkin
 from deploy.demo.partners import provision
 from deploy.local import SERVICES, ServiceProcesses
 from services.intake.admin import event_types
@@ -30,43 +28,6 @@ E2E_PARTNERS = (
 )
 
 
-class SpanCollector:
-    """Receives OTLP/HTTP protobuf exports: (trace id, service name, span name) per span."""
-
-    def __init__(self) -> None:
-        self.spans: list[tuple[str, str, str]] = []
-        self._lock = threading.Lock()
-
-    def handler(self) -> type[BaseHTTPRequestHandler]:
-        collector = self
-
-        class Receive(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                request = ExportTraceServiceRequest.FromString(body)
-                with collector._lock:
-                    for resource_spans in request.resource_spans:
-                        service = next(
-                            (a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"),
-                            "?",
-                        )
-                        for scope in resource_spans.scope_spans:
-                            for span in scope.spans:
-                                collector.spans.append((span.trace_id.hex(), service, span.name))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        return Receive
-
-    def services_in_trace(self, trace_id: str) -> set[str]:
-        with self._lock:
-            return {service for tid, service, _ in self.spans if tid == trace_id}
-
-
 @pytest.fixture(scope="session")
 def inbox() -> Iterator[Inbox]:
     inbox = Inbox().start()
@@ -75,24 +36,21 @@ def inbox() -> Iterator[Inbox]:
 
 
 @pytest.fixture(scope="session")
-def span_collector() -> Iterator[SpanCollector]:
-    collector = SpanCollector()
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), collector.handler())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    collector.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    yield collector
-    server.shutdown()
+def zipkin_url() -> str:
+    """The trace viewer `make up` starts (deploy/zipkin.py): the services send it their spans."""
+    if not zipkin.healthy():
+        pytest.fail(f"Zipkin does not answer at {zipkin.URL}: run `make up` (deploy/zipkin.py start)")
+    return zipkin.URL
 
 
 @pytest.fixture(scope="module")
-def platform(settings, inbox, span_collector, tmp_path_factory) -> Iterator[ServiceProcesses]:
+def platform(settings, inbox, zipkin_url, tmp_path_factory) -> Iterator[ServiceProcesses]:
     env = {
         "REDTHREAD_NAMESPACE": settings.namespace,
         "DATABASE_URL": settings.database_url,
         "REDTHREAD_SMTP_PORT": str(inbox.port),
         "REDTHREAD_OUTBOX_POLL_INTERVAL_S": "0.2",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": span_collector.endpoint,
+        "OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"{zipkin_url}/api/v2/spans",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
     }
     ports = {name: free_port() for name in SERVICES}

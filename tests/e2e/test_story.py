@@ -127,7 +127,7 @@ def test_a_coachs_need_meets_new_research_and_the_coach_is_told(platform, inbox)
     assert sum(1 for m in inbox.messages if to_karin(m)) == 1
 
 
-def test_one_trace_follows_a_need_through_all_four_services(platform, inbox, span_collector):
+def test_one_trace_follows_a_need_through_all_four_services(platform, inbox, zipkin_url):
     def handled_by_matching() -> int:
         return httpx.get(platform.url("matching") + "/health", timeout=5).json()["consumers"]["matching"]["handled"]
 
@@ -147,12 +147,24 @@ def test_one_trace_follows_a_need_through_all_four_services(platform, inbox, spa
     assert post(platform, "/v1/needs", need, "coach-tool", traceparent=traceparent).status_code == 202
 
     def all_four():
-        """spans of intake, matching, notification and reporting share the need's trace id"""
-        return span_collector.services_in_trace(trace_id) >= {
-            "redthread-intake", "redthread-matching", "redthread-notification", "redthread-reporting"
-        }
+        """Zipkin shows spans of intake, matching, notification and reporting in the need's trace"""
+        response = httpx.get(f"{zipkin_url}/api/v2/trace/{trace_id}", timeout=5)
+        spans = response.json() if response.status_code == 200 else []
+        services = {span.get("localEndpoint", {}).get("serviceName") for span in spans}
+        return spans if services >= {"redthread-intake", "redthread-matching", "redthread-notification",
+                                     "redthread-reporting"} else None
 
-    eventually(all_four)
+    spans = eventually(all_four)
+    # An operator who knows only the need's id finds the same trace by searching for it.
+    need_id = str(need.need_id)
+    assert any(span.get("tags", {}).get("redthread.need_id") == need_id for span in spans)
+    found = httpx.get(f"{zipkin_url}/api/v2/traces", timeout=5,
+                      params={"annotationQuery": f"redthread.need_id={need_id}", "limit": 10}).json()
+    assert trace_id in {span["traceId"] for trace in found for span in trace}
+    # and the company's org number, and the partner that sent it, tag the spans too
+    tags = {key: value for span in spans for key, value in span.get("tags", {}).items()}
+    assert tags["redthread.company"] == need.company.org_number.replace("-", "")
+    assert tags["redthread.partner"] == "coach-tool"
 
 
 def test_every_service_logs_one_json_object_per_line(platform):
