@@ -103,3 +103,11 @@ def test_postgres_runs_with_the_local_servers_settings():
     assert command[0] == "postgres"
     assert dict(option.split("=", 1) for option in command[2::2]) == SERVER_SETTINGS
     assert set(command[1::2]) == {"-c"}
+
+
+def test_the_same_trace_viewer_as_make_run_and_every_service_sends_it_spans():
+    from deploy import zipkin
+
+    assert COMPOSE["zipkin"]["image"] == f"openzipkin/zipkin:{zipkin.VERSION}"
+    for name in SERVICES:
+        assert COMPOSE[name]["environment"]["OTEL_EXPORTER_ZIPKIN_ENDPOINT"] == "http://zipkin:9411/api/v2/spans"
