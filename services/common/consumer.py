@@ -232,8 +232,10 @@ class EventConsumer:
         topics: Sequence[Topic],
         on_commit: Callable[[], None] = lambda: None,
         person_keys: PersonKeys | None = None,
+        on_batch: Callable[[str, BatchOutcome, float], None] = lambda name, outcome, seconds: None,
     ) -> None:
         self.name = name
+        self._on_batch = on_batch  # (consumer, outcome, seconds) after each batch: the metrics
         self._person_keys = person_keys or PersonKeys(settings, issuer=False)
         self._pool = pool
         self._settings = settings
@@ -258,7 +260,7 @@ class EventConsumer:
     ) -> BatchOutcome:
         """Handle a batch; raises only for transient failures, after backing off.
         `headers`: the records' headers as FastStream decoded them, if it has."""
-        self.busy_since = time.monotonic()
+        self.busy_since = started = time.monotonic()
         try:
             outcome = await self._consume_or_split(records, headers)
         except Exception as error:
@@ -276,6 +278,7 @@ class EventConsumer:
         self.failing_since = self.last_error = None
         self.last_batch_at = time.monotonic()
         self.totals.add(outcome)
+        self._on_batch(self.name, outcome, self.last_batch_at - started)
         return outcome
 
     async def _consume_or_split(

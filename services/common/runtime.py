@@ -16,7 +16,7 @@ from typing import TypeVar
 import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from faststream import FastStream
 from faststream.specification import AsyncAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -31,6 +31,7 @@ from services.common.security_headers import SecurityHeaders
 from services.common.health import Bounds, ConsumerProgress, Observations, judge
 from services.common.kafka import KafkaSubscriber, make_broker, records_waiting, subscribe
 from services.common.logs import setup_logging
+from services.common.metrics import HttpMetrics, Metrics
 from services.common.outbox import OutboxRelay
 from services.common.person_keys import KEY_HANDLERS, PersonKeys
 from services.common.problems import BodySizeLimit, install_problem_handlers
@@ -142,6 +143,7 @@ class Service:
         self.http_app = FastAPI(
             title=f"redthread {name}", version="0.1.0", description=description, lifespan=self._lifespan
         )
+        self.metrics = Metrics(name)
         self.rate_limits = RateLimits(self.settings.public_requests_per_minute)
         self.http_app.state.rate_limits = self.rate_limits
         install_problem_handlers(self.http_app)
@@ -151,6 +153,11 @@ class Service:
         self.http_app.add_api_route("/health", self.health, methods=["GET"], tags=["operations"],
                                     dependencies=[public("for supervisors and load balancers; names no partner or company",
                                                         counted=False)])
+        self.http_app.add_api_route("/metrics", self.metrics_now, methods=["GET"], tags=["operations"],
+                                    dependencies=[public("for Prometheus: counts and durations, labelled by consumer, "
+                                                         "outcome and route template, never by partner, company or id",
+                                                         counted=False)])
+        self.http_app.add_middleware(HttpMetrics, metrics=self.metrics)
         if http is not None:
             self.http_app.include_router(http(self))
         FastAPIInstrumentor.instrument_app(self.http_app, tracer_provider=self.tracer_provider)
@@ -200,6 +207,7 @@ class Service:
                 subscription.topics,
                 on_commit=self._after_commit,
                 person_keys=self.person_keys,
+                on_batch=self.metrics.count_batch,
             )
         await self.broker.start()
         log.info("%s started", self.name)
@@ -246,6 +254,18 @@ class Service:
             "outbox_relayed": self._relay.relayed if self._relay else None,
         }
         return JSONResponse(body, status_code=503 if status == "failing" else 200)
+
+    async def metrics_now(self) -> Response:
+        """Prometheus' text format: the counters as they stand, and the gauges observed
+        now, as /health observes them."""
+        observed = await self._observe()
+        for consumer in observed.consumers:
+            if consumer.records_waiting is not None:
+                self.metrics.records_waiting.labels(consumer.name).set(consumer.records_waiting)
+            self.metrics.seconds_since_batch.labels(consumer.name).set(consumer.since_last_batch_s)
+        self.metrics.outbox_oldest.set(observed.outbox_oldest_s or 0)
+        self.metrics.outbox_parked.set(observed.outbox_parked)
+        return self.metrics.exposition()
 
     async def _observe(self) -> Observations:
         async def outbox() -> asyncpg.Record:

@@ -18,7 +18,8 @@ from services.common.access import route_inventory
 DOCS = {("GET", path) for path in ("/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")} | {
     ("HEAD", path) for path in ("/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
 }
-HEALTH = {("GET", "/health"): "public"}
+# Every service: its health for supervisors, its metrics for Prometheus.
+HEALTH = {("GET", "/health"): "public", ("GET", "/metrics"): "public"}
 
 EXPECTED: dict[str, dict[tuple[str, str], str]] = {
     "intake": HEALTH | {

@@ -1,0 +1,54 @@
+"""`/metrics` after a known workload: three needs accepted and one refused over HTTP, and
+the three handled by matching's consumer, read back from the services' Prometheus text."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import a_need
+
+
+def samples(platform, service: str) -> dict[tuple[str, tuple], float]:
+    text = httpx.get(platform.url(service) + "/metrics", timeout=5).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text) for sample in family.samples
+    }
+
+
+def value(found: dict, name: str, **labels: str) -> float:
+    return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_count_a_known_workload(platform):
+    as_coach_tool = {"Authorization": f"Bearer {platform.keys['coach-tool']}"}
+    for _ in range(3):
+        response = httpx.post(platform.url("intake") + "/v1/needs", json=a_need().model_dump(mode="json"),
+                              headers=as_coach_tool, timeout=10)
+        assert response.status_code == 202
+    refused = httpx.post(platform.url("intake") + "/v1/needs", json={"title": ""}, headers=as_coach_tool, timeout=10)
+    assert refused.status_code == 422
+
+    intake = samples(platform, "intake")
+    assert value(intake, "redthread_http_requests_total", method="POST", route="/v1/needs", status="202") == 3
+    assert value(intake, "redthread_http_requests_total", method="POST", route="/v1/needs", status="422") == 1
+    assert value(intake, "redthread_http_request_seconds_count", method="POST", route="/v1/needs") == 4
+
+    deadline = time.monotonic() + 45
+    while True:
+        matching = samples(platform, "matching")
+        if value(matching, "redthread_events_total", consumer="matching", outcome="handled") >= 3:
+            break
+        assert time.monotonic() < deadline, "matching did not count the three needs"
+        time.sleep(0.5)
+    assert value(matching, "redthread_events_total", consumer="matching", outcome="handled") == 3
+    assert value(matching, "redthread_events_total", consumer="matching", outcome="dead_lettered") == 0
+    assert value(matching, "redthread_batch_seconds_count", consumer="matching") >= 1
+    assert ("redthread_consumer_records_waiting", (("consumer", "matching"),)) in matching
+    assert value(matching, "redthread_outbox_parked") == 0
+    # No id, partner or company in any label.
+    labels = {value for (_, pairs) in matching | intake for _, value in pairs}
+    assert not any(len(label) == 36 and label.count("-") == 4 for label in labels)
