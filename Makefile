@@ -41,6 +41,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 	@$(KAFKA) install
 	@$(ZIPKIN) install
+	@deploy/prometheus/install-promtool.sh
 	@deploy/debian-packages.sh
 
 up: install

@@ -42,6 +42,24 @@ class Metrics:
             "redthread_consumer_seconds_since_batch", "Seconds since a consumer last finished a batch",
             ["consumer"], registry=self.registry,
         )
+        self.lag_seconds = Gauge(
+            "redthread_consumer_lag_seconds",
+            "How long a consumer with records waiting has gone without finishing a batch (0 when none wait)",
+            ["consumer"], registry=self.registry,
+        )
+        self.deliveries_owed = Gauge(
+            "redthread_deliveries_owed", "Deliveries not yet sent, by channel (notification)", ["channel"],
+            registry=self.registry,
+        )
+        self.deliveries_oldest_due = Gauge(
+            "redthread_deliveries_oldest_due_seconds",
+            "How long the oldest delivery that is due has waited, by channel (0 when none is due)", ["channel"],
+            registry=self.registry,
+        )
+        self.peers_unreachable = Gauge(
+            "redthread_peers_unreachable", "Peers (mail server, webhook hosts) held back by an open circuit breaker",
+            registry=self.registry,
+        )
         self.outbox_oldest = Gauge(
             "redthread_outbox_oldest_seconds", "Age of the oldest row waiting in the outbox (0 when empty)",
             registry=self.registry,

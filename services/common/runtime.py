@@ -96,9 +96,11 @@ class Service:
         on_start: tuple[Callable[["Service"], object], ...] = (),
         on_stop: tuple[Callable[["Service"], object], ...] = (),
         health_checks: tuple[HealthCheck, ...] = (),
+        metrics_observers: tuple[Callable[["Service"], Awaitable[None]], ...] = (),
     ) -> None:
         """`health_checks`: the service's own checks for /health, each returning
-        {name: None when fine, else what is wrong}."""
+        {name: None when fine, else what is wrong}. `metrics_observers`: what the service
+        observes of its own for each scrape of /metrics (setting gauges of self.metrics)."""
         self.name = name
         self.settings = settings or Settings()
         self._package = package
@@ -109,6 +111,7 @@ class Service:
         self._on_start = on_start
         self._on_stop = on_stop
         self._health_checks = health_checks
+        self._metrics_observers = metrics_observers
         self._subscribers: dict[str, KafkaSubscriber] = {}
         # Called after every committed batch, besides waking the outbox relay (say, to
         # wake a worker that acts on what the batch wrote).
@@ -262,9 +265,12 @@ class Service:
         for consumer in observed.consumers:
             if consumer.records_waiting is not None:
                 self.metrics.records_waiting.labels(consumer.name).set(consumer.records_waiting)
+                self.metrics.lag_seconds.labels(consumer.name).set(
+                    consumer.since_last_batch_s if consumer.records_waiting else 0)
             self.metrics.seconds_since_batch.labels(consumer.name).set(consumer.since_last_batch_s)
         self.metrics.outbox_oldest.set(observed.outbox_oldest_s or 0)
         self.metrics.outbox_parked.set(observed.outbox_parked)
+        await asyncio.gather(*(_within(observe(self)) for observe in self._metrics_observers))
         return self.metrics.exposition()
 
     async def _observe(self) -> Observations:

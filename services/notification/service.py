@@ -55,6 +55,17 @@ def build(settings: Settings | None = None) -> Service:
             return {"deliveries": "the dispatcher has not started"}
         return delivery_findings(await dispatcher.health(), service.settings.health_stall_s)
 
+    async def delivery_metrics(service: Service) -> None:
+        dispatcher = workers.get("dispatcher")
+        if dispatcher is None:
+            return
+        report = await dispatcher.health()
+        service.metrics.peers_unreachable.set(len(report["open_breakers"]))
+        if isinstance(report["channels"], dict):
+            for channel, stats in report["channels"].items():
+                service.metrics.deliveries_owed.labels(channel).set(stats["pending"])
+                service.metrics.deliveries_oldest_due.labels(channel).set(stats["oldest_due_s"] or 0)
+
     async def stop_workers(_service: Service) -> None:
         for worker in (workers.get("follow_ups"), workers.get("digests"), workers.get("dispatcher")):
             if worker is not None:
@@ -82,6 +93,7 @@ def build(settings: Settings | None = None) -> Service:
         on_start=(start_workers,),
         on_stop=(stop_workers,),
         health_checks=(delivery_health,),
+        metrics_observers=(delivery_metrics,),
     )
 
 

@@ -49,6 +49,9 @@ def test_metrics_count_a_known_workload(platform):
     assert value(matching, "redthread_batch_seconds_count", consumer="matching") >= 1
     assert ("redthread_consumer_records_waiting", (("consumer", "matching"),)) in matching
     assert value(matching, "redthread_outbox_parked") == 0
+    notification = samples(platform, "notification")
+    assert ("redthread_deliveries_owed", (("channel", "email"),)) in notification
+    assert value(notification, "redthread_peers_unreachable") == 0
     # No id, partner or company in any label.
     labels = {value for (_, pairs) in matching | intake for _, value in pairs}
     assert not any(len(label) == 36 and label.count("-") == 4 for label in labels)

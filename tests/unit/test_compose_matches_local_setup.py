@@ -111,3 +111,11 @@ def test_the_same_trace_viewer_as_make_run_and_every_service_sends_it_spans():
     assert COMPOSE["zipkin"]["image"] == f"openzipkin/zipkin:{zipkin.VERSION}"
     for name in SERVICES:
         assert COMPOSE[name]["environment"]["OTEL_EXPORTER_ZIPKIN_ENDPOINT"] == "http://zipkin:9411/api/v2/spans"
+
+
+def test_prometheus_runs_the_version_promtool_checks_with_the_checked_files():
+    script = (REPO / "deploy" / "prometheus" / "install-promtool.sh").read_text()
+    [minor, patch] = re.search(r"MODULE_VERSION=v0\.3(\d\d)\.(\d+)", script).groups()
+    assert COMPOSE["prometheus"]["image"] == f"prom/prometheus:v3.{int(minor)}.{patch}"
+    mounted = {volume.split(":")[0] for volume in COMPOSE["prometheus"]["volumes"]}
+    assert mounted == {"./deploy/prometheus/prometheus.yml", "./deploy/prometheus/alerts.yml"}
