@@ -157,7 +157,9 @@ def _print_where_to_look(
         + f"  notifications sent    {as_operator} {services.url('notification')}/v1/notifications\n"
         + f"  the need feed (Atom)  {feed_url}\n"
         + f"  everyone's mailbox    {mailbox_dir}/*.eml  (coaches: answer a match through its link)\n"
+        + "".join(f"  metrics ({name:12}) {services.url(name)}/metrics\n" for name in SERVICES)
         + f"  service logs          {log_dir}/  (one JSON object per line)\n"
+        + "  dead letters          .venv/bin/python -m services.ops dead-letters list  (and redrive)\n"
         + (f"  traces (Zipkin)       {zipkin.URL}/zipkin/  (search: redthread.need_id=…, redthread.company=…)\n"
            f"  a demo need's trace   {demo_trace}\n" if demo_trace else "  traces                Zipkin is not running: no spans recorded\n")
         + "  Kafka                 127.0.0.1:9092, SASL/SCRAM-SHA-512 only; as admin with the password in "

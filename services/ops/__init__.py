@@ -2,5 +2,6 @@
 
 Each group of commands is a module with `register(subcommands)`, which adds its parser
 and sets `run` to a coroutine `run(args, settings) -> exit status`; `__main__` lists the
-modules. `deliveries` lists notification's deliveries and resends the failed ones.
+modules: `dead-letters` lists, shows and redrives what consumers refused; `deliveries`
+lists notification's deliveries and resends the failed ones; `links` revokes answer links.
 """

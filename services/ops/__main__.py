@@ -7,15 +7,15 @@ import asyncio
 import sys
 
 from services.common.settings import Settings
-from services.ops import deliveries, links
+from services.ops import dead_letters, deliveries, links
 
-GROUPS = (deliveries, links)
+GROUPS = (dead_letters, deliveries, links)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m services.ops",
-        description="Operator commands against redthread's databases (DATABASE_URL, as the services read it).",
+        description="Operator commands against redthread's databases and Kafka (DATABASE_URL, REDTHREAD_*, as the services read them).",
     )
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     for group in GROUPS:

@@ -10,12 +10,13 @@ running dispatcher picks it up within its poll interval.
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from uuid import UUID
 
 import asyncpg
 
 from services.common.settings import Settings
+from services.ops.arguments import moment
 from services.ops.connection import notification_connection
 
 STATUSES = ("pending", "held", "digested", "delivered", "failed", "cancelled")
@@ -30,7 +31,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("list", help="deliveries, newest first")
     listing.add_argument("--status", choices=STATUSES, help="only these (failed: given up, resendable)")
     listing.add_argument("--channel", choices=CHANNELS)
-    listing.add_argument("--since", type=_moment, help="created at or after: an ISO time, or an age such as 2h, 30m, 7d")
+    listing.add_argument("--since", type=moment, help="created at or after: an ISO time, or an age such as 2h, 30m, 7d")
     listing.add_argument("--limit", type=int, default=100)
     listing.set_defaults(run=list_deliveries)
 
@@ -103,15 +104,3 @@ def _line(row: asyncpg.Record) -> str:
     created = row["created_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     return (f"{row['delivery_id']}  {row['status']:<9} {row['channel']:<7} {created}  attempts {row['attempts']:<3}"
             f" {row['destination']}" + (f"  — {error}" if error else ""))
-
-
-def _moment(text: str) -> datetime:
-    """An ISO time (UTC unless it says otherwise), or an age back from now: 90s, 30m, 2h, 7d."""
-    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
-        return datetime.now(UTC) - timedelta(**{units[text[-1]]: float(text[:-1])})
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not an ISO time or an age like 2h: {text!r}") from error
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -50,6 +50,7 @@ def platform(settings, inbox, zipkin_url, tmp_path_factory) -> Iterator[ServiceP
         "DATABASE_URL": settings.database_url,
         "REDTHREAD_SMTP_PORT": str(inbox.port),
         "REDTHREAD_OUTBOX_POLL_INTERVAL_S": "0.2",
+        "REDTHREAD_PARTNER_CACHE_S": "0.5",  # a partner registered during a test is known within a second
         "OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"{zipkin_url}/api/v2/spans",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
     }

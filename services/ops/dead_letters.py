@@ -1,0 +1,246 @@
+"""`dead-letters list | show | redrive`: what the consumers refused, why, and sending it
+back once its cause is fixed.
+
+Dead letters are read from redthread.dead-letters.v1 (as admin), each with the record it
+refused kept whole (services/common/dead_letters.py). **Redrive** sends that record back to
+its source topic with its key, value and headers, but under a new event id: the original
+id's inbox key was claimed when it was refused, so the same id would be taken for a
+duplicate. The new id is derived from the dead letter's own id (`<original id>~redrive-
+<first 12 of the dead letter's id>`), so redriving the same letter twice sends the same
+event twice, which the inbox accepts once. Headers say what it redrives
+(`redthread_redrive_of`) and how many times this record has been redriven
+(`redthread_redrive_count`); a record redriven MAX_REDRIVES times and refused again is
+quarantined: listed, not redriven, unless --force. Every redrive is recorded in the
+`operations.redrives` table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import getpass
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from contracts.envelope import decode
+from contracts.events import DeadLetterRecord
+from contracts.topics import DEAD_LETTERS
+from services.common.db import apply_migrations, create_pool
+from services.common.kafka_security import ADMIN, client_options
+from services.common.settings import Settings
+from services.ops.arguments import moment
+
+MAX_REDRIVES = 3
+REASON_SHOWN_CHARS = 100
+
+
+@dataclass(frozen=True)
+class Letter:
+    dead_letter_id: str
+    letter: DeadLetterRecord
+    headers: dict[str, str]  # the dead letter record's own
+
+    @property
+    def redrive_count(self) -> int:
+        return int(self.letter.original_headers.get("redthread_redrive_count", "0") or 0)
+
+    @property
+    def quarantined(self) -> bool:
+        return self.redrive_count >= MAX_REDRIVES
+
+    def redriven_id(self) -> str:
+        original = self.letter.original_headers.get("ce_id") or "unidentified"
+        return f"{original.split('~redrive-')[0]}~redrive-{self.dead_letter_id.replace('-', '')[:12]}"
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    parser = groups.add_parser("dead-letters", help="what consumers refused: list, show one, redrive")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def filters(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--consumer", help="refused by this consumer (intake, matching, …)")
+        command.add_argument("--source-topic", help="from this topic (its registry name, e.g. partner.needs.v1)")
+        command.add_argument("--reason", help="whose reason contains this text")
+        command.add_argument("--since", type=moment, help="refused at or after: an ISO time, or an age such as 2h, 7d")
+
+    listing = commands.add_parser("list", help="dead letters, oldest first, with a histogram of reasons")
+    filters(listing)
+    listing.set_defaults(run=list_letters)
+
+    show = commands.add_parser("show", help="one dead letter with the record it refused")
+    show.add_argument("id", help="the dead letter's id (as `list` shows it; a unique prefix will do)")
+    show.set_defaults(run=show_letter)
+
+    redrive = commands.add_parser("redrive", help="send dead letters back to their source topic")
+    filters(redrive)
+    redrive.add_argument("ids", nargs="*", metavar="ID", help="only these dead letters (unique prefixes will do)")
+    redrive.add_argument("--dry-run", action="store_true", help="say what would be sent, with a histogram of reasons")
+    redrive.add_argument("--max", type=int, default=100, help="send at most this many (default 100)")
+    redrive.add_argument("--force", action="store_true", help=f"redrive quarantined ones too (redriven {MAX_REDRIVES}×)")
+    redrive.set_defaults(run=redrive_letters)
+
+
+async def read_letters(settings: Settings) -> list[Letter]:
+    """Every dead letter on the topic, oldest first (read to the end, as admin)."""
+    topic = settings.topic(DEAD_LETTERS.name)
+    consumer = AIOKafkaConsumer(**client_options(settings, ADMIN), enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    letters: list[Letter] = []
+    try:
+        found = consumer.partitions_for_topic(topic)
+        if not found:  # metadata is fetched lazily; aiokafka has no public refresh
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            found = consumer.partitions_for_topic(topic) or ()
+        partitions = [TopicPartition(topic, p) for p in found]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        while [p for p in partitions if await consumer.position(p) < ends[p]]:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for record in records:
+                    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or ()}
+                    try:
+                        event = decode(headers, record.value, {DeadLetterRecord.EVENT_TYPE})
+                    except Exception:  # noqa: BLE001 - a letter we cannot read is skipped, and said
+                        print(f"(unreadable dead letter at {record.topic}/{record.partition}/{record.offset})")
+                        continue
+                    letters.append(Letter(event.id, event.data, headers))
+    finally:
+        await consumer.stop()
+    return sorted(letters, key=lambda letter: letter.letter.failed_at)
+
+
+def chosen(letters: list[Letter], args: argparse.Namespace, settings: Settings) -> list[Letter]:
+    since = getattr(args, "since", None)
+    source = settings.topic(args.source_topic) if getattr(args, "source_topic", None) else None
+    ids = getattr(args, "ids", None) or []
+    return [
+        letter for letter in letters
+        if (not args.consumer or letter.letter.consumer == args.consumer)
+        and (not source or letter.letter.source_topic == source)
+        and (not args.reason or args.reason.lower() in letter.letter.reason.lower())
+        and (not since or letter.letter.failed_at >= since)
+        and (not ids or any(letter.dead_letter_id.startswith(prefix) for prefix in ids))
+    ]
+
+
+async def list_letters(args: argparse.Namespace, settings: Settings) -> int:
+    letters = chosen(await read_letters(settings), args, settings)
+    for letter in letters:
+        print(_line(letter))
+    print(f"{len(letters)} dead letters")
+    _histogram(letters)
+    return 0
+
+
+async def show_letter(args: argparse.Namespace, settings: Settings) -> int:
+    found = [letter for letter in await read_letters(settings) if letter.dead_letter_id.startswith(args.id)]
+    if len(found) != 1:
+        print(f"{len(found)} dead letters have an id starting {args.id!r}: name one")
+        return 1
+    [letter] = found
+    record = letter.letter
+    print(f"dead letter {letter.dead_letter_id}")
+    print(f"  refused by   {record.consumer} at {record.failed_at.isoformat()}")
+    print(f"  reason       {record.reason}")
+    for problem in record.problems:
+        print(f"  problem      {problem.location}: {problem.message}")
+    print(f"  from         {record.source_topic} partition {record.source_partition} offset {record.source_offset}")
+    print(f"  redriven     {letter.redrive_count} time(s) before" + (" — quarantined" if letter.quarantined else ""))
+    print(f"  key          {record.original_key}")
+    print("  headers      " + json.dumps(record.original_headers, ensure_ascii=False))
+    value = record.original_value
+    if record.original_value_encoding == "utf-8":
+        try:
+            value = json.dumps(json.loads(value), ensure_ascii=False, indent=2)
+        except ValueError:
+            pass
+    print(f"  value ({record.original_value_encoding}, {record.original_value_bytes} bytes"
+          + (", cut" if record.original_truncated else "") + "):")
+    print("\n".join("    " + line for line in value.splitlines()))
+    return 0
+
+
+async def redrive_letters(args: argparse.Namespace, settings: Settings) -> int:
+    letters = chosen(await read_letters(settings), args, settings)
+    quarantined = [letter for letter in letters if letter.quarantined and not args.force]
+    cut = [letter for letter in letters if letter.letter.original_truncated]
+    sendable = [letter for letter in letters if letter not in quarantined and letter not in cut][: args.max]
+    verb = "would redrive" if args.dry_run else "redriven"
+    if not args.dry_run and sendable:
+        await _send(settings, sendable)
+    for letter in sendable:
+        print(f"{verb} {letter.dead_letter_id} as {letter.redriven_id()} to {letter.letter.source_topic}")
+    for letter in quarantined:
+        print(f"quarantined {letter.dead_letter_id}: redriven {letter.redrive_count} times already (--force sends it)")
+    for letter in cut:
+        print(f"not redriven {letter.dead_letter_id}: its record was cut to fit; read it whole from "
+              f"{letter.letter.source_topic}/{letter.letter.source_partition}/{letter.letter.source_offset}")
+    left = len(letters) - len(sendable) - len(quarantined) - len(cut)
+    print(f"{verb} {len(sendable)} of {len(letters)} dead letters" + (f" ({left} past --max)" if left else ""))
+    _histogram(sendable)
+    return 0
+
+
+async def _send(settings: Settings, letters: list[Letter]) -> None:
+    producer = AIOKafkaProducer(**client_options(settings, ADMIN), acks="all", enable_idempotence=True)
+    pool = await create_pool(settings.database_url, "operations", max_size=2)
+    try:
+        await apply_migrations(pool, "services.ops")
+        await producer.start()
+        for letter in letters:
+            record = letter.letter
+            headers = dict(record.original_headers) | {
+                "ce_id": letter.redriven_id(),
+                "redthread_redrive_of": letter.dead_letter_id,
+                "redthread_redrive_count": str(letter.redrive_count + 1),
+            }
+            value = (record.original_value.encode() if record.original_value_encoding == "utf-8"
+                     else base64.b64decode(record.original_value))
+            await producer.send_and_wait(
+                record.source_topic, value, key=record.original_key.encode() if record.original_key else None,
+                headers=[(k, v.encode()) for k, v in headers.items()],
+            )
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    "INSERT INTO redrives (dead_letter_id, new_event_id, source_topic, consumer, reason, redrive_count,"
+                    " redriven_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    letter.dead_letter_id, letter.redriven_id(), record.source_topic, record.consumer,
+                    record.reason[:500], letter.redrive_count + 1, getpass.getuser(),
+                )
+    finally:
+        await producer.stop()
+        await pool.close()
+
+
+def _line(letter: Letter) -> str:
+    record = letter.letter
+    reason = record.reason.replace("\n", " ")
+    if len(reason) > REASON_SHOWN_CHARS:
+        reason = reason[: REASON_SHOWN_CHARS - 1] + "…"
+    when = record.failed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    flag = "  [quarantined]" if letter.quarantined else ""
+    return f"{letter.dead_letter_id}  {when}  {record.consumer:<14} {record.source_topic}  {reason}{flag}"
+
+
+def _histogram(letters: list[Letter]) -> None:
+    if not letters:
+        return
+    print("by reason:")
+    for reason, count in Counter(_reason_kind(letter.letter.reason) for letter in letters).most_common():
+        print(f"  {count:>5}  {reason}")
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason without what varies from record to record (quoted values, ids)."""
+    kind = re.sub(r"'[^']*'|\"[^\"]*\"", "…", reason)
+    kind = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>", kind)
+    return kind[:REASON_SHOWN_CHARS]
