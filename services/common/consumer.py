@@ -35,15 +35,17 @@ import hashlib
 import logging
 import time
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import ConsumerRecord
 from opentelemetry import propagate, trace
 
 from contracts.envelope import CloudEvent, EnvelopeError, decode, derived_event_id, encode
+from contracts.events import CONTRACTS_BY_TYPE
 from contracts.topics import Topic, partner_topic_owner
 from services.common.db import transaction
 from services.common.dead_letters import Origin, dead_letter
@@ -207,6 +209,12 @@ class _Claim:
     conflicting: set[str]  # accepted before with other content: refuse them
 
 
+def _type_of(item: _Item) -> str:
+    """An item's event type for the metrics: one the registry knows, else "unreadable"
+    (a label must not take whatever a partner writes in a header)."""
+    return item.headers.get("ce_type") if item.headers.get("ce_type") in CONTRACTS_BY_TYPE else "unreadable"
+
+
 @dataclass
 class BatchOutcome:
     handled: int = 0
@@ -214,6 +222,9 @@ class BatchOutcome:
     dead_lettered: int = 0
     skipped: int = 0
     replayed_one_by_one: int = 0
+    # (outcome, event type) -> count, for the metrics; a record too broken to have a type
+    # counts under "unreadable"
+    by_type: Counter = field(default_factory=Counter)
 
     def add(self, other: BatchOutcome) -> BatchOutcome:
         for name in vars(self):
@@ -346,6 +357,7 @@ class EventConsumer:
             items = self._read_all(records, read, keyring)
             if all(map(self._skipped, items)):
                 outcome.skipped = len(items)
+                outcome.by_type.update(("skipped", _type_of(item)) for item in items)
                 return outcome
         async with transaction(self._pool) as conn:
             claim = _Claim(set(), set())
@@ -353,6 +365,7 @@ class EventConsumer:
                 items, claim = await self._read_while_claiming(conn, records, read, early, keyring)
             candidates = [item for item in items if not self._skipped(item)]
             outcome.skipped = len(items) - len(candidates)
+            outcome.by_type.update(("skipped", _type_of(item)) for item in items if self._skipped(item))
             # Unreadable records of a type not handled here become dead letters too.
             if late := [item for item in candidates if item.headers.get("ce_type") not in self._handles]:
                 late_claim = await self._claim(conn, late)
@@ -367,6 +380,7 @@ class EventConsumer:
                     conflicts.append((item, _conflict(item)))
                 else:
                     outcome.duplicates += 1
+                    outcome.by_type["duplicates", _type_of(item)] += 1
             batch = BatchContext(conn, self._settings, self._person_keys)
             names = {topic: self._settings.registry_name(topic) for topic in {i.record.topic for i in todo}}
             batch.topic_of = {i.event.id: names[i.record.topic] for i in todo if i.event}
@@ -381,6 +395,9 @@ class EventConsumer:
                     await self._remember_refusals(conn, [item for item, _ in unreadable + refused])
                 outcome.handled = len(valid) - len(refused)
                 outcome.dead_lettered = len(unreadable) + len(refused) + len(conflicts)
+                refused_ids = {id(item) for item, _ in refused}
+                outcome.by_type.update(("handled", item.event.envelope.type) for item in valid if id(item) not in refused_ids)
+                outcome.by_type.update(("dead_lettered", _type_of(item)) for item, _ in unreadable + refused + conflicts)
                 await batch.write_outbox()
             except BaseException:
                 batch.roll_back_memory()  # the transaction is lost, so is what memory learnt in it

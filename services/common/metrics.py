@@ -17,7 +17,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-OUTCOMES = ("handled", "duplicates", "dead_lettered", "skipped")
 BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
@@ -27,8 +26,8 @@ class Metrics:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
         self.events = Counter(
-            "redthread_events", "Events a consumer took from Kafka, by what became of them",
-            ["consumer", "outcome"], registry=self.registry,
+            "redthread_events", "Events a consumer took from Kafka, by what became of them and their type",
+            ["consumer", "outcome", "type"], registry=self.registry,
         )
         self.batch_seconds = Histogram(
             "redthread_batch_seconds", "Time to handle one batch of records, its transaction included",
@@ -78,9 +77,8 @@ class Metrics:
 
     def count_batch(self, consumer: str, outcome: object, seconds: float) -> None:
         """A batch's outcome (services.common.consumer.BatchOutcome) and its duration."""
-        for name in OUTCOMES:
-            if count := getattr(outcome, name):
-                self.events.labels(consumer, name).inc(count)
+        for (what, event_type), count in outcome.by_type.items():
+            self.events.labels(consumer, what, event_type).inc(count)
         self.batch_seconds.labels(consumer).observe(seconds)
 
     def exposition(self) -> Response:

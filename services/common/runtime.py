@@ -252,7 +252,9 @@ class Service:
             "service": self.name,
             "status": status,
             "checks": checks,
-            "consumers": {name: vars(c.totals) for name, c in self.consumers.items()},
+            "consumers": {
+                name: {k: v for k, v in vars(c.totals).items() if k != "by_type"} for name, c in self.consumers.items()
+            },
             # None: relayed by its own process (settings.outbox_relay), which logs its own.
             "outbox_relayed": self._relay.relayed if self._relay else None,
         }
