@@ -7,9 +7,9 @@ import asyncio
 import sys
 
 from services.common.settings import Settings
-from services.ops import dead_letters, deliveries, lag, links
+from services.ops import dead_letters, deliveries, lag, links, outbox
 
-GROUPS = (dead_letters, deliveries, lag, links)
+GROUPS = (dead_letters, deliveries, lag, links, outbox)
 
 
 def main(argv: list[str] | None = None) -> int:
