@@ -163,16 +163,13 @@ class Matcher:
             )
         log.info("needs: the nearest output in meaning found for %d needs stored without it", len(missing))
 
-    def outputs_near(self, document: Document) -> Nearness | None:
-        """How near each output is to a need in meaning (one matrix product)."""
-        if document.vector is None or not len(self.outputs.vectors):
+    @staticmethod
+    def near(index: Engine, document: Document) -> Nearness | None:
+        """How near each document of `index` is to `document` in meaning (one matrix
+        product), computed once for its search and for the needs' best in meaning."""
+        if document.vector is None or not len(index.vectors):
             return None
-        return self.outputs.vectors.near(meaning.from_bytes(document.vector))
-
-    def needs_near(self, document: Document) -> Nearness | None:
-        if document.vector is None or not len(self.needs.vectors):
-            return None
-        return self.needs.vectors.near(meaning.from_bytes(document.vector))
+        return index.vectors.near(meaning.from_bytes(document.vector))
 
     async def with_vector(self, document: Document) -> Document:
         """The document with its vector, made away from the event loop (unless meaning is off)."""
@@ -223,7 +220,7 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         document = await matcher.with_vector(need_document(str(need.need_id), need))
         await _store_vector(ctx, "needs", "need_id", need.need_id, document)
         matcher.put(ctx, matcher.needs, document)
-        nearness = matcher.outputs_near(document)
+        nearness = matcher.near(matcher.outputs, document)
         if nearness is not None and (closest := nearness.nearest(1)):
             matcher.needs.vectors.set_best(document.doc_id, closest[0][1])
             await ctx.conn.execute("UPDATE needs SET nearest_output = $2 WHERE need_id = $1", need.need_id,
@@ -252,7 +249,7 @@ def build_handlers(matcher: Matcher) -> dict[str, Handler]:
         document = await matcher.with_vector(output_document(str(output.output_id), output))
         await _store_vector(ctx, "research_outputs", "output_id", output.output_id, document)
         matcher.put(ctx, matcher.outputs, document)
-        nearness = matcher.needs_near(document)
+        nearness = matcher.near(matcher.needs, document)
         hits = _proposed(matcher.needs, document, NEEDS_PER_OUTPUT, ctx.settings, nearness)
         if nearness is not None:  # the needs this output is now the nearest to
             rose = matcher.needs.vectors.raise_best(nearness)
