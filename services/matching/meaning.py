@@ -151,11 +151,6 @@ class Vectors:
             return np.full(len(vectors), NO_BEST, dtype=np.float32)
         return np.concatenate([(vectors[i:i + 256] @ live.T).max(axis=1) for i in range(0, len(vectors), 256)])
 
-    def nearest_cosine(self, vector: np.ndarray) -> float | None:
-        """The cosine of the document nearest to `vector`, or None when there is none."""
-        found = self.near(vector).nearest(1)
-        return found[0][1] if found else None
-
     def remove(self, doc_id: str) -> None:
         row = self._rows.pop(doc_id, None)
         if row is not None:

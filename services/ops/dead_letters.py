@@ -43,7 +43,6 @@ REASON_SHOWN_CHARS = 100
 class Letter:
     dead_letter_id: str
     letter: DeadLetterRecord
-    headers: dict[str, str]  # the dead letter record's own
 
     @property
     def redrive_count(self) -> int:
@@ -112,7 +111,7 @@ async def read_letters(settings: Settings) -> list[Letter]:
                     except Exception:  # noqa: BLE001 - a letter we cannot read is skipped, and said
                         print(f"(unreadable dead letter at {record.topic}/{record.partition}/{record.offset})")
                         continue
-                    letters.append(Letter(event.id, event.data, headers))
+                    letters.append(Letter(event.id, event.data))
     finally:
         await consumer.stop()
     return sorted(letters, key=lambda letter: letter.letter.failed_at)

@@ -103,7 +103,7 @@ def test_a_pair_is_judged_alike_whichever_side_arrived_last():
     output_index, need_index = Engine(), Engine()
     output_index.add_all(outputs)
     need_index.add(need)
-    need_index.vectors.set_best("n", output_index.vectors.nearest_cosine(meaning.from_bytes(need.vector)))
+    need_index.vectors.set_best("n", output_index.vectors.near(meaning.from_bytes(need.vector)).nearest(1)[0][1])
     from_need = {hit.doc_id: hit for hit in output_index.search(need)}
     for output in outputs:
         [from_output] = need_index.search(output)
