@@ -1,7 +1,9 @@
 """Metrics in Prometheus' text format, at every service's `/metrics`: written once here,
 fed by the consumer, the HTTP middleware and, at each scrape, by what `/health` also
-observes (records waiting, the outbox). Names start with `redthread_`; labels hold only
-service, consumer, outcome, method, route template and status, never an id, a partner
+observes (records waiting, the outbox), by the outbox relay and notification's
+dispatcher (their latencies), and by the operators' console (every consumer group's lag
+per partition). Names start with `redthread_`; labels hold only consumer, group, topic,
+partition, outcome, channel, method, route template and status — never an id, a partner
 or a company.
 
 Each service process keeps its own registry (`Metrics`), so that services run in one
@@ -18,6 +20,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# From an event being committed (or owed) to its being on Kafka (delivered): milliseconds
+# when all is well, hours when a peer was away.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 21_600, 86_400)
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -62,6 +67,26 @@ class Metrics:
         self.outbox_oldest = Gauge(
             "redthread_outbox_oldest_seconds", "Age of the oldest row waiting in the outbox (0 when empty)",
             registry=self.registry,
+        )
+        self.relay_seconds = Histogram(
+            "redthread_outbox_relay_seconds",
+            "From an outbox row's insert to the broker's acknowledgement of its record (the relay's latency)",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.delivery_seconds = Histogram(
+            "redthread_delivery_seconds",
+            "From a delivery becoming owed to its being delivered, by channel (notification's dispatch latency)",
+            ["channel"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.group_lag_records = Gauge(
+            "redthread_consumer_group_lag_records",
+            "Records written that a consumer group has not committed past, per partition (the operators' console)",
+            ["group", "topic", "partition"], registry=self.registry,
+        )
+        self.group_lag_seconds = Gauge(
+            "redthread_consumer_group_lag_seconds",
+            "Age of the oldest record a consumer group has not committed past, per partition (0 when none waits)",
+            ["group", "topic", "partition"], registry=self.registry,
         )
         self.outbox_parked = Gauge(
             "redthread_outbox_parked", "Outbox rows set aside because Kafka refused them", registry=self.registry,

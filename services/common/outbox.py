@@ -7,7 +7,8 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -115,8 +116,14 @@ class OutboxRelay:
     cannot hold back the rows behind it; a failure that may pass (the broker is away)
     keeps the rows and retries after a backoff."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, service: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, settings: Settings, service: str,
+        on_sent: Callable[[float], None] = lambda _seconds: None,
+    ) -> None:
+        """`on_sent`: told, for each row the broker acknowledged, how long it took from
+        its insert (the relay's latency, for metrics)."""
         self._pool = pool
+        self._on_sent = on_sent
         self._settings = settings
         self._service = service
         self._producer = kafka_producer(settings, service)
@@ -193,12 +200,15 @@ class OutboxRelay:
         the error on the rows) when some could not be sent for a reason that may pass."""
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "SELECT id, topic, key, value, headers, extract(epoch FROM clock_timestamp() - created_at) AS waited_s"
+                " FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._settings.outbox_batch_size,
             )
             if not rows:
                 return 0
+            sending_since = time.monotonic()
             sent, refused, failure = await self._send(rows)
+            sending_s = time.monotonic() - sending_since
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in sent])
             if refused:
                 await _park(conn, refused)
@@ -212,6 +222,8 @@ class OutboxRelay:
                 )
         self.relayed += len(sent)
         self.parked += len(refused)
+        for row in sent:
+            self._on_sent(float(row["waited_s"]) + sending_s)
         if failure is not None:
             raise failure
         return len(rows)

@@ -193,7 +193,7 @@ class Service:
         self._pool = await create_pool(self.settings.database_url, self.name)
         await apply_migrations(self._pool, "services.common", self._package)
         if self.settings.outbox_relay == "in-process":
-            self._relay = OutboxRelay(self._pool, self.settings, self.name)
+            self._relay = OutboxRelay(self._pool, self.settings, self.name, on_sent=self.metrics.relay_seconds.observe)
             await self._relay.start()
         else:
             log.info("%s's outbox is relayed by its own process (python -m services.common.relay %s)", self.name, self.name)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from uuid import UUID
@@ -78,8 +79,12 @@ class DeliveryDispatcher:
         *,
         on_commit=lambda: None,
         render_email: RenderEmail | None = None,
+        on_delivered: Callable[[str, float], None] = lambda _channel, _seconds: None,
     ) -> None:
+        """`on_delivered`: told the channel of each delivery made, and how long it was
+        owed (from becoming pending to its outcome written; for metrics)."""
         self._pool = pool
+        self._on_delivered = on_delivered
         self._settings = settings
         # The longest a send may take: once started it must end before the lease does.
         self._send_budget_s = max(settings.webhook_timeout_s, settings.smtp_timeout_s) + 1.0
@@ -289,6 +294,8 @@ class DeliveryDispatcher:
                 # The slot is kept until the outcome is written: sent but unrecorded is
                 # then never more than the slots, whatever a kill -9 interrupts.
                 await self._recorder.write(outcome)
+                if outcome.verdict.result == "delivered":
+                    self._on_delivered(row.channel, row.pending_for_s + loop.time() - claimed_at)
                 if change is Change.OPENED:
                     self._recorder.add(HoldBack(row.peer, self.breakers.hold_for_s(row.peer)))
                 elif change is Change.CLOSED:

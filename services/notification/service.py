@@ -38,7 +38,8 @@ def build(settings: Settings | None = None) -> Service:
         if sealed := await WebhookSecrets(sealer_from(service.settings)).seal_clear_ones(service.pool):
             log.info("sealed %d webhook secrets that were stored in clear", sealed)
         dispatcher = DeliveryDispatcher(
-            service.pool, service.settings, service.name, on_commit=lambda: service.wake_relay()
+            service.pool, service.settings, service.name, on_commit=lambda: service.wake_relay(),
+            on_delivered=lambda channel, seconds: service.metrics.delivery_seconds.labels(channel).observe(seconds),
         )
         digests = DigestScheduler(service.pool, service.settings, on_composed=dispatcher.wake)
         follow_ups = follow_up_worker(service.pool, service.settings, on_owed=dispatcher.wake)
