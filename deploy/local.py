@@ -1,5 +1,6 @@
-"""Runs the four services as processes on this machine, as `make run` and the end-to-end
-tests do: start them, wait until each reports healthy, stop them cleanly."""
+"""Runs the four services and the operators' console as processes on this machine, as
+`make run` and the end-to-end tests do: start them, wait until each reports healthy, stop
+them cleanly."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from pathlib import Path
 import httpx
 
 SERVICES = ("intake", "matching", "notification", "reporting")
+# The operators' console (services/operations): no events of its own, so no outbox relay.
+CONSOLE = "operations"
+EVERY_PROCESS = (*SERVICES, CONSOLE)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -44,7 +48,7 @@ class ServiceProcesses:
     def placement(self, service: str) -> Placement:
         return self.placements.get(service, Placement())
 
-    def start(self, only: tuple[str, ...] = SERVICES, relays: tuple[str, ...] = ()) -> None:
+    def start(self, only: tuple[str, ...] = EVERY_PROCESS, relays: tuple[str, ...] = ()) -> None:
         """Start the services `only`; those in `relays` with their outbox relay as a
         process of its own (settings.outbox_relay = "own-process"), as compose runs them."""
         self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from deploy.demo.partners import BOARD_PARTNER, COACH_PARTNER, OPERATOR_PARTNER,
 from deploy.demo.feedback import answer_some
 from deploy.demo.subscriptions import subscribe_demo
 from deploy import zipkin
-from deploy.local import REPO, SERVICES, ServiceProcesses
+from deploy.local import CONSOLE, EVERY_PROCESS, REPO, ServiceProcesses
 from services.common.settings import SERVICE_PORTS, Settings
 
 HOME = Path(os.environ.get("REDTHREAD_HOME", REPO / ".local"))
@@ -57,7 +57,8 @@ def main() -> int:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    tracing = {"OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"{zipkin.URL}/api/v2/spans"} if zipkin.healthy() else {}
+    tracing = {"OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"{zipkin.URL}/api/v2/spans",
+               "REDTHREAD_TRACE_VIEWER_URL": f"{zipkin.URL}/zipkin"} if zipkin.healthy() else {}
     services = ServiceProcesses(tracing, log_dir, SERVICE_PORTS)
     stopping = False
 
@@ -68,7 +69,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        say("starting intake, matching, notification and reporting …")
+        say("starting intake, matching, notification, reporting and the operators' console …")
         services.start()
         services.wait_healthy()
         keys = asyncio.run(provision(settings))
@@ -150,15 +151,16 @@ def _print_where_to_look(
     as_operator = f'curl -H "Authorization: Bearer {keys[OPERATOR_PARTNER]}"'
     say(
         "\nredthread is running. Where to look:\n"
-        + "".join(f"  {name:13} {services.url(name)}/docs\n" for name in SERVICES)
+        + "".join(f"  {name:13} {services.url(name)}/docs\n" for name in EVERY_PROCESS)
         + f"  the board's dashboard {reporting}/dashboard/  (log in with the board's key below)\n"
         + f"  a need's matches      {as_coach} {reporting}/v1/needs/{need['need_id']}/matches\n"
         + f"  a company's timeline  {as_coach} {reporting}/v1/companies/{org}/timeline\n"
         + f"  notifications sent    {as_operator} {services.url('notification')}/v1/notifications\n"
         + f"  the need feed (Atom)  {feed_url}\n"
         + f"  everyone's mailbox    {mailbox_dir}/*.eml  (coaches: answer a match through its link)\n"
-        + "".join(f"  metrics ({name:12}) {services.url(name)}/metrics\n" for name in SERVICES)
+        + "".join(f"  metrics ({name:12}) {services.url(name)}/metrics\n" for name in EVERY_PROCESS)
         + f"  service logs          {log_dir}/  (one JSON object per line)\n"
+        + f"  the operators' page   {services.url(CONSOLE)}/operations/  (log in with the operator's key below)\n"
         + "  dead letters          .venv/bin/python -m services.ops dead-letters list  (and redrive)\n"
         + (f"  traces (Zipkin)       {zipkin.URL}/zipkin/  (search: redthread.need_id=…, redthread.company=…)\n"
            f"  a demo need's trace   {demo_trace}\n" if demo_trace else "  traces                Zipkin is not running: no spans recorded\n")
@@ -167,7 +169,7 @@ def _print_where_to_look(
         + "API keys of this run for reporting:\n"
         + f"  the board  {keys[BOARD_PARTNER]}  ({BOARD_PARTNER})\n"
         + f"  a coach    {keys[COACH_PARTNER]}  ({COACH_PARTNER}: Värnamo Pressgjuteri, Gnosjö Tråd & Fjäder)\n"
-        + f"  operator   {keys[OPERATOR_PARTNER]}  ({OPERATOR_PARTNER}: what went out)\n"
+        + f"  operator   {keys[OPERATOR_PARTNER]}  ({OPERATOR_PARTNER}: the operators' page, what went out)\n"
         + "Press Ctrl-C to stop.",
     )
 

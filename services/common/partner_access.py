@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from typing import Annotated, Any
 
 import asyncpg
+from fastapi import Depends
 
+from contracts.envelope import CloudEvent
 from contracts.notices import PartnerAccessChanged
-from services.common.api_keys import hash_secret, split_key, unauthenticated
+from services.common.access import Access, declares
+from services.common.api_keys import hash_secret, presented_key, split_key, unauthenticated
+from services.common.consumer import HandlerContext
+from services.common.problems import Problem
 from services.common.rate_limits import RateLimits
 
 
@@ -61,3 +67,30 @@ async def authenticated_partner(
         raise unauthenticated()
     limits.charge_partner(partner.partner_id, partner.requests_per_minute)
     return partner
+
+
+def not_an_operator(partner_id: str) -> Problem:
+    return Problem(403, f"partner {partner_id} is not an operator; the programme office makes operators",
+                   slug="operators-only")
+
+
+def operator_dependency(pool: Callable[[], asyncpg.Pool], limits: RateLimits) -> Any:
+    """A FastAPI dependency for a route only operators may call: the partner behind an
+    operator's key, else a 401 or 403 Problem."""
+
+    @declares(Access("operator"))
+    async def operator(key: Annotated[str | None, Depends(presented_key)]) -> PartnerAccessChanged:
+        partner = await authenticated_partner(pool, key, limits)
+        if not partner.operator:
+            raise not_an_operator(partner.partner_id)
+        return partner
+
+    return operator
+
+
+async def _keep_access(context: HandlerContext, event: CloudEvent[PartnerAccessChanged]) -> None:
+    await record_partner_access(context.conn, event.data)
+
+
+# What a reader of redthread.partner-access.v1 that only authenticates keys does.
+ACCESS_HANDLERS = {PartnerAccessChanged.EVENT_TYPE: _keep_access}

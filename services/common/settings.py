@@ -16,7 +16,7 @@ def local_home() -> Path:
     return Path(os.environ.get("REDTHREAD_HOME") or Path(__file__).resolve().parents[2] / ".local")
 
 
-SERVICE_PORTS = {"intake": 8001, "matching": 8002, "notification": 8003, "reporting": 8004}
+SERVICE_PORTS = {"intake": 8001, "matching": 8002, "notification": 8003, "reporting": 8004, "operations": 8005}
 
 
 class Settings(BaseSettings):
@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     # How long intake trusts its cached partners and keys: a new partner or a revoked
     # key takes effect within this time on every instance.
     partner_cache_s: float = 5.0
+
+    # The trace viewer's page (Zipkin's UI, e.g. http://127.0.0.1:9411/zipkin), which the
+    # operators' console links into; unset, it shows no links.
+    trace_viewer_url: str = ""
 
     # A service's log lines: one JSON object each (services/common/logs.py), or "text".
     log_format: Literal["json", "text"] = "json"

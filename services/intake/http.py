@@ -36,6 +36,7 @@ from contracts.events import (
 from contracts.topics import ERASURES, PERSON_KEYS
 from services.common.access import Access, declares
 from services.common.api_keys import presented_key, unauthenticated
+from services.common.partner_access import not_an_operator
 from services.common.problems import Problem
 from services.common.telemetry import describe_current_span
 from services.intake.acceptance import NEED, OUTPUT, Aggregate, Effect, Outcome, Refusal, accept_batch
@@ -118,8 +119,7 @@ def build_router(service: "Service", directory: PartnerDirectory) -> APIRouter:
     async def operator(key: Annotated[str | None, Depends(presented_key)]) -> Partner:
         partner = await current_partner(key)
         if not partner.operator:
-            raise Problem(403, f"partner {partner.partner_id} is not an operator; the programme office makes operators",
-                          slug="operators-only")
+            raise not_an_operator(partner.partner_id)
         return partner
     router = APIRouter(prefix="/v1", tags=["intake"], responses=PROBLEM_RESPONSES)
 

@@ -31,7 +31,7 @@ from contracts.topics import PARTNER_FEEDBACK
 from services.common.sealing import sealer_from
 from services.common.access import Access, declares, link
 from services.common.api_keys import presented_key
-from services.common.partner_access import authenticated_partner
+from services.common.partner_access import authenticated_partner, operator_dependency
 from services.common.consumer import BatchContext
 from services.common.problems import Problem, validation_errors
 from services.notification.digests import next_digest_at
@@ -246,13 +246,7 @@ def build_router(service: "Service") -> APIRouter:
     async def current_partner(key: Annotated[str | None, Depends(presented_key)]) -> PartnerAccessChanged:
         return await authenticated_partner(lambda: service.pool, key, service.rate_limits)
 
-    @declares(Access("operator"))
-    async def operator(key: Annotated[str | None, Depends(presented_key)]) -> PartnerAccessChanged:
-        partner = await authenticated_partner(lambda: service.pool, key, service.rate_limits)
-        if not partner.operator:
-            raise Problem(403, f"partner {partner.partner_id} is not an operator; the programme office makes operators",
-                          slug="operators-only")
-        return partner
+    operator = operator_dependency(lambda: service.pool, service.rate_limits)
 
     PartnerDep = Annotated[PartnerAccessChanged, Depends(current_partner)]
     OperatorDep = Annotated[PartnerAccessChanged, Depends(operator)]

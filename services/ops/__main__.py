@@ -7,9 +7,10 @@ import asyncio
 import sys
 
 from services.common.settings import Settings
-from services.ops import dead_letters, deliveries, lag, links, outbox
+from services.ops import dead_letters, deliveries, flow, lag, links, outbox
+from services.ops.connection import MissingSchema
 
-GROUPS = (dead_letters, deliveries, lag, links, outbox)
+GROUPS = (dead_letters, deliveries, flow, lag, links, outbox)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     for group in GROUPS:
         group.register(groups)
     args = parser.parse_args(argv)
-    return asyncio.run(args.run(args, Settings()))
+    try:
+        return asyncio.run(args.run(args, Settings()))
+    except MissingSchema as missing:
+        print(missing, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

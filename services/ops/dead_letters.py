@@ -23,7 +23,8 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -117,22 +118,31 @@ async def read_letters(settings: Settings) -> list[Letter]:
     return sorted(letters, key=lambda letter: letter.letter.failed_at)
 
 
-def chosen(letters: list[Letter], args: argparse.Namespace, settings: Settings) -> list[Letter]:
-    since = getattr(args, "since", None)
-    source = settings.topic(args.source_topic) if getattr(args, "source_topic", None) else None
-    ids = getattr(args, "ids", None) or []
+def chosen(
+    letters: list[Letter], settings: Settings, *, consumer: str | None = None, source_topic: str | None = None,
+    reason: str | None = None, since: datetime | None = None, ids: Sequence[str] = (),
+) -> list[Letter]:
+    """The letters that pass every filter given: refused by `consumer`, from `source_topic`
+    (its registry name), with `reason` in their reason, at or after `since`, whose id
+    starts with one of `ids`."""
+    source = settings.topic(source_topic) if source_topic else None
     return [
         letter for letter in letters
-        if (not args.consumer or letter.letter.consumer == args.consumer)
+        if (not consumer or letter.letter.consumer == consumer)
         and (not source or letter.letter.source_topic == source)
-        and (not args.reason or args.reason.lower() in letter.letter.reason.lower())
+        and (not reason or reason.lower() in letter.letter.reason.lower())
         and (not since or letter.letter.failed_at >= since)
         and (not ids or any(letter.dead_letter_id.startswith(prefix) for prefix in ids))
     ]
 
 
+def _chosen_by(args: argparse.Namespace, letters: list[Letter], settings: Settings) -> list[Letter]:
+    return chosen(letters, settings, consumer=args.consumer, source_topic=args.source_topic, reason=args.reason,
+                  since=args.since, ids=getattr(args, "ids", None) or ())
+
+
 async def list_letters(args: argparse.Namespace, settings: Settings) -> int:
-    letters = chosen(await read_letters(settings), args, settings)
+    letters = _chosen_by(args, await read_letters(settings), settings)
     for letter in letters:
         print(_line(letter))
     print(f"{len(letters)} dead letters")
@@ -168,28 +178,42 @@ async def show_letter(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def redrive_letters(args: argparse.Namespace, settings: Settings) -> int:
-    letters = chosen(await read_letters(settings), args, settings)
-    quarantined = [letter for letter in letters if letter.quarantined and not args.force]
+@dataclass(frozen=True)
+class RedrivePlan:
+    sendable: list[Letter]
+    quarantined: list[Letter]  # redriven MAX_REDRIVES times and refused again
+    cut: list[Letter]  # kept cut to fit the dead letter: not whole, so not sent
+    past_max: int  # sendable, but beyond the most asked for
+
+
+def plan_redrive(letters: list[Letter], most: int, force: bool = False) -> RedrivePlan:
+    quarantined = [letter for letter in letters if letter.quarantined and not force]
     cut = [letter for letter in letters if letter.letter.original_truncated]
-    sendable = [letter for letter in letters if letter not in quarantined and letter not in cut][: args.max]
+    whole = [letter for letter in letters if letter not in quarantined and letter not in cut]
+    return RedrivePlan(whole[:most], quarantined, cut, max(0, len(whole) - most))
+
+
+async def redrive_letters(args: argparse.Namespace, settings: Settings) -> int:
+    letters = _chosen_by(args, await read_letters(settings), settings)
+    plan = plan_redrive(letters, args.max, args.force)
     verb = "would redrive" if args.dry_run else "redriven"
-    if not args.dry_run and sendable:
-        await _send(settings, sendable)
-    for letter in sendable:
+    if not args.dry_run and plan.sendable:
+        await send_redrives(settings, plan.sendable, getpass.getuser())
+    for letter in plan.sendable:
         print(f"{verb} {letter.dead_letter_id} as {letter.redriven_id()} to {letter.letter.source_topic}")
-    for letter in quarantined:
+    for letter in plan.quarantined:
         print(f"quarantined {letter.dead_letter_id}: redriven {letter.redrive_count} times already (--force sends it)")
-    for letter in cut:
+    for letter in plan.cut:
         print(f"not redriven {letter.dead_letter_id}: its record was cut to fit; read it whole from "
               f"{letter.letter.source_topic}/{letter.letter.source_partition}/{letter.letter.source_offset}")
-    left = len(letters) - len(sendable) - len(quarantined) - len(cut)
-    print(f"{verb} {len(sendable)} of {len(letters)} dead letters" + (f" ({left} past --max)" if left else ""))
-    _histogram(sendable)
+    print(f"{verb} {len(plan.sendable)} of {len(letters)} dead letters"
+          + (f" ({plan.past_max} past --max)" if plan.past_max else ""))
+    _histogram(plan.sendable)
     return 0
 
 
-async def _send(settings: Settings, letters: list[Letter]) -> None:
+async def send_redrives(settings: Settings, letters: list[Letter], redriven_by: str) -> None:
+    """Sends each letter's record back to its source topic under its new id, and records it."""
     producer = AIOKafkaProducer(**client_options(settings, ADMIN), acks="all", enable_idempotence=True)
     pool = await create_pool(settings.database_url, "operations", max_size=2)
     try:
@@ -213,7 +237,7 @@ async def _send(settings: Settings, letters: list[Letter]) -> None:
                     "INSERT INTO redrives (dead_letter_id, new_event_id, source_topic, consumer, reason, redrive_count,"
                     " redriven_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     letter.dead_letter_id, letter.redriven_id(), record.source_topic, record.consumer,
-                    record.reason[:500], letter.redrive_count + 1, getpass.getuser(),
+                    record.reason[:500], letter.redrive_count + 1, redriven_by,
                 )
     finally:
         await producer.stop()
@@ -234,11 +258,16 @@ def _histogram(letters: list[Letter]) -> None:
     if not letters:
         return
     print("by reason:")
-    for reason, count in Counter(_reason_kind(letter.letter.reason) for letter in letters).most_common():
+    for reason, count in reasons(letters):
         print(f"  {count:>5}  {reason}")
 
 
-def _reason_kind(reason: str) -> str:
+def reasons(letters: list[Letter]) -> list[tuple[str, int]]:
+    """How many letters for each kind of reason, the commonest first."""
+    return Counter(reason_kind(letter.letter.reason) for letter in letters).most_common()
+
+
+def reason_kind(reason: str) -> str:
     """A reason without what varies from record to record (quoted values, ids)."""
     kind = re.sub(r"'[^']*'|\"[^\"]*\"", "…", reason)
     kind = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>", kind)

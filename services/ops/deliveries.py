@@ -10,7 +10,8 @@ running dispatcher picks it up within its poll interval.
 from __future__ import annotations
 
 import argparse
-from datetime import UTC
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
@@ -42,16 +43,78 @@ def register(groups: argparse._SubParsersAction) -> None:
     resend.set_defaults(run=resend_deliveries)
 
 
+@dataclass(frozen=True)
+class Owed:
+    """What notification owes on one channel."""
+
+    channel: str
+    pending: int  # to be sent, now or at a later attempt
+    due: int  # of those, due now
+    oldest_due_s: float | None  # how long the oldest due one has waited
+    held: int  # held for a digest
+    failed: int  # given up: resendable
+
+
+@dataclass(frozen=True)
+class Resent:
+    resent: list[asyncpg.Record]
+    refused: list[str]  # why each other one named was not resent
+
+
+async def owed_deliveries(conn: asyncpg.Connection) -> list[Owed]:
+    rows = await conn.fetch(
+        "SELECT channel, count(*) FILTER (WHERE status = 'pending') AS pending,"
+        " count(*) FILTER (WHERE status = 'pending' AND next_attempt_at <= now()) AS due,"
+        " extract(epoch FROM now() - min(next_attempt_at) FILTER (WHERE status = 'pending'"
+        "   AND next_attempt_at <= now()))::float8 AS oldest_due_s,"
+        " count(*) FILTER (WHERE status = 'held') AS held, count(*) FILTER (WHERE status = 'failed') AS failed"
+        " FROM deliveries WHERE status IN ('pending', 'held', 'failed') GROUP BY channel"
+    )
+    found = {row["channel"]: Owed(**dict(row)) for row in rows}
+    return [found.get(channel) or Owed(channel, 0, 0, None, 0, 0) for channel in CHANNELS]
+
+
+async def find_deliveries(
+    conn: asyncpg.Connection, status: str | None = None, channel: str | None = None,
+    since: datetime | None = None, limit: int = 100,
+) -> list[asyncpg.Record]:
+    """Deliveries, newest first."""
+    return await conn.fetch(
+        "SELECT delivery_id, notice_key, about_id, status, channel, destination, attempts, created_at, next_attempt_at,"
+        " last_error FROM deliveries"
+        " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR channel = $2)"
+        "  AND ($3::timestamptz IS NULL OR created_at >= $3)"
+        " ORDER BY created_at DESC LIMIT $4",
+        status, channel, since, limit,
+    )
+
+
+async def resend(conn: asyncpg.Connection, ids: list[UUID], all_failed: bool = False, dry_run: bool = False) -> Resent:
+    """Makes the named failed deliveries (or every failed one) pending and due now."""
+    async with conn.transaction():
+        chosen = await conn.fetch(
+            "SELECT delivery_id, notice_key, about_id, status, channel, destination, attempts, created_at, next_attempt_at,"
+            " last_error FROM deliveries"
+            " WHERE CASE WHEN $2 THEN status = 'failed' ELSE delivery_id = ANY($1::uuid[]) END"
+            " ORDER BY created_at FOR UPDATE",
+            ids, all_failed,
+        )
+        failed = [row for row in chosen if row["status"] == "failed"]
+        if failed and not dry_run:
+            await conn.execute(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = now(), lease_until = NULL"
+                " WHERE delivery_id = ANY($1::uuid[])",
+                [row["delivery_id"] for row in failed],
+            )
+    refused = [f"{row['delivery_id']}: it is {row['status']}, not failed" for row in chosen if row["status"] != "failed"]
+    refused += [f"{missing}: no such delivery" for missing in set(ids) - {row["delivery_id"] for row in chosen}]
+    return Resent(failed, refused)
+
+
 async def list_deliveries(args: argparse.Namespace, settings: Settings) -> int:
     conn = await notification_connection(settings)
     try:
-        rows = await conn.fetch(
-            "SELECT delivery_id, status, channel, destination, attempts, created_at, last_error FROM deliveries"
-            " WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR channel = $2)"
-            "  AND ($3::timestamptz IS NULL OR created_at >= $3)"
-            " ORDER BY created_at DESC LIMIT $4",
-            args.status, args.channel, args.since, args.limit,
-        )
+        rows = await find_deliveries(conn, args.status, args.channel, args.since, args.limit)
     finally:
         await conn.close()
     for row in rows:
@@ -66,35 +129,16 @@ async def resend_deliveries(args: argparse.Namespace, settings: Settings) -> int
         return 2
     conn = await notification_connection(settings)
     try:
-        async with conn.transaction():
-            chosen = await conn.fetch(
-                "SELECT delivery_id, status, channel, destination, attempts, created_at, last_error FROM deliveries"
-                " WHERE CASE WHEN $2 THEN status = 'failed' ELSE delivery_id = ANY($1::uuid[]) END"
-                " ORDER BY created_at FOR UPDATE",
-                args.ids, args.all_failed,
-            )
-            failed = [row for row in chosen if row["status"] == "failed"]
-            if failed and not args.dry_run:
-                await conn.execute(
-                    "UPDATE deliveries SET status = 'pending', next_attempt_at = now(), lease_until = NULL"
-                    " WHERE delivery_id = ANY($1::uuid[])",
-                    [row["delivery_id"] for row in failed],
-                )
+        outcome = await resend(conn, args.ids, args.all_failed, args.dry_run)
     finally:
         await conn.close()
     verb = "would resend" if args.dry_run else "resent"
-    for row in failed:
+    for row in outcome.resent:
         print(f"{verb} {_line(row)}")
-    refused = 0
-    for row in chosen:
-        if row["status"] != "failed":
-            refused += 1
-            print(f"not resent {row['delivery_id']}: it is {row['status']}, not failed")
-    for missing in set(args.ids) - {row["delivery_id"] for row in chosen}:
-        refused += 1
-        print(f"not resent {missing}: no such delivery")
-    print(f"{verb} {len(failed)} deliveries")
-    return 1 if refused else 0
+    for refusal in outcome.refused:
+        print(f"not resent {refusal}")
+    print(f"{verb} {len(outcome.resent)} deliveries")
+    return 1 if outcome.refused else 0
 
 
 def _line(row: asyncpg.Record) -> str:

@@ -34,24 +34,44 @@ async def consumer_lag(settings: Settings) -> list[tuple[str, str, int, int, flo
         committed = {group: await admin.list_consumer_group_offsets(group) for group in groups}
         partitions = sorted({tp for offsets in committed.values() for tp in offsets})
         ends = await consumer.end_offsets(partitions) if partitions else {}
-        rows = []
-        for group in groups:
-            for tp, offset in sorted(committed[group].items()):
-                behind = max(0, ends[tp] - offset.offset)
-                rows.append((group, tp.topic, tp.partition, behind, await _age(consumer, tp, offset.offset) if behind else 0.0))
-        return rows
+        behind = {(group, tp): max(0, ends[tp] - offset.offset)
+                  for group in groups for tp, offset in committed[group].items()}
+        written_at = await _written_at(consumer, {(tp, committed[group][tp].offset)
+                                                  for (group, tp), n in behind.items() if n})
+        now = time.time()
+        return [
+            (group, tp.topic, tp.partition, n,
+             0.0 if not n else (now - written_at[(tp, committed[group][tp].offset)]
+                                if (tp, committed[group][tp].offset) in written_at else None))
+            for (group, tp), n in sorted(behind.items(), key=lambda item: (item[0][0], item[0][1]))
+        ]
     finally:
         await consumer.stop()
         await admin.close()
 
 
-async def _age(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> float | None:
-    """Seconds since the first record not yet committed past was written."""
-    consumer.assign([tp])
-    consumer.seek(tp, offset)
-    found = await consumer.getmany(tp, timeout_ms=AGE_TIMEOUT_MS, max_records=1)
-    records = found.get(tp)
-    return time.time() - records[0].timestamp / 1000 if records else None
+async def _written_at(consumer: AIOKafkaConsumer, wanted: set[tuple[TopicPartition, int]]) -> dict:
+    """When the record at each (partition, offset) was written (seconds since the epoch),
+    read in rounds: each round fetches the first record at one wanted offset of every
+    partition at once (groups that stopped at different offsets of one partition take a
+    round each). What is not found within AGE_TIMEOUT_MS is left out."""
+    found: dict[tuple[TopicPartition, int], float] = {}
+    remaining = sorted(wanted, key=lambda item: (item[0].topic, item[0].partition, item[1]))
+    deadline = time.monotonic() + AGE_TIMEOUT_MS / 1000
+    while remaining and time.monotonic() < deadline:
+        this_round = {tp: offset for tp, offset in remaining}  # one offset per partition
+        consumer.assign(list(this_round))
+        for tp, offset in this_round.items():
+            consumer.seek(tp, offset)
+        waiting = set(this_round)
+        while waiting and time.monotonic() < deadline:
+            timeout_ms = max(1, int((deadline - time.monotonic()) * 1000))
+            for tp, records in (await consumer.getmany(*waiting, timeout_ms=timeout_ms, max_records=len(waiting))).items():
+                if records and tp in waiting:
+                    found[(tp, this_round[tp])] = records[0].timestamp / 1000
+                    waiting.discard(tp)
+        remaining = [item for item in remaining if item not in found and this_round.get(item[0]) != item[1]]
+    return found
 
 
 async def show_lag(args: argparse.Namespace, settings: Settings) -> int:

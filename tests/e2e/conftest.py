@@ -1,4 +1,4 @@
-"""The four services as real processes, a real SMTP server for the coaches' mail and the
+"""The four services and the operators' console as real processes, a real SMTP server for the coaches' mail and the
 real trace viewer (Zipkin, started by `make up`) for their spans — all on 127.0.0.1."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from deploy import zipkin
 from deploy.demo.partners import provision
-from deploy.local import SERVICES, ServiceProcesses
+from deploy.local import EVERY_PROCESS, ServiceProcesses
 from services.intake.admin import event_types
 from services.intake.partners import Partner
 from tests.peers import Inbox, free_port
@@ -25,6 +25,7 @@ E2E_PARTNERS = (
     # the coach of the story's company (a_need: 556036-0793)
     Partner("coach-karin", "Karin Lindqvist (coach)", event_types("none"), org_numbers=frozenset({"5560360793"}),
             reporting="coach"),
+    Partner("drift", "Programkontoret, drift", event_types("none"), operator=True),
 )
 
 
@@ -44,7 +45,13 @@ def zipkin_url() -> str:
 
 
 @pytest.fixture(scope="module")
-def platform(settings, inbox, zipkin_url, tmp_path_factory) -> Iterator[ServiceProcesses]:
+def platform_env() -> dict[str, str]:
+    """Settings a test module runs the platform with besides the common ones (override it)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def platform(settings, inbox, zipkin_url, platform_env, tmp_path_factory) -> Iterator[ServiceProcesses]:
     env = {
         "REDTHREAD_NAMESPACE": settings.namespace,
         "DATABASE_URL": settings.database_url,
@@ -53,8 +60,10 @@ def platform(settings, inbox, zipkin_url, tmp_path_factory) -> Iterator[ServiceP
         "REDTHREAD_PARTNER_CACHE_S": "0.5",  # a partner registered during a test is known within a second
         "OTEL_EXPORTER_ZIPKIN_ENDPOINT": f"{zipkin_url}/api/v2/spans",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "REDTHREAD_TRACE_VIEWER_URL": f"{zipkin_url}/zipkin",
+        **platform_env,
     }
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in EVERY_PROCESS}
     env["REDTHREAD_PUBLIC_URL"] = f"http://127.0.0.1:{ports['notification']}"
     log_dir: Path = tmp_path_factory.mktemp("service-logs")
     processes = ServiceProcesses(env, log_dir, ports)
@@ -65,6 +74,6 @@ def platform(settings, inbox, zipkin_url, tmp_path_factory) -> Iterator[ServiceP
         yield processes
     finally:
         processes.stop()
-        for name in SERVICES:
+        for name in EVERY_PROCESS:
             tail = (log_dir / f"{name}.log").read_text(errors="replace").splitlines()[-15:]
             print(f"--- {name}.log (tail)\n" + "\n".join(tail))

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings
 from contracts.envelope import encode, new_event
 from contracts.topics import DEAD_LETTERS, PARTNER_NEEDS, own_topic
 from deploy.demo.partners import provision
-from deploy.local import SERVICES
+from deploy.local import EVERY_PROCESS
 from services.common.kafka_provisioning import provision_partner, set_partner_password
 from services.common.kafka_security import client_options
 from services.intake.admin import event_types
@@ -240,7 +240,7 @@ def test_api7_server_side_request_forgery(platform, keys, url):
 
 
 def test_api8_security_misconfiguration(platform, keys):
-    for service in SERVICES:
+    for service in EVERY_PROCESS:
         with call(platform, service) as anonymous:
             missing = anonymous.get("/v1/no-such-thing")
             health = anonymous.get("/health")
@@ -255,14 +255,15 @@ def test_api8_security_misconfiguration(platform, keys):
 
 # --- API9:2023 Improper Inventory Management ------------------------------------------------
 
-# The board's dashboard: pages, not API, so not in the OpenAPI document (but inventoried).
-PAGES = {("GET", "/"), ("GET", "/dashboard/{path}")}
+# The board's dashboard and the operators' page: pages, not API, so not in the OpenAPI
+# document (but inventoried).
+PAGES = {("GET", "/"), ("GET", "/dashboard/{path}"), ("GET", "/operations/{path}")}
 
 
 def test_api9_improper_inventory_management(platform):
     """What each running service publishes is exactly the reviewed inventory of routes and
     roles (tests/unit/test_route_inventory.py): no forgotten or undocumented route."""
-    for service in SERVICES:
+    for service in EVERY_PROCESS:
         with call(platform, service) as anonymous:
             published = anonymous.get("/openapi.json").json()["paths"]
         routes = {(method.upper(), path) for path, methods in published.items() for method in methods}
@@ -280,7 +281,7 @@ ROLES = {"partner": A, "coach": COACH_B, "board": BOARD, "operator": OPERATOR}
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", EVERY_PROCESS)
 def test_generated_requests_with_each_roles_key_never_get_a_server_error(platform, keys, service, role):
     schema = schemathesis.openapi.from_url(platform.url(service) + "/openapi.json")
     auth = {"Authorization": f"Bearer {keys[ROLES[role].partner_id]}"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from deploy.local import SERVICES
+from deploy.local import CONSOLE, SERVICES
 from deploy.postgres.postgres import SERVER_SETTINGS
 from services.common.settings import SERVICE_PORTS, Settings
 
@@ -119,3 +119,26 @@ def test_prometheus_runs_the_version_promtool_checks_with_the_checked_files():
     assert COMPOSE["prometheus"]["image"] == f"prom/prometheus:v3.{int(minor)}.{patch}"
     mounted = {volume.split(":")[0] for volume in COMPOSE["prometheus"]["volumes"]}
     assert mounted == {"./deploy/prometheus/prometheus.yml", "./deploy/prometheus/alerts.yml"}
+
+
+def test_the_operators_console_runs_as_admin_on_its_local_port_and_links_into_the_trace_viewer():
+    console = COMPOSE[CONSOLE]
+    assert console["command"] == ["python", "-m", f"services.{CONSOLE}"]
+    environment = console["environment"]
+    assert environment["REDTHREAD_HTTP_PORT"] == str(SERVICE_PORTS[CONSOLE])
+    assert console["ports"] == [f"{SERVICE_PORTS[CONSOLE]}:{SERVICE_PORTS[CONSOLE]}"]
+    assert environment["REDTHREAD_KAFKA_PRINCIPAL"] == "admin"
+    assert environment["REDTHREAD_KAFKA_PASSWORD"] == COMPOSE["topics"]["environment"]["REDTHREAD_KAFKA_PASSWORD"]
+    assert environment["REDTHREAD_OUTBOX_RELAY"] == "in-process" and f"{CONSOLE}-relay" not in COMPOSE
+    assert environment["REDTHREAD_TRACE_VIEWER_URL"].endswith("9411/zipkin}")
+    known = {f"REDTHREAD_{field.upper()}" for field in Settings.model_fields} | {"DATABASE_URL"}
+    assert {k for k in environment if k.startswith("REDTHREAD_")} <= known
+
+
+def test_prometheus_scrapes_every_process_with_metrics():
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    [job] = config["scrape_configs"]
+    targets = {target for group in job["static_configs"] for target in group["targets"]}
+    assert targets == {f"{name}:{SERVICE_PORTS[name]}" for name in (*SERVICES, CONSOLE)} | {
+        f"{name}-relay:{COMPOSE[f'{name}-relay']['environment']['REDTHREAD_HTTP_PORT']}" for name in SERVICES
+    }

@@ -1,4 +1,4 @@
-"""Every route of the four services, with who may call it (services/common/access.py).
+"""Every route of the four services and the operators' console, with who may call it (services/common/access.py).
 
 A new route fails here until it declares its access and is added below, so that opening a
 door is a decision someone writes down; a route that requires a key is called without one
@@ -64,6 +64,18 @@ EXPECTED: dict[str, dict[tuple[str, str], str]] = {
         ("GET", "/v1/board/companies"): "reporting board",
         ("GET", "/v1/companies/{org_number}/timeline"): "reporting board or coach",
         ("GET", "/v1/needs/{need_id}/matches"): "reporting board or coach",
+    },
+    "operations": HEALTH | {
+        ("GET", "/"): "public",
+        ("GET", "/operations/{path}"): "public",
+        ("GET", "/v1/operations/about"): "operator",
+        ("GET", "/v1/operations/flow"): "operator",
+        ("GET", "/v1/operations/lag"): "operator",
+        ("GET", "/v1/operations/outbox"): "operator",
+        ("GET", "/v1/operations/dead-letters"): "operator",
+        ("POST", "/v1/operations/dead-letters/redrive"): "operator",
+        ("GET", "/v1/operations/deliveries"): "operator",
+        ("POST", "/v1/operations/deliveries/resend"): "operator",
     },
 }
 

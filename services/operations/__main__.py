@@ -1,0 +1,3 @@
+from services.operations.service import build
+
+build().run()
