@@ -70,6 +70,12 @@ class LetterProblem(BaseModel):
     message: str
 
 
+class RedriveRecord(BaseModel):
+    at: datetime
+    by: str = Field(description="The operator's login, or console:<partner> for the page")
+    new_event_id: str
+
+
 class DeadLetterView(BaseModel):
     dead_letter_id: str
     failed_at: datetime
@@ -86,6 +92,7 @@ class DeadLetterView(BaseModel):
                                           "unless forced")
     cut: bool = Field(description="Its record was cut to fit the dead letter, so it cannot be redriven from it")
     trace_url: str | None = Field(description="Where the trace viewer shows what happened to the record")
+    redriven: list[RedriveRecord] = Field(description="Each time an operator sent it back, the latest first")
 
 
 class ReasonCount(BaseModel):
@@ -174,7 +181,20 @@ def build_router(service: "Service") -> APIRouter:
     def search_link(tag: str, value: str) -> str | None:
         return f"{viewer}/?annotationQuery={quote(f'{tag}={value}')}&lookback=7d" if viewer else None
 
-    def letter_view(letter: dead_letters.Letter) -> DeadLetterView:
+    async def redrives_of(letters: list[dead_letters.Letter]) -> dict[str, list[RedriveRecord]]:
+        async with service.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT dead_letter_id, redriven_at, redriven_by, new_event_id FROM redrives"
+                " WHERE dead_letter_id = ANY($1::text[]) ORDER BY redriven_at DESC",
+                [letter.dead_letter_id for letter in letters],
+            )
+        found: dict[str, list[RedriveRecord]] = {}
+        for row in rows:
+            found.setdefault(row["dead_letter_id"], []).append(
+                RedriveRecord(at=row["redriven_at"], by=row["redriven_by"], new_event_id=row["new_event_id"]))
+        return found
+
+    def letter_view(letter: dead_letters.Letter, redriven: list[RedriveRecord]) -> DeadLetterView:
         record = letter.letter
         event_id = record.original_headers.get("ce_id")
         traceparent = record.original_headers.get("traceparent", "")
@@ -189,7 +209,7 @@ def build_router(service: "Service") -> APIRouter:
             problems=[LetterProblem(location=p.location, message=p.message) for p in record.problems],
             event_id=event_id, event_type=record.original_headers.get("ce_type"),
             redrive_count=letter.redrive_count, quarantined=letter.quarantined, cut=record.original_truncated,
-            trace_url=trace_url,
+            trace_url=trace_url, redriven=redriven,
         )
 
     def delivery_view(row: asyncpg.Record) -> DeliveryView:
@@ -241,9 +261,11 @@ def build_router(service: "Service") -> APIRouter:
         every = await dead_letters.read_letters(settings)
         letters = dead_letters.chosen(every, settings, consumer=consumer, source_topic=source_topic, reason=reason,
                                       since=since)
+        shown = list(reversed(letters[-LETTERS_SHOWN:]))
+        redriven = await redrives_of(shown)
         return DeadLetters(
             total=len(letters),
-            letters=[letter_view(letter) for letter in reversed(letters[-LETTERS_SHOWN:])],
+            letters=[letter_view(letter, redriven.get(letter.dead_letter_id, [])) for letter in shown],
             by_reason=_reasons(letters),
             consumers=sorted({letter.letter.consumer for letter in every}),
             source_topics=sorted({settings.registry_name(letter.letter.source_topic) for letter in every}),

@@ -1,5 +1,7 @@
 """`/metrics` after a known workload: three needs accepted and one refused over HTTP, and
-the three handled by matching's consumer, read back from the services' Prometheus text."""
+the three handled by matching's consumer, read back from the services' Prometheus text;
+their relay through intake's outbox timed; matching's group caught up on every partition,
+as the operators' console reports it."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import time
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from contracts.topics import NEEDS
 from tests.conftest import a_need
 
 
@@ -36,6 +39,9 @@ def test_metrics_count_a_known_workload(platform):
     assert value(intake, "redthread_http_requests_total", method="POST", route="/v1/needs", status="202") == 3
     assert value(intake, "redthread_http_requests_total", method="POST", route="/v1/needs", status="422") == 1
     assert value(intake, "redthread_http_request_seconds_count", method="POST", route="/v1/needs") == 4
+    relayed = value(intake, "redthread_outbox_relay_seconds_count")
+    assert relayed >= 3  # the three needs (and the partner-access notices intake relayed before)
+    assert value(intake, "redthread_outbox_relay_seconds_bucket", le="+Inf") == relayed
 
     deadline = time.monotonic() + 45
     while True:
@@ -54,6 +60,19 @@ def test_metrics_count_a_known_workload(platform):
     notification = samples(platform, "notification")
     assert ("redthread_deliveries_owed", (("channel", "email"),)) in notification
     assert value(notification, "redthread_peers_unreachable") == 0
+    # Every group's lag per partition, from the console: matching has caught up on the needs.
+    group = f"{platform.env['REDTHREAD_NAMESPACE']}.redthread.matching"
+    deadline = time.monotonic() + 30
+    while True:
+        console = samples(platform, "operations")
+        lag = {dict(labels)["partition"]: count for (name, labels), count in console.items()
+               if name == "redthread_consumer_group_lag_records" and ("group", group) in labels
+               and ("topic", "redthread.needs.v1") in labels}
+        if lag and not any(lag.values()):
+            break
+        assert time.monotonic() < deadline, f"matching's lag on the needs as the console reports it: {lag}"
+        time.sleep(1)
+    assert len(lag) == NEEDS.partitions
     # No id, partner or company in any label.
-    labels = {value for (_, pairs) in matching | intake for _, value in pairs}
+    labels = {value for (_, pairs) in matching | intake | console for _, value in pairs}
     assert not any(len(label) == 36 and label.count("-") == 4 for label in labels)

@@ -140,6 +140,8 @@ async def test_an_operator_redrives_a_refused_need_and_resends_a_given_up_delive
     await expect(page.locator("#redrive-message")).to_have_text("Would redrive 1.", timeout=TIMEOUT_MS)
     await page.click("#redrive")  # asks to confirm (accepted by the dialog handler)
     await expect(page.locator("#redrive-message")).to_contain_text("Redriven: 1.", timeout=TIMEOUT_MS)
+    await expect(letter.locator(".badge--done")).to_contain_text("sent back", timeout=TIMEOUT_MS)
+    await expect(letter.locator(".badge--done")).to_contain_text("by console:drift")
     accepted = await read_topic(settings, settings.topic(NEEDS.name), where=lambda r: need_id in r.value.decode(),
                                 at_least=2, timeout_s=8)
     assert len(accepted) == 1
@@ -161,6 +163,8 @@ async def test_an_operator_redrives_a_refused_need_and_resends_a_given_up_delive
     await asyncio.to_thread(wait_for, lambda: len(receiver.at(FEED_PATH)) >= 2, 30, "the resent delivery")
     [(_, first), (_, second)] = receiver.at(FEED_PATH)[:2]
     assert first == second and need_id in json.dumps(json.loads(second))
+    metrics = httpx.get(platform.url("notification") + "/metrics", timeout=5).text
+    assert 'redthread_delivery_seconds_count{channel="webhook"} 1.0' in metrics  # the resent one, owed since the 410
 
     # 5. In Swedish.
     await page.click("button[data-language=sv]")

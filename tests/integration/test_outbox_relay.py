@@ -11,8 +11,9 @@ import subprocess
 import sys
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from opentelemetry import context, propagate
 
 from contracts.envelope import new_event
@@ -23,6 +24,7 @@ from services.common.outbox import OutboxRelay, add_to_outbox
 from services.common.settings import Settings
 from services.matching.service import build as build_matching
 from tests.conftest import a_need, headers_of, read_topic
+from tests.peers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -114,6 +116,7 @@ async def test_a_relay_in_its_own_process_is_woken_by_each_commit(pool, settings
         "REDTHREAD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "REDTHREAD_OUTBOX_POLL_INTERVAL_S": "60",
         "REDTHREAD_KAFKA_PRINCIPAL": ADMIN,
+        "REDTHREAD_HTTP_PORT": str(metrics_port := free_port()),
     }
     with open(log_path, "wb") as log:
         relay = subprocess.Popen(
@@ -133,6 +136,8 @@ async def test_a_relay_in_its_own_process_is_woken_by_each_commit(pool, settings
             where=lambda r: headers_of(r)["ce_id"] == event_id,
         )
         assert headers_of(record)["ce_source"] == "/test/outbox"
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        assert "redthread_outbox_relay_seconds_count 1.0" in metrics  # its latency, for Prometheus
     finally:
         relay.send_signal(signal.SIGTERM)
         assert relay.wait(timeout=20) == 0, log_path.read_text()

@@ -31,7 +31,8 @@
       parked: "Parked", caughtUp: "Every consumer group is caught up.", noTopics: "No topics yet.",
       noOutbox: "No service's outbox in this database yet.", noLetters: "No dead letters.",
       refused: "Refused", reason: "Reason", trace: "Trace", select: "Select", selectAll: "Select all shown",
-      redriven: (n) => `redriven ${n}×`, quarantined: "quarantined", cut: "cut: read it from its topic",
+      redriven: (n) => `redriven ${n}×`, quarantined: "quarantined",
+      sentBack: (when, by) => `sent back ${when} by ${by}`, cut: "cut: read it from its topic",
       lettersShown: (shown, total) => shown < total ? `The newest ${shown} of ${total}.` : `${total} in all.`,
       byReason: "By reason", channel: "Channel", pending: "Pending", due: "Due now", oldestDue: "Oldest due",
       held: "Held for a digest", failed: "Given up", noFailed: "Nothing given up.", created: "Created",
@@ -64,7 +65,8 @@
       parked: "Parkerade", caughtUp: "Alla konsumentgrupper är i fas.", noTopics: "Inga ämnen ännu.",
       noOutbox: "Ingen tjänsts utkorg i databasen ännu.", noLetters: "Inga döda brev.",
       refused: "Avvisad", reason: "Orsak", trace: "Spårning", select: "Välj", selectAll: "Välj alla som visas",
-      redriven: (n) => `omsänd ${n} gång(er)`, quarantined: "i karantän", cut: "avkortad: läs den i sitt ämne",
+      redriven: (n) => `omsänd ${n} gång(er)`, quarantined: "i karantän",
+      sentBack: (when, by) => `skickad tillbaka ${when} av ${by}`, cut: "avkortad: läs den i sitt ämne",
       lettersShown: (shown, total) => shown < total ? `De ${shown} senaste av ${total}.` : `${total} totalt.`,
       byReason: "Per orsak", channel: "Kanal", pending: "Väntande", due: "Att skicka nu", oldestDue: "Äldsta att skicka",
       held: "Sparas till sammandrag", failed: "Uppgivna", noFailed: "Inget uppgivet.", created: "Skapad",
@@ -237,6 +239,8 @@
           letter.redrive_count ? h("span", { class: "badge" }, t("redriven", letter.redrive_count)) : null,
           letter.quarantined ? h("span", { class: "badge badge--bad" }, t("quarantined")) : null,
           letter.cut ? h("span", { class: "badge badge--bad" }, t("cut")) : null,
+          letter.redriven.length ? h("span", { class: "badge badge--done" },
+            t("sentBack", moment(letter.redriven[0].at), letter.redriven[0].by)) : null,
         ];
         return h("tr", { "data-letter": letter.dead_letter_id },
           h("td", {}, box),
@@ -428,6 +432,7 @@
 
   function translate() {
     document.documentElement.lang = state.language;
+    for (const id of ["redrive-message", "resend-message"]) document.getElementById(id).textContent = "";
     for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
     for (const button of document.querySelectorAll(".language")) {
       button.setAttribute("aria-pressed", String(button.dataset.language === state.language));
