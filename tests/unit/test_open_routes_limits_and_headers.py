@@ -9,6 +9,7 @@ import pytest
 from services.common.problems import Problem
 from services.common.rate_limits import RateLimits
 from services.common.settings import Settings
+from services.operations.service import build as build_operations
 from services.reporting.service import build as build_reporting
 
 
@@ -38,9 +39,14 @@ async def test_health_is_never_counted():
     assert 429 not in [r.status_code for r in answers]
 
 
-async def test_pages_carry_a_content_security_policy_and_every_answer_the_security_headers():
-    app = reporting_app(per_minute=100)
-    page, docs, api = await get_all(app, ["/dashboard/", "/docs", "/v1/board/funnel"])
+@pytest.mark.parametrize(("build", "page_path", "api_path"), [
+    (build_reporting, "/dashboard/", "/v1/board/funnel"),
+    (build_operations, "/operations/", "/v1/operations/lag"),
+], ids=["the board's dashboard", "the operators' page"])
+async def test_pages_carry_a_content_security_policy_and_every_answer_the_security_headers(build, page_path, api_path):
+    app = build(Settings(public_requests_per_minute=100)).http_app
+    page, docs, api = await get_all(app, [page_path, "/docs", api_path])
+    assert page.status_code == 200 and "<html" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert "content-security-policy" not in docs.headers  # Swagger UI comes from its CDN
