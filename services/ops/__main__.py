@@ -7,10 +7,10 @@ import asyncio
 import sys
 
 from services.common.settings import Settings
-from services.ops import dead_letters, deliveries, flow, lag, links, outbox
+from services.ops import dead_letters, deliveries, flow, lag, links, outbox, replay
 from services.ops.connection import MissingSchema
 
-GROUPS = (dead_letters, deliveries, flow, lag, links, outbox)
+GROUPS = (dead_letters, deliveries, flow, lag, links, outbox, replay)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     for group in GROUPS:
         group.register(groups)
-    args = parser.parse_args(argv)
+    args, passed_on = parser.parse_known_args(argv)
+    if passed_on and not getattr(args, "passes_on", False):
+        parser.error(f"unrecognized arguments: {' '.join(passed_on)}")
+    args.passed_on = passed_on
     try:
         return asyncio.run(args.run(args, Settings()))
     except MissingSchema as missing:

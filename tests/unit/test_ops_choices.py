@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from contracts.events import DeadLetterRecord
 from services.common.settings import Settings
 from services.operations.service import _topic_label
@@ -67,3 +69,14 @@ def test_a_metric_never_names_a_partner_by_its_own_topic():
     assert _topic_label(SETTINGS, "t1.redthread.needs.v1") == "redthread.needs.v1"
     assert _topic_label(SETTINGS, "t1.partner.needs.v1") == "partner.needs.v1"
     assert _topic_label(SETTINGS, "t1.partner.iuc-smaland.needs.v1") == "partner.*.needs.v1"
+
+
+def test_the_replay_is_one_of_the_operator_commands_with_its_own_arguments(capsys):
+    from services.ops.__main__ import main
+
+    with pytest.raises(SystemExit) as shown:
+        main(["replay", "--help"])
+    assert shown.value.code == 0 and "python -m services.reporting.replay" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:
+        main(["lag", "--into", "x"])  # what only the replay takes is refused elsewhere
+    assert refused.value.code == 2 and "unrecognized arguments: --into x" in capsys.readouterr().err
