@@ -32,6 +32,7 @@ class Observations:
     broker: str | None = None
     consumers: list[ConsumerProgress] = field(default_factory=list)
     outbox_oldest_s: float | None = None
+    outbox_waiting: int = 0
     outbox_parked: int = 0
     failing_workers: list[tuple[str, float, str]] = field(default_factory=list)  # name, for how long, last error
     other: dict[str, str | None] = field(default_factory=dict)  # a check of the service's own: None when fine

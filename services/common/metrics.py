@@ -88,6 +88,10 @@ class Metrics:
             "Age of the oldest record a consumer group has not committed past, per partition (0 when none waits)",
             ["group", "topic", "partition"], registry=self.registry,
         )
+        self.outbox_waiting = Gauge(
+            "redthread_outbox_waiting", "Rows committed in the outbox and not yet sent to Kafka (its backlog)",
+            registry=self.registry,
+        )
         self.outbox_parked = Gauge(
             "redthread_outbox_parked", "Outbox rows set aside because Kafka refused them", registry=self.registry,
         )

@@ -271,6 +271,7 @@ class Service:
                     consumer.since_last_batch_s if consumer.records_waiting else 0)
             self.metrics.seconds_since_batch.labels(consumer.name).set(consumer.since_last_batch_s)
         self.metrics.outbox_oldest.set(observed.outbox_oldest_s or 0)
+        self.metrics.outbox_waiting.set(observed.outbox_waiting)
         self.metrics.outbox_parked.set(observed.outbox_parked)
         await asyncio.gather(*(_within(observe(self)) for observe in self._metrics_observers))
         return self.metrics.exposition()
@@ -280,7 +281,7 @@ class Service:
             async with self.pool.acquire(timeout=HEALTH_TIMEOUT_S) as conn:
                 return await conn.fetchrow(
                     "SELECT extract(epoch FROM now() - (SELECT created_at FROM outbox ORDER BY id LIMIT 1)) AS oldest,"
-                    " (SELECT count(*) FROM outbox_parked) AS parked"
+                    " (SELECT count(*) FROM outbox) AS waiting, (SELECT count(*) FROM outbox_parked) AS parked"
                 )
 
         now = time.monotonic()
@@ -310,6 +311,7 @@ class Service:
                 for name, c in self.consumers.items()
             ],
             outbox_oldest_s=None if isinstance(found_outbox, Exception) else found_outbox["oldest"],
+            outbox_waiting=0 if isinstance(found_outbox, Exception) else found_outbox["waiting"],
             outbox_parked=0 if isinstance(found_outbox, Exception) else found_outbox["parked"],
             failing_workers=[(w.name, w.failing_for_s, w.last_error or "") for w in workers if w.failing_for_s is not None],
             other={

@@ -57,6 +57,7 @@ def test_metrics_count_a_known_workload(platform):
     assert value(matching, "redthread_batch_seconds_count", consumer="matching") >= 1
     assert ("redthread_consumer_records_waiting", (("consumer", "matching"),)) in matching
     assert value(matching, "redthread_outbox_parked") == 0
+    assert ("redthread_outbox_waiting", ()) in matching
     notification = samples(platform, "notification")
     assert ("redthread_deliveries_owed", (("channel", "email"),)) in notification
     assert value(notification, "redthread_peers_unreachable") == 0

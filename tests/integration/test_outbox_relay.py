@@ -154,6 +154,14 @@ async def test_no_relay_runs_in_a_service_whose_outbox_has_its_own(settings):
         assert health.status_code == 200
         assert json.loads(health.body)["outbox_relayed"] is None  # no relay of its own to count
         service.wake_relay()  # after a commit: nothing to wake, nothing fails
+        async with service.pool.acquire() as conn:
+            await conn.executemany("INSERT INTO outbox (topic, value, headers) VALUES ('nowhere', $1, '{}')",
+                                   [(b"x",)] * 3)
+            try:
+                metrics = (await service.metrics_now()).body.decode()
+            finally:
+                await conn.execute("DELETE FROM outbox WHERE topic = 'nowhere'")
+        assert "redthread_outbox_waiting 3.0" in metrics  # the backlog its relay process has yet to send
     finally:
         await service.stop()
 
