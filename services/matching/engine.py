@@ -29,6 +29,7 @@ from contracts.events import NeedContent, ResearchOutputContent
 from services.matching import meaning
 from services.matching.decision import Evidence, decide, probability
 from services.matching.meaning import Embedder, Nearness, Vectors
+from services.matching.postings import Postings
 from services.matching.text import Analysis, Thesaurus, analyse, default_thesaurus
 
 # v2: proposed by a calibrated decision (decision.py), not a score threshold;
@@ -182,7 +183,7 @@ class Engine:
 
     thesaurus: Thesaurus = field(default_factory=default_thesaurus)
     entries: dict[str, _Entry] = field(default_factory=dict)
-    postings: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    postings: Postings = field(default_factory=Postings)
     _weighted_at: int = 0  # the index size the posted weights were computed at
     on_drift: Callable[[], None] | None = None
     lessons: dict[str, Lesson] = field(default_factory=dict)
@@ -266,12 +267,7 @@ class Engine:
             if doc_id in self.postings.get(feature, ()):
                 self._learned_frequency[feature] -= 1
         for feature in entry.weights:
-            documents = self.postings.get(feature)
-            if documents is None:
-                continue
-            documents.pop(doc_id, None)
-            if not documents:
-                del self.postings[feature]
+            self.postings.discard(feature, doc_id)
 
     def idf(self, feature: str) -> float:
         frequency = len(self.postings.get(feature, ())) - self._learned_frequency.get(feature, 0)
@@ -285,7 +281,7 @@ class Engine:
     def install(self, snapshot: dict[str, _Entry], postings: dict[str, dict[str, float]]) -> None:
         """Use `postings`, computed by postings_for(snapshot) from the entries as they
         were then; what was added, changed or removed since is brought up to date."""
-        self.postings = postings
+        self.postings = Postings(postings)
         for doc_id, entry in snapshot.items():
             if self.entries.get(doc_id) is not entry:
                 self._unpost(doc_id, entry)
@@ -314,15 +310,17 @@ class Engine:
             self.entries[document.doc_id] = _Entry(document, weights, None, learned)
 
     def _post(self, entry: _Entry) -> None:
+        doc_id = entry.document.doc_id
         for feature in entry.learned:
-            if entry.document.doc_id not in self.postings[feature]:
+            if doc_id not in self.postings[feature]:
                 self._learned_frequency[feature] += 1
-        for feature in entry.weights:
-            self.postings[feature].setdefault(entry.document.doc_id, 0.0)
+        for feature in entry.weights:  # counted in the document frequency before the IDF is read
+            if doc_id not in self.postings[feature]:
+                self.postings.set(feature, doc_id, 0.0)
         weighted = {feature: weight * self.idf(feature) for feature, weight in entry.weights.items()}
         norm = _length(weighted, entry.learned)
         for feature, weight in weighted.items():
-            self.postings[feature][entry.document.doc_id] = weight / norm
+            self.postings.set(feature, doc_id, weight / norm)
 
     def _reweigh_if_drifted(self) -> None:
         if abs(len(self.entries) - self._weighted_at) > max(50, self._weighted_at // 10):
@@ -350,11 +348,7 @@ class Engine:
         # Words only a lesson brought into the index add to a match, and take nothing
         # from the query's other matches: they are left out of its length.
         query_norm = _length(vector, learned | {f for f in vector if self._only_learned(f)})
-        dots: dict[str, float] = defaultdict(float)
-        for feature, query_weight in vector.items():
-            for doc_id, weight in self.postings[feature].items():
-                dots[doc_id] += query_weight * weight
-        candidates = leaders(dots, max(CANDIDATES, limit))
+        candidates, dots = self.postings.leaders(vector, max(CANDIDATES, limit))
         nearest = None
         if nearness is None and query.vector is not None and len(self.vectors):
             nearness = self.vectors.near(meaning.from_bytes(query.vector))
@@ -362,7 +356,7 @@ class Engine:
             closest = nearness.nearest(MEANING_CANDIDATES)
             nearest = closest[0][1] if closest else None
             for doc_id, _ in closest:
-                candidates.setdefault(doc_id, dots.get(doc_id, 0.0))
+                candidates.setdefault(doc_id, self.postings.dot(dots, doc_id))
         hits = [
             self._hit(query, analysis, doc_id, dot, query_norm, vector, learned, nearness, nearest)
             for doc_id, dot in candidates.items()
@@ -426,19 +420,6 @@ class Engine:
             evidence = replace(evidence, meaning=round(near, 4), nearest_in_meaning=near >= (best or near),
                                meaning_margin=round(min(near - (best or near), 0.0), 4))
         return Hit(doc_id, score, reasons, evidence, self.judge(evidence))
-
-
-def leaders(dots: dict[str, float], count: int) -> dict[str, float]:
-    """The `count` highest of `dots`, highest first (ties by id): a partial sort in
-    numpy, which on a large index is a few times cheaper than heapq over the items."""
-    if len(dots) <= count:
-        ordered = dots.items()
-    else:
-        ids = list(dots)
-        values = np.fromiter(dots.values(), dtype=np.float64, count=len(ids))
-        kth = -np.partition(-values, count - 1)[count - 1]
-        ordered = ((ids[i], float(values[i])) for i in np.flatnonzero(values >= kth))  # ties at the cut, all
-    return dict(sorted(ordered, key=lambda item: (-item[1], item[0]))[:count])
 
 
 def _length(weighted: dict[str, float], learned: frozenset[str]) -> float:

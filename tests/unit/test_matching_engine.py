@@ -181,18 +181,3 @@ def test_a_taught_index_reweighed_from_scratch_scores_as_the_incremental_one():
     incremental = scores(engine, probe)
     engine.install(dict(engine.entries), postings_for(dict(engine.entries)))
     assert scores(engine, probe) == pytest.approx(incremental)
-
-
-def test_leaders_are_the_highest_dots_highest_first_ties_by_id():
-    import heapq
-    import random
-
-    from services.matching.engine import leaders
-
-    rng = random.Random(7)
-    dots = {f"d{i}": rng.random() for i in range(5000)}
-    expected = sorted(heapq.nlargest(50, dots.items(), key=lambda item: item[1]), key=lambda item: (-item[1], item[0]))
-    assert list(leaders(dots, 50).items()) == expected
-    tied = {"b": 1.0, "a": 1.0, "c": 1.0, "d": 0.5}
-    assert list(leaders(tied, 2)) == ["a", "b"]
-    assert list(leaders({"x": 0.1}, 50)) == ["x"]
