@@ -24,6 +24,7 @@ help:
 	@echo "make docs              AsyncAPI documents of the four services into docs/asyncapi/"
 	@echo "make schemas           regenerate contracts/schemas/ after a contract change"
 	@echo "make bench-intake | bench-matching | bench-notification | eval-matching   benchmarks (ratios to a baseline)"
+	@echo "make bench-postings    the search in words: sums over dicts vs numpy, interleaved A/B (no stack needed)"
 	@echo "make fit-matching      refit the matcher's decision to propose, on the tuning set only"
 	@echo "make eval-loop         simulated loop: do answers for half the needs improve the other half's proposals?"
 	@echo "make bench-reporting   reporting's projection rate and catch-up after a backlog (BENCH_BACKLOG, default 1,000,000)"
@@ -122,6 +123,10 @@ fit-matching: $(VENV)/.installed
 .PHONY: bench-matching
 bench-matching: up
 	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.bench.bench_matching
+
+.PHONY: bench-postings
+bench-postings: $(VENV)/.installed
+	@$(PY) -m tests.bench.bench_postings
 
 .PHONY: bench-reporting
 bench-reporting: up

@@ -21,11 +21,13 @@ class Postings(Mapping[str, dict[str, float]]):
     """Read it as the mapping it is (`postings[feature][doc_id]`); change it only through
     `set` and `discard`, which keep the compiled copies true."""
 
-    def __init__(self, by_feature: Mapping[str, dict[str, float]] | None = None) -> None:
+    def __init__(self, by_feature: dict[str, dict[str, float]] | None = None) -> None:
+        """Takes `by_feature` over as it is, without a copy (an index's postings are the
+        largest thing matching holds): whoever passes it hands it over."""
         self._by_feature: dict[str, dict[str, float]] = defaultdict(dict)
         for feature, documents in (by_feature or {}).items():
             if documents:
-                self._by_feature[feature] = dict(documents)
+                self._by_feature[feature] = documents
         self._slot_of: dict[str, int] = {}  # document id → its index in a search's sums
         self._ids: list[str] = []  # slot → document id; a slot is kept while this index lives
         self._compiled: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -89,7 +91,7 @@ class Postings(Mapping[str, dict[str, float]]):
         compiled = self._compiled.get(feature)
         if compiled is None:
             documents = self[feature]
-            slots = np.fromiter((self._slot(doc_id) for doc_id in documents), dtype=np.int64, count=len(documents))
+            slots = np.fromiter((self._slot(doc_id) for doc_id in documents), dtype=np.int32, count=len(documents))
             weights = np.fromiter(documents.values(), dtype=np.float64, count=len(documents))
             compiled = self._compiled[feature] = (slots, weights)
         return compiled

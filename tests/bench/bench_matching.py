@@ -389,6 +389,8 @@ async def main() -> int:
         progress(f"redthread: {len(rt_need.samples)} needs matched, p95 {rt_need.ms(0.95):.1f} ms")
         rt_output = engine_run(output_search, new_outputs[WARMUP:])
         progress(f"redthread: {len(rt_output.samples)} outputs matched, p95 {rt_output.ms(0.95):.1f} ms")
+    gc.collect()
+    rss_searched, _ = memory_mb()  # with the postings the searches compiled (services/matching/postings.py)
     rt_need_event = rt_need.plus(embed_need.tail(len(rt_need.samples)))
     rt_output_event = rt_output.plus(embed_output.tail(len(rt_output.samples)))
     add_need = adds(engine_needs, list(arrived_needs.values()))
@@ -479,6 +481,7 @@ async def main() -> int:
         line("  full reweigh of the outputs index s", f"{reweigh_s:.1f}")
     line("memory: RSS growth, both indexes", f"{rss_after - rss_before:,.0f} MiB")
     line("memory: process RSS after build", f"{rss_after:,.0f} MiB")
+    line("memory: process RSS after the searches", f"{rss_searched:,.0f} MiB")
     line("memory: process peak (VmHWM)", f"{peak:,.0f} MiB")
     line("  (RSS at start / with the corpus)", f"{rss_start:,.0f} / {rss_before:,.0f}")
 
@@ -497,8 +500,8 @@ async def main() -> int:
             for direction, ours, theirs in (("need → outputs", need_run, pg[ranking][0]),
                                             ("output → needs", output_run, pg[ranking][1]))
         ),
-        (f"memory ≤ {MEMORY_TARGET_MB / 1024:.0f} GB (process RSS after build)", f"{rss_after / 1024:.2f} GB",
-         rss_after <= MEMORY_TARGET_MB),
+        (f"memory ≤ {MEMORY_TARGET_MB / 1024:.0f} GB (process RSS after build and searches)",
+         f"{max(rss_after, rss_searched) / 1024:.2f} GB", max(rss_after, rss_searched) <= MEMORY_TARGET_MB),
     ]
     print("\ntargets:")
     for name, value, ok in checks:
