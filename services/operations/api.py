@@ -11,7 +11,7 @@ from urllib.parse import quote
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from contracts.notices import PartnerAccessChanged
@@ -93,6 +93,15 @@ class DeadLetterView(BaseModel):
     cut: bool = Field(description="Its record was cut to fit the dead letter, so it cannot be redriven from it")
     trace_url: str | None = Field(description="Where the trace viewer shows what happened to the record")
     redriven: list[RedriveRecord] = Field(description="Each time an operator sent it back, the latest first")
+
+
+class DeadLetterRecordView(DeadLetterView):
+    key: str | None
+    headers: dict[str, str] = Field(description="The refused record's headers, as it had them")
+    value: str = Field(description="Its value: UTF-8 text (JSON indented when it is JSON), or base64")
+    value_encoding: str = Field(description="utf-8 or base64")
+    value_bytes: int | None
+    cut_to_fit: bool = Field(description="Only the start of the value was kept; the whole is on its source topic")
 
 
 class ReasonCount(BaseModel):
@@ -269,6 +278,25 @@ def build_router(service: "Service") -> APIRouter:
             by_reason=_reasons(letters),
             consumers=sorted({letter.letter.consumer for letter in every}),
             source_topics=sorted({settings.registry_name(letter.letter.source_topic) for letter in every}),
+        )
+
+    @router.get("/dead-letters/{dead_letter_id}")
+    async def show_dead_letter(
+        dead_letter_id: Annotated[str, Path(min_length=4, max_length=64, pattern=r"^[0-9a-fA-F-]+$")], _: Operator,
+    ) -> DeadLetterRecordView:
+        """One dead letter with the record it refused (a unique prefix of its id will do)."""
+        found = dead_letters.chosen(await dead_letters.read_letters(settings), settings, ids=[dead_letter_id])
+        if len(found) != 1:
+            raise Problem(404 if not found else 409, f"{len(found)} dead letters have an id starting {dead_letter_id!r}",
+                          slug="not-found" if not found else "ambiguous")
+        [letter] = found
+        record = letter.letter
+        redriven = await redrives_of([letter])
+        return DeadLetterRecordView(
+            **letter_view(letter, redriven.get(letter.dead_letter_id, [])).model_dump(),
+            key=record.original_key, headers=record.original_headers, value=dead_letters.readable_value(record),
+            value_encoding=record.original_value_encoding, value_bytes=record.original_value_bytes,
+            cut_to_fit=record.original_truncated,
         )
 
     @router.post("/dead-letters/redrive")

@@ -166,12 +166,7 @@ async def show_letter(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  redriven     {letter.redrive_count} time(s) before" + (" — quarantined" if letter.quarantined else ""))
     print(f"  key          {record.original_key}")
     print("  headers      " + json.dumps(record.original_headers, ensure_ascii=False))
-    value = record.original_value
-    if record.original_value_encoding == "utf-8":
-        try:
-            value = json.dumps(json.loads(value), ensure_ascii=False, indent=2)
-        except ValueError:
-            pass
+    value = readable_value(record)
     print(f"  value ({record.original_value_encoding}, {record.original_value_bytes} bytes"
           + (", cut" if record.original_truncated else "") + "):")
     print("\n".join("    " + line for line in value.splitlines()))
@@ -191,6 +186,17 @@ def plan_redrive(letters: list[Letter], most: int, force: bool = False) -> Redri
     cut = [letter for letter in letters if letter.letter.original_truncated]
     whole = [letter for letter in letters if letter not in quarantined and letter not in cut]
     return RedrivePlan(whole[:most], quarantined, cut, max(0, len(whole) - most))
+
+
+def readable_value(record: DeadLetterRecord) -> str:
+    """The refused record's value as a person reads it: JSON indented, other text as it
+    is, anything else in base64."""
+    if record.original_value_encoding == "utf-8":
+        try:
+            return json.dumps(json.loads(record.original_value), ensure_ascii=False, indent=2)
+        except ValueError:
+            pass
+    return record.original_value
 
 
 async def redrive_letters(args: argparse.Namespace, settings: Settings) -> int:

@@ -127,6 +127,9 @@ async def test_an_operator_redrives_a_refused_need_and_resends_a_given_up_delive
     await expect(reasons).to_have_count(1)
     await expect(reasons.locator(".count")).to_have_text("1")
     await expect(reasons.locator(".what")).to_have_text("source … is not a registered partner (expected /partners/<id>)")
+    await letter.locator("summary", has_text="The refused record").click()
+    await expect(letter.locator(".record-value")).to_contain_text(f'"need_id": "{need_id}"', timeout=TIMEOUT_MS)
+    await expect(letter.locator(".record dd").first).to_have_text(need_id)  # the record's key
     trace = await letter.get_by_role("link", name="view").get_attribute("href")
     assert trace.startswith(f"{zipkin_url}/zipkin/")
     for path in screenshot("operations", tmp_path):

@@ -73,6 +73,7 @@ EXPECTED: dict[str, dict[tuple[str, str], str]] = {
         ("GET", "/v1/operations/lag"): "operator",
         ("GET", "/v1/operations/outbox"): "operator",
         ("GET", "/v1/operations/dead-letters"): "operator",
+        ("GET", "/v1/operations/dead-letters/{dead_letter_id}"): "operator",
         ("POST", "/v1/operations/dead-letters/redrive"): "operator",
         ("GET", "/v1/operations/deliveries"): "operator",
         ("POST", "/v1/operations/deliveries/resend"): "operator",

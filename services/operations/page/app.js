@@ -32,7 +32,9 @@
       noOutbox: "No service's outbox in this database yet.", noLetters: "No dead letters.",
       refused: "Refused", reason: "Reason", trace: "Trace", select: "Select", selectAll: "Select all shown",
       redriven: (n) => `redriven ${n}×`, quarantined: "quarantined",
-      sentBack: (when, by) => `sent back ${when} by ${by}`, cut: "cut: read it from its topic",
+      sentBack: (when, by) => `sent back ${when} by ${by}`,
+      theRecord: "The refused record", recordKey: "Key", recordHeaders: "Headers", recordValue: "Value",
+      cutToFit: "only its start was kept; the whole record is on its source topic", loading: "Loading …", cut: "cut: read it from its topic",
       lettersShown: (shown, total) => shown < total ? `The newest ${shown} of ${total}.` : `${total} in all.`,
       byReason: "By reason", channel: "Channel", pending: "Pending", due: "Due now", oldestDue: "Oldest due",
       held: "Held for a digest", failed: "Given up", noFailed: "Nothing given up.", created: "Created",
@@ -66,7 +68,9 @@
       noOutbox: "Ingen tjänsts utkorg i databasen ännu.", noLetters: "Inga döda brev.",
       refused: "Avvisad", reason: "Orsak", trace: "Spårning", select: "Välj", selectAll: "Välj alla som visas",
       redriven: (n) => `omsänd ${n} gång(er)`, quarantined: "i karantän",
-      sentBack: (when, by) => `skickad tillbaka ${when} av ${by}`, cut: "avkortad: läs den i sitt ämne",
+      sentBack: (when, by) => `skickad tillbaka ${when} av ${by}`,
+      theRecord: "Den avvisade posten", recordKey: "Nyckel", recordHeaders: "Huvuden", recordValue: "Värde",
+      cutToFit: "bara början sparades; hela posten finns i sitt ursprungsämne", loading: "Hämtar …", cut: "avkortad: läs den i sitt ämne",
       lettersShown: (shown, total) => shown < total ? `De ${shown} senaste av ${total}.` : `${total} totalt.`,
       byReason: "Per orsak", channel: "Kanal", pending: "Väntande", due: "Att skicka nu", oldestDue: "Äldsta att skicka",
       held: "Sparas till sammandrag", failed: "Uppgivna", noFailed: "Inget uppgivet.", created: "Skapad",
@@ -86,6 +90,7 @@
     language: localStorage.getItem(LANGUAGE_STORE) || (navigator.language.startsWith("sv") ? "sv" : "en"),
     chosenLetters: new Set(),
     chosenDeliveries: new Set(),
+    openLetters: new Map(),  // dead letter id → its record once fetched (null while fetching)
     drawn: {},  // section → its last answer, redrawn when the language changes
     timer: null,
   };
@@ -248,7 +253,8 @@
           h("td", {}, letter.consumer),
           h("td", {}, letter.source_topic),
           h("td", { class: "reason" }, letter.reason,
-            letter.problems.map((p) => h("div", { class: "problem" }, `${p.location}: ${p.message}`)), flags),
+            letter.problems.map((p) => h("div", { class: "problem" }, `${p.location}: ${p.message}`)), flags,
+            recordOf(letter)),
           h("td", {}, link(letter.trace_url, t("view"))));
       });
       body("dead-letters").replaceChildren(
@@ -256,6 +262,42 @@
         table([all, t("refused"), t("consumer"), t("sourceTopic"), t("reason"), t("trace")], rows));
     }
     enableActions();
+  }
+
+  // The refused record, fetched when its <details> is first opened, kept open across redraws.
+  function recordOf(letter) {
+    const id = letter.dead_letter_id;
+    const shown = h("div", { class: "record" });
+    const details = h("details", { class: "record-details", ontoggle: async () => {
+      if (!details.open) return state.openLetters.delete(id);
+      if (!state.openLetters.has(id)) {
+        state.openLetters.set(id, null);
+        shown.replaceChildren(t("loading"));
+        try {
+          state.openLetters.set(id, await api(`/dead-letters/${encodeURIComponent(id)}`));
+        } catch (error) {
+          state.openLetters.delete(id);
+          return shown.replaceChildren(h("p", { class: "message error" }, `${t("failedToLoad")} ${error.message}`));
+        }
+      }
+      fillRecord(shown, state.openLetters.get(id));
+    } }, h("summary", {}, t("theRecord")), shown);
+    if (state.openLetters.get(id)) {
+      details.open = true;
+      fillRecord(shown, state.openLetters.get(id));
+    }
+    return details;
+  }
+
+  function fillRecord(shown, record) {
+    if (!record) return;
+    shown.replaceChildren(
+      h("dl", {},
+        h("dt", {}, t("recordKey")), h("dd", {}, record.key ?? t("none")),
+        h("dt", {}, t("recordHeaders")), h("dd", {}, h("pre", {}, JSON.stringify(record.headers, null, 2))),
+        h("dt", {}, `${t("recordValue")} (${record.value_encoding}, ${number(record.value_bytes ?? 0)} B)`),
+        h("dd", {}, h("pre", { class: "record-value" }, record.value),
+          record.cut_to_fit ? h("p", { class: "problem" }, t("cutToFit")) : null)));
   }
 
   function drawDeliveries(answer) {
