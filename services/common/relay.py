@@ -18,9 +18,9 @@ import re
 import signal
 import sys
 
-from services.common.db import apply_migrations, create_pool
 from prometheus_client import start_http_server
 
+from services.common.db import apply_migrations, create_pool
 from services.common.logs import setup_logging
 from services.common.metrics import Metrics
 from services.common.outbox import OutboxRelay

@@ -34,17 +34,16 @@ async def consumer_lag(settings: Settings) -> list[tuple[str, str, int, int, flo
         committed = {group: await admin.list_consumer_group_offsets(group) for group in groups}
         partitions = sorted({tp for offsets in committed.values() for tp in offsets})
         ends = await consumer.end_offsets(partitions) if partitions else {}
-        behind = {(group, tp): max(0, ends[tp] - offset.offset)
-                  for group in groups for tp, offset in committed[group].items()}
-        written_at = await _written_at(consumer, {(tp, committed[group][tp].offset)
-                                                  for (group, tp), n in behind.items() if n})
+        # (group, partition, the offset it stopped at, records behind)
+        stopped = [(group, tp, offset.offset, max(0, ends[tp] - offset.offset))
+                   for group in groups for tp, offset in sorted(committed[group].items())]
+        written_at = await _written_at(consumer, {(tp, at) for _, tp, at, behind in stopped if behind})
         now = time.time()
-        return [
-            (group, tp.topic, tp.partition, n,
-             0.0 if not n else (now - written_at[(tp, committed[group][tp].offset)]
-                                if (tp, committed[group][tp].offset) in written_at else None))
-            for (group, tp), n in sorted(behind.items(), key=lambda item: (item[0][0], item[0][1]))
-        ]
+        rows = []
+        for group, tp, at, behind in stopped:
+            waited = None if (tp, at) not in written_at else now - written_at[(tp, at)]
+            rows.append((group, tp.topic, tp.partition, behind, waited if behind else 0.0))
+        return rows
     finally:
         await consumer.stop()
         await admin.close()
