@@ -1,12 +1,17 @@
 """`make eval-matching`: how well the matcher finds the research outputs that answer a
 need, next to two baselines run on the same data in the same run: PostgreSQL full-text
-search and plain BM25 (tests/eval/systems.py). On three sets:
+search and plain BM25 (tests/eval/systems.py). On five sets:
 
 - the tuning set, tests/data/matching/ (the thesaurus was written alongside it);
 - the same needs with their keywords and strength areas stripped, as coaches mostly
   write them;
+- the informal tuning set, tests/data/matching-informal/;
 - the independent set, tests/data/matching-independent/: written and graded by people
-  who had not seen the engine or the tuning set. A reporting set: never tune on it.
+  who had not seen the engine or the tuning set. A reporting set: never tune on it;
+- the alike set, tests/data/matching-alike/: needs in clusters that ask alike, written
+  and graded the same way, for the loop (tests/eval/simulate_loop.py). Also reporting
+  only; its twin tests/data/matching-alike-tuning/ is what the loop's weights are
+  chosen on.
 
 Printed per system:
 
@@ -48,6 +53,10 @@ from tests.eval.systems import LIMIT, Bm25, PostgresFullText, Redthread, System
 DATA = Path(__file__).resolve().parents[1] / "data" / "matching"
 INDEPENDENT = Path(__file__).resolve().parents[1] / "data" / "matching-independent"
 INFORMAL = Path(__file__).resolve().parents[1] / "data" / "matching-informal"
+# Needs that companies ask alike (clusters of four), for the loop (tests/eval/simulate_loop.py):
+# the first to choose its weights on, the second to report on.
+ALIKE_TUNING = Path(__file__).resolve().parents[1] / "data" / "matching-alike-tuning"
+ALIKE = Path(__file__).resolve().parents[1] / "data" / "matching-alike"
 TARGET = 1.2
 K = LIMIT
 TRAP_DEPTH = 5
@@ -244,6 +253,7 @@ def main() -> int:
         ("the tuning set with keywords and strength areas stripped", stripped(tuning)),
         ("the informal tuning set (tests/data/matching-informal)", load(INFORMAL)),
         ("the independent set (tests/data/matching-independent; reporting only, never tuned on)", load(INDEPENDENT)),
+        ("the alike set (tests/data/matching-alike; reporting only, never tuned on)", load(ALIKE)),
     )
     for number, (name, data) in enumerate(sets):
         try:
