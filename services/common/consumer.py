@@ -46,7 +46,7 @@ from opentelemetry import propagate, trace
 
 from contracts.envelope import CloudEvent, EnvelopeError, decode, derived_event_id, encode
 from contracts.events import CONTRACTS_BY_TYPE
-from contracts.topics import Topic, partner_topic_owner
+from contracts.topics import DEAD_LETTERS, Topic, partner_topic_owner
 from services.common.db import transaction
 from services.common.dead_letters import Origin, dead_letter
 from services.common.failures import TransientError, is_transient
@@ -329,7 +329,7 @@ class EventConsumer:
             except Exception as claim_error:
                 if is_transient(claim_error):
                     raise
-            await stage_rows(conn, [self._dead_letter(item, rejection)])
+            await stage_rows(conn, [row for row in [self._dead_letter(item, rejection)] if row])
         self._on_commit()
         return BatchOutcome(dead_lettered=1)
 
@@ -390,7 +390,8 @@ class EventConsumer:
                 with self._spans(batch, valid):
                     refused = await self._handle(batch, valid, outcome)
                 for item, rejection in unreadable + refused + conflicts:
-                    batch.staged.append(self._dead_letter(item, rejection))
+                    if row := self._dead_letter(item, rejection):
+                        batch.staged.append(row)
                 if unreadable or refused:
                     await self._remember_refusals(conn, [item for item, _ in unreadable + refused])
                 outcome.handled = len(valid) - len(refused)
@@ -596,8 +597,15 @@ class EventConsumer:
             return _Item(record, headers, inbox_key, failure=Rejected(reason))
         return _Item(record, headers, inbox_key, event=event)
 
-    def _dead_letter(self, item: _Item, rejection: Rejected) -> OutboxRow:
+    def _dead_letter(self, item: _Item, rejection: Rejected) -> OutboxRow | None:
+        """The dead letter for a refused record; none for a record of the dead-letter topic
+        itself (the operators' console reads it): a letter about a letter refused in turn
+        would be refused again, without end. That one is logged, and stays where it is."""
         record = item.record
+        if self._settings.registry_name(record.topic) == DEAD_LETTERS.name:
+            log.error("%s: refused %s/%d/%d, a dead letter itself; left on its topic: %s",
+                      self.name, record.topic, record.partition, record.offset, rejection.reason)
+            return None
         return dead_letter(
             self._settings,
             consumer=self.name,

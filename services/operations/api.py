@@ -110,7 +110,7 @@ class ReasonCount(BaseModel):
 
 
 class DeadLetters(BaseModel):
-    total: int = Field(description="Dead letters that pass the filters")
+    total: int = Field(description="Dead letters that pass the filters (as the console has read them from their topic)")
     letters: list[DeadLetterView] = Field(description=f"The newest {LETTERS_SHOWN} of them, newest first")
     by_reason: list[ReasonCount]
     consumers: list[str] = Field(description="Every consumer that has refused something (for filters)")
@@ -267,17 +267,16 @@ def build_router(service: "Service") -> APIRouter:
         since: datetime | None = None,
     ) -> DeadLetters:
         """Dead letters, newest first, filtered; with a count per kind of reason."""
-        every = await dead_letters.read_letters(settings)
-        letters = dead_letters.chosen(every, settings, consumer=consumer, source_topic=source_topic, reason=reason,
-                                      since=since)
-        shown = list(reversed(letters[-LETTERS_SHOWN:]))
-        redriven = await redrives_of(shown)
+        async with service.pool.acquire() as conn:
+            kept = await dead_letters.kept_letters(conn, settings, consumer=consumer, source_topic=source_topic,
+                                                   reason=reason, since=since, most=LETTERS_SHOWN)
+        redriven = await redrives_of(kept.newest)
         return DeadLetters(
-            total=len(letters),
-            letters=[letter_view(letter, redriven.get(letter.dead_letter_id, [])) for letter in shown],
-            by_reason=_reasons(letters),
-            consumers=sorted({letter.letter.consumer for letter in every}),
-            source_topics=sorted({settings.registry_name(letter.letter.source_topic) for letter in every}),
+            total=kept.total,
+            letters=[letter_view(letter, redriven.get(letter.dead_letter_id, [])) for letter in kept.newest],
+            by_reason=[ReasonCount(reason=r, count=n) for r, n in kept.reasons],
+            consumers=kept.consumers,
+            source_topics=kept.source_topics,
         )
 
     @router.get("/dead-letters/{dead_letter_id}")
@@ -285,10 +284,11 @@ def build_router(service: "Service") -> APIRouter:
         dead_letter_id: Annotated[str, Path(min_length=4, max_length=64, pattern=r"^[0-9a-fA-F-]+$")], _: Operator,
     ) -> DeadLetterRecordView:
         """One dead letter with the record it refused (a unique prefix of its id will do)."""
-        found = dead_letters.chosen(await dead_letters.read_letters(settings), settings, ids=[dead_letter_id])
+        async with service.pool.acquire() as conn:
+            found = (await dead_letters.kept_letters(conn, settings, ids=[dead_letter_id], most=2)).newest
         if len(found) != 1:
-            raise Problem(404 if not found else 409, f"{len(found)} dead letters have an id starting {dead_letter_id!r}",
-                          slug="not-found" if not found else "ambiguous")
+            raise Problem(404 if not found else 409, f"{'no' if not found else 'more than one'} dead letter has an id "
+                          f"starting {dead_letter_id!r}", slug="not-found" if not found else "ambiguous")
         [letter] = found
         record = letter.letter
         redriven = await redrives_of([letter])
@@ -303,10 +303,11 @@ def build_router(service: "Service") -> APIRouter:
     async def redrive(request: RedriveRequest, operator: Operator) -> RedriveResult:
         """Sends the chosen dead letters back to their source topics under new ids (the
         inbox takes each once), and records who did."""
-        letters = dead_letters.chosen(
-            await dead_letters.read_letters(settings), settings, consumer=request.consumer,
-            source_topic=request.source_topic, reason=request.reason, since=request.since, ids=request.ids,
-        )
+        async with service.pool.acquire() as conn:
+            letters = (await dead_letters.kept_letters(
+                conn, settings, consumer=request.consumer, source_topic=request.source_topic, reason=request.reason,
+                since=request.since, ids=request.ids,
+            )).newest[::-1]  # oldest first, as the command sends them
         plan = dead_letters.plan_redrive(letters, request.max, request.force)
         if plan.sendable and not request.dry_run:
             await dead_letters.send_redrives(settings, plan.sendable, f"console:{operator.partner_id}")

@@ -4,8 +4,9 @@ and as a page at /operations (English and Swedish). It serves in the browser wha
 `python -m services.ops` does on the command line, with the same functions.
 
 Like those commands it reads Kafka as `admin` and the services' tables in the shared
-database; it keeps only the partners' access (to know its operators) and the record of
-redrives (schema `operations`)."""
+database. It keeps (schema `operations`) the partners' access, to know its operators;
+every dead letter, read from redthread.dead-letters.v1 as it comes, so that its page
+filters and counts them without reading the topic again; and the record of redrives."""
 
 from __future__ import annotations
 
@@ -17,14 +18,18 @@ from pathlib import Path
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from contracts.topics import PARTNER_ACCESS, partner_topic_owner
+from contracts.envelope import CloudEvent
+from contracts.events import DeadLetterRecord
+from contracts.topics import DEAD_LETTERS, PARTNER_ACCESS, partner_topic_owner
 from services.common.access import Access, mounted, public
 from services.common.kafka_security import ADMIN
 from services.common.partner_access import ACCESS_HANDLERS
 from services.common.rate_limits import CountedPerAddress
+from services.common.consumer import HandlerContext
 from services.common.runtime import Service, Subscription
 from services.common.settings import Settings
 from services.operations.api import CONSOLE_PATH, build_router
+from services.ops.dead_letters import Letter, keep_letter
 from services.ops.lag import consumer_lag
 
 log = logging.getLogger(__name__)
@@ -82,6 +87,13 @@ def _topic_label(settings: Settings, topic: str) -> str:
     return name
 
 
+async def _keep_dead_letter(context: HandlerContext, event: CloudEvent[DeadLetterRecord]) -> None:
+    await keep_letter(context.conn, Letter(event.id, event.data))
+
+
+HANDLERS = ACCESS_HANDLERS | {DeadLetterRecord.EVENT_TYPE: _keep_dead_letter}
+
+
 def build(settings: Settings | None = None) -> Service:
     settings = settings or Settings()
     if settings.kafka_principal is None:  # redrive writes to any topic, lag reads every group
@@ -91,7 +103,7 @@ def build(settings: Settings | None = None) -> Service:
         package="services.ops",
         description=__doc__ or "",
         settings=settings,
-        subscriptions=(Subscription("operations", (PARTNER_ACCESS,), ACCESS_HANDLERS),),
+        subscriptions=(Subscription("operations", (PARTNER_ACCESS, DEAD_LETTERS), HANDLERS),),
         http=build_router,
         metrics_observers=(GroupLag().observe,),
     )

@@ -22,10 +22,11 @@ import getpass
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.envelope import decode
@@ -134,6 +135,57 @@ def chosen(
         and (not since or letter.letter.failed_at >= since)
         and (not ids or any(letter.dead_letter_id.startswith(prefix) for prefix in ids))
     ]
+
+
+async def keep_letter(conn: asyncpg.Connection, letter: Letter) -> None:
+    """The console's copy of a dead letter (migration 002), kept once."""
+    record = letter.letter
+    await conn.execute(
+        "INSERT INTO dead_letters (dead_letter_id, failed_at, consumer, source_topic, reason, letter)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dead_letter_id) DO NOTHING",
+        letter.dead_letter_id, record.failed_at, record.consumer, record.source_topic, record.reason,
+        record.model_dump_json(),
+    )
+
+
+@dataclass(frozen=True)
+class KeptLetters:
+    total: int  # that pass the filters
+    newest: list[Letter]  # the newest `most` of them, newest first
+    reasons: list[tuple[str, int]]  # over all that pass, as `reasons` counts them
+    consumers: list[str]  # of every kept letter
+    source_topics: list[str]
+
+
+async def kept_letters(
+    conn: asyncpg.Connection, settings: Settings, *, consumer: str | None = None, source_topic: str | None = None,
+    reason: str | None = None, since: datetime | None = None, ids: Sequence[str] = (), most: int | None = None,
+) -> KeptLetters:
+    """The kept letters that pass the filters, with the meaning `chosen` gives them."""
+    where = (
+        " WHERE ($1::text IS NULL OR consumer = $1) AND ($2::text IS NULL OR source_topic = $2)"
+        " AND ($3::text IS NULL OR strpos(lower(reason), lower($3)) > 0) AND ($4::timestamptz IS NULL OR failed_at >= $4)"
+        " AND (cardinality($5::text[]) = 0 OR EXISTS (SELECT 1 FROM unnest($5::text[]) AS p(prefix)"
+        "      WHERE starts_with(dead_letter_id, p.prefix)))"
+    )
+    filters = (consumer or None, settings.topic(source_topic) if source_topic else None, reason or None, since,
+               list(ids))
+    found = await conn.fetch(f"SELECT reason FROM dead_letters{where} ORDER BY failed_at, dead_letter_id", *filters)
+    newest = await conn.fetch(
+        f"SELECT dead_letter_id, letter FROM dead_letters{where} ORDER BY failed_at DESC, dead_letter_id LIMIT $6",
+        *filters, most,
+    )
+    others = await conn.fetchrow(
+        "SELECT array(SELECT DISTINCT consumer FROM dead_letters ORDER BY 1) AS consumers,"
+        " array(SELECT DISTINCT source_topic FROM dead_letters ORDER BY 1) AS topics"
+    )
+    return KeptLetters(
+        total=len(found),
+        newest=[Letter(row["dead_letter_id"], DeadLetterRecord.model_validate_json(row["letter"])) for row in newest],
+        reasons=Counter(reason_kind(row["reason"]) for row in found).most_common(),
+        consumers=list(others["consumers"]),
+        source_topics=[settings.registry_name(topic) for topic in others["topics"]],
+    )
 
 
 def _chosen_by(args: argparse.Namespace, letters: list[Letter], settings: Settings) -> list[Letter]:
