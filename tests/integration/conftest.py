@@ -9,6 +9,7 @@ import pytest
 from services.intake.service import build as build_intake
 from services.matching.service import build as build_matching
 from services.notification.service import build as build_notification
+from services.operations.service import build as build_console
 from deploy.local import ServiceProcesses
 from tests.peers import Inbox, free_port
 
@@ -28,6 +29,12 @@ async def intake(settings):
 @pytest.fixture(scope="module")
 async def matching(settings):
     async for service in _running(build_matching(settings)):
+        yield service
+
+
+@pytest.fixture(scope="module")
+async def console(settings):
+    async for service in _running(build_console(settings)):
         yield service
 
 

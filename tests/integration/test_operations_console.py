@@ -13,11 +13,8 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from contracts.events import DeadLetterRecord
 from contracts.topics import DEAD_LETTERS
-from services.operations.service import build as build_console
 from services.ops import dead_letters
 from tests.conftest import publish_event, publish_raw, read_topic
 
@@ -28,14 +25,6 @@ def a_letter(consumer: str, topic: str, reason: str, minutes_ago: float) -> Dead
         original_headers={"ce_id": str(uuid.uuid4())}, original_value="{}", original_value_encoding="utf-8",
         failed_at=datetime.now(UTC) - timedelta(minutes=minutes_ago),
     )
-
-
-@pytest.fixture(scope="module")
-async def console(settings):
-    service = build_console(settings)
-    await service.start()
-    yield service
-    await service.stop()
 
 
 async def kept_count(console) -> int:
