@@ -305,10 +305,11 @@ class Redthread:
             self.engine.teaching = teaching
         self.engine.add_all(with_vectors([engine.output_document(str(o.output_id), o) for o in outputs]))
         self._queries: dict[str, object] = {}
-        minimum = decision.fitted_models()["meaning"].min_probability
+        model = decision.fitted_models()["meaning"]
         self.threshold_rule = (
             f"the engine's own decision (services/matching/decision.py): a calibrated chance of being useful of at least "
-            f"{minimum:.0%}, fitted on the tuning sets only"
+            f"{model.min_probability:.0%}, or {model.min_probability_nearest:.0%} for the output nearest to the need in "
+            "meaning, fitted on the tuning sets only"
         )
 
     def _query(self, need: NeedSubmitted):

@@ -71,3 +71,20 @@ def _run_check() -> int:
         return fit_decision.main()
     finally:
         sys.argv = argv
+
+
+def test_the_need_s_nearest_in_meaning_is_proposed_from_a_lower_chance_and_says_why():
+    model = decision.fitted_models()["meaning"]
+    assert model.min_probability_nearest < model.min_probability
+    between = (model.min_probability_nearest + model.min_probability) / 2
+    # Evidence whose chance lies between the two minimums, found by moving the cosine.
+    pairs = [evidence(score=0.1, need_share=0.1, shared_concepts=0, shared_terms=1, same_area=False,
+                      meaning=m / 100, nearest_in_meaning=True) for m in range(70, 100)]
+    nearest = min(pairs, key=lambda e: abs(model.probability(e) - between))
+    assert model.min_probability_nearest <= model.probability(nearest) < model.min_probability
+    other = Evidence(**{**nearest.__dict__, "nearest_in_meaning": False, "meaning_margin": -0.05})
+    proposed, held = decide(nearest), decide(other)
+    assert proposed.propose and "närmast behovet i innebörd" in proposed.why
+    assert model.probability(other) < model.min_probability and not held.propose
+    assert f"{model.min_probability:.0%}" in held.why
+    assert not decide(nearest, min_probability=model.min_probability).propose  # the setting overrides both
