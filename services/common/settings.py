@@ -154,8 +154,9 @@ class Settings(BaseSettings):
     # A service's log lines: one JSON object each (services/common/logs.py), or "text".
     log_format: Literal["json", "text"] = "json"
 
-    # The chance of being useful at or above which a pair is proposed; unset, the one
-    # chosen with the fitted model (services/matching/decision_model.json).
+    # The chance of being useful at or above which a pair is proposed, one for every pair;
+    # unset, those chosen with the fitted model (services/matching/decision_model.json),
+    # which hold the need's nearest output in meaning to a lower one.
     match_min_probability: float | None = Field(None, ge=0, le=1)
     # Meaning as well as words (services/matching/meaning.py): an embedding model of
     # about 100 MB in memory, and tens of milliseconds per need or output that arrives.
