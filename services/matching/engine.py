@@ -355,6 +355,10 @@ class Engine:
         if nearness is not None:
             closest = nearness.nearest(MEANING_CANDIDATES)
             nearest = closest[0][1] if closest else None
+            if query.kind == "output":
+                # A need's nearest output is always among its candidates; so, from the
+                # output's side, every need it is now the nearest output to.
+                closest += self.vectors.now_nearest(nearness, max(CANDIDATES, limit))
             for doc_id, _ in closest:
                 candidates.setdefault(doc_id, self.postings.dot(dots, doc_id))
         hits = [

@@ -143,6 +143,17 @@ class Vectors:
             for row, old in zip(rose, before, strict=True) if self._ids[row] is not None
         }
 
+    def now_nearest(self, nearness: Nearness, count: int) -> list[tuple[str, float]]:
+        """The documents to which the query of `nearness` is at least as near as their best
+        (for needs: the needs a new output would be the nearest output to), the `count`
+        nearest of them, nearest first."""
+        scores = nearness._scores
+        rows = np.flatnonzero(scores >= self._best[: len(scores)])
+        if len(rows) > count:
+            rows = rows[np.argpartition(-scores[rows], count - 1)[:count]]
+        found = [(self._ids[row], float(scores[row])) for row in rows if self._ids[row] is not None]
+        return sorted(found, key=lambda pair: (-pair[1], pair[0]))
+
     def nearest_cosines(self, vectors: np.ndarray) -> np.ndarray:
         """For each row of `vectors`, the cosine of the document here nearest to it (in
         blocks, for many at once: slow, run it in a thread)."""

@@ -121,3 +121,22 @@ def test_a_new_output_nearer_than_any_before_raises_the_needs_best():
     rose = vectors.raise_best(vectors.near(unit(1.0, 0.05)))
     assert list(rose) == ["n1"] and rose["n1"][0] == pytest.approx(0.5) and rose["n1"][1] > 0.99
     assert vectors.best("n2") == pytest.approx(0.99)
+
+
+def test_a_new_output_finds_the_needs_it_is_now_the_nearest_to_beyond_its_own_nearest():
+    """A need always has its nearest output among its candidates. An output arriving
+    later must find that need too, though the need shares no word with it and is not
+    among the needs nearest to the output: the pair is its need's best in meaning."""
+    need_index = Engine()
+    for i in range(8):  # crowd the output's own nearest needs
+        need_index.add(doc(f"crowd{i}", "need", f"Ärende nummer {i}", unit(1.0, 0.01 * (i + 1))))
+        need_index.vectors.set_best(f"crowd{i}", 1.0)  # each has a nearer output already
+    need_index.add(doc("lonely", "need", "Det pyser i hallen", unit(1.0, 0.9)))
+    need_index.vectors.set_best("lonely", 0.2)  # nothing near it yet
+    output = doc("o", "output", "Läcksökning med ultraljud", unit(1.0, 0.0))
+    nearness = need_index.vectors.near(meaning.from_bytes(output.vector))
+    assert "lonely" not in [doc_id for doc_id, _ in nearness.nearest(5)]
+    hits = {hit.doc_id: hit for hit in need_index.search(output, limit=50, nearness=nearness)}
+    assert "lonely" in hits and hits["lonely"].score == 0
+    assert hits["lonely"].evidence.nearest_in_meaning
+    assert not any(hits[f"crowd{i}"].evidence.nearest_in_meaning for i in range(8) if f"crowd{i}" in hits)
