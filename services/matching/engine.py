@@ -354,7 +354,8 @@ class Engine:
             nearness = self.vectors.near(meaning.from_bytes(query.vector))
         if nearness is not None:
             closest = nearness.nearest(MEANING_CANDIDATES)
-            nearest = closest[0][1] if closest else None
+            if closest:  # the nearest cosine and the next one's, if any
+                nearest = (closest[0][1], closest[1][1] if len(closest) > 1 else None)
             if query.kind == "output":
                 # A need's nearest output is always among its candidates; so, from the
                 # output's side, every need it is now the nearest output to.
@@ -387,7 +388,8 @@ class Engine:
 
     def _hit(
         self, query: Document, analysis: Analysis, doc_id: str, dot: float, query_norm: float,
-        vector: dict[str, float], query_learned: frozenset[str], nearness: Nearness | None, nearest: float | None,
+        vector: dict[str, float], query_learned: frozenset[str], nearness: Nearness | None,
+        nearest: tuple[float, float | None] | None,
     ) -> Hit:
         cosine = dot / query_norm
         entry = self.entries[doc_id]
@@ -419,10 +421,17 @@ class Engine:
         if nearness is not None and doc_id in self.vectors:
             near = nearness.of(doc_id)
             # Against the need's best in meaning, whichever side is searched: for a need,
-            # the nearest output here; for an output, the need's best so far, or this.
-            best = nearest if query.kind == "need" else max(self.vectors.best(doc_id) or near, near)
-            evidence = replace(evidence, meaning=round(near, 4), nearest_in_meaning=near >= (best or near),
-                               meaning_margin=round(min(near - (best or near), 0.0), 4))
+            # the nearest output here and the one after it; for an output, the need's
+            # best before it (which, if this output is nearer, is now the one after it).
+            if query.kind == "need":
+                best, runner_up = nearest if nearest else (near, None)
+            else:
+                runner_up = self.vectors.best(doc_id)
+                best = max(runner_up if runner_up is not None else near, near)
+            first = near >= best
+            evidence = replace(evidence, meaning=round(near, 4), nearest_in_meaning=first,
+                               meaning_margin=round(min(near - best, 0.0), 4),
+                               meaning_lead=round(near - runner_up, 4) if first and runner_up is not None else 0.0)
         return Hit(doc_id, score, reasons, evidence, self.judge(evidence))
 
 

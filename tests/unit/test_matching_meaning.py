@@ -92,8 +92,8 @@ def test_the_model_puts_each_need_nearest_the_output_on_its_subject():
 
 def test_a_pair_is_judged_alike_whichever_side_arrived_last():
     """A need searched against the outputs, and each output searched against the needs
-    (with the need's best in meaning as the matching service keeps it), give the pair
-    the same evidence of meaning. (Its evidence in words is weighed by each index's own
+    (with the need's best in meaning as the matching service keeps it: the best of the
+    outputs that arrived before), give the pair the same evidence of meaning. (Its evidence in words is weighed by each index's own
     word frequencies, which in two indexes this small differ a lot.)"""
     outputs = [
         doc("setup", "output", "Kortare ställtider i pressar med SMED", unit(1.0, 0.3)),
@@ -103,15 +103,17 @@ def test_a_pair_is_judged_alike_whichever_side_arrived_last():
     output_index, need_index = Engine(), Engine()
     output_index.add_all(outputs)
     need_index.add(need)
-    need_index.vectors.set_best("n", output_index.vectors.near(meaning.from_bytes(need.vector)).nearest(1)[0][1])
     from_need = {hit.doc_id: hit for hit in output_index.search(need)}
-    for output in outputs:
+    for output in outputs:  # each in turn the last to arrive: the need's best is the other's
+        [other] = [o for o in outputs if o is not output]
+        need_index.vectors.set_best("n", float(meaning.from_bytes(need.vector) @ meaning.from_bytes(other.vector)))
         [from_output] = need_index.search(output)
         theirs = from_need[output.doc_id].evidence
         ours = from_output.evidence
-        assert (ours.meaning, ours.nearest_in_meaning, ours.meaning_margin) == (
-            theirs.meaning, theirs.nearest_in_meaning, theirs.meaning_margin)
+        assert (ours.meaning, ours.nearest_in_meaning, ours.meaning_margin, ours.meaning_lead) == (
+            theirs.meaning, theirs.nearest_in_meaning, theirs.meaning_margin, theirs.meaning_lead)
     assert from_need["setup"].evidence.nearest_in_meaning and not from_need["air"].evidence.nearest_in_meaning
+    assert from_need["setup"].evidence.meaning_lead > 0.1 and from_need["air"].evidence.meaning_lead == 0
 
 
 def test_a_new_output_nearer_than_any_before_raises_the_needs_best():
