@@ -171,7 +171,7 @@ def decide(evidence: Evidence, min_probability: float | None = None, model: Mode
     )
     if evidence.meaning is not None:
         basis += f", likhet i innebörd {evidence.meaning:.2f}"
-    if evidence.meaning_lead > 0:
+    if evidence.meaning_lead >= 0.005:  # what rounds to 0.00 says nothing
         basis += f", {evidence.meaning_lead:.2f} närmare än nästa forskningsresultat"
     if propose and chance < model.min_probability:
         return Decision(True, chance, f"Bedömd chans att förslaget är till nytta: {chance:.0%}, och det ligger "

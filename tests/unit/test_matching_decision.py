@@ -88,3 +88,14 @@ def test_the_need_s_nearest_in_meaning_is_proposed_from_a_lower_chance_and_says_
     assert model.probability(other) < model.min_probability and not held.propose
     assert f"{model.min_probability:.0%}" in held.why
     assert not decide(nearest, min_probability=model.min_probability).propose  # the setting overrides both
+
+
+def test_the_nearest_output_s_lead_is_said_when_it_says_something():
+    base = dict(score=0.2, need_share=0.3, shared_concepts=1, shared_terms=2, same_area=False, meaning=0.86,
+                nearest_in_meaning=True)
+    assert "0.03 närmare än nästa forskningsresultat" in decide(evidence(**base, meaning_lead=0.031)).why
+    assert "närmare än nästa" not in decide(evidence(**base, meaning_lead=0.002)).why
+    a_lead, none = decide(evidence(**base, meaning_lead=0.05)), decide(evidence(**base, meaning_lead=0.0))
+    assert a_lead.probability > none.probability  # the clearer the nearest, the likelier it answers
+    capped = decision.fitted_models()["meaning"].probability(evidence(**base, meaning_lead=0.5))
+    assert capped == decision.fitted_models()["meaning"].probability(evidence(**base, meaning_lead=decision.LEAD_CAP))
