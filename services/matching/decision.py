@@ -7,7 +7,8 @@ three-line need scores low even against its best answer. So the decision weighs 
 score together with what stands behind it: how much of the need the two share (concepts
 count more than words), how many concepts and words, whether they meet in a strength
 area, whether the output is less mature than asked, how fully the need is described, and
-how near the two are in meaning (services/matching/meaning.py). A logistic model turns
+how near the two are in meaning (services/matching/meaning.py), whether the output is
+the need's nearest in meaning and by how much it leads the next. A logistic model turns
 that evidence into the probability that the pair is graded useful (≥ 2 of 3); a pair is
 proposed when it reaches the model's minimum, or the lower minimum the model keeps for
 the output nearest to the need in meaning (`Model.minimum`).
