@@ -174,7 +174,7 @@ def decide(evidence: Evidence, min_probability: float | None = None, model: Mode
         basis += f", likhet i innebörd {evidence.meaning:.2f}"
     if evidence.meaning_lead >= 0.005:  # what rounds to 0.00 says nothing
         basis += f", {evidence.meaning_lead:.2f} närmare än nästa forskningsresultat"
-    if propose and chance < model.min_probability:
+    if propose and min_probability is None and chance < model.min_probability:  # the nearest's own bar
         return Decision(True, chance, f"Bedömd chans att förslaget är till nytta: {chance:.0%}, och det ligger "
                                       f"närmast behovet i innebörd av allt vi har ({basis})")
     if propose:

@@ -129,7 +129,7 @@ def choose(swept: dict[Minimums, list[tuple[float, float, float]]], floor: float
     floor everywhere, the one that comes nearest to it on the set it does worst on."""
     fine = [m for m, per_set in swept.items() if all(p >= floor for _, _, p in per_set)]
     if not fine:
-        return max(swept, key=lambda m: (min(p for _, _, p in swept[m]), m))
+        return max(swept, key=lambda m: (min(p for _, _, p in swept[m]), -m[0], -m[1]))
     return max(fine, key=lambda m: (min(c for c, _, _ in swept[m]), min(s for _, s, _ in swept[m]),
                                     min(p for _, _, p in swept[m])))
 
