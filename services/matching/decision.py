@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -57,13 +57,6 @@ class Evidence:
     nearest_in_meaning: bool = False
     meaning_margin: float = 0.0
     meaning_lead: float = 0.0
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> Evidence:
-        return cls(**data)
 
     @property
     def kind(self) -> str:
@@ -121,7 +114,6 @@ class Model:
     scales: tuple[float, ...]
     min_probability: float = 0.5
     min_probability_nearest: float | None = None  # None: the same as min_probability
-    answers: int = 0  # how many coaches' answers it has learned from since it was fitted
 
     def probability(self, evidence: Evidence) -> float:
         z = self.intercept + sum(
@@ -185,34 +177,12 @@ def decide(evidence: Evidence, min_probability: float | None = None, model: Mode
         basis += f", likhet i innebörd {evidence.meaning:.2f}"
     if evidence.meaning_lead >= 0.005:  # what rounds to 0.00 says nothing
         basis += f", {evidence.meaning_lead:.2f} närmare än nästa forskningsresultat"
-    if model.answers:
-        basis += f"; bedömningen har lärt av {model.answers} svar från coacher"
     if propose and min_probability is None and chance < model.min_probability:  # the nearest's own bar
         return Decision(True, chance, f"Bedömd chans att förslaget är till nytta: {chance:.0%}, och det ligger "
                                       f"närmast behovet i innebörd av allt vi har ({basis})")
     if propose:
         return Decision(True, chance, f"Bedömd chans att förslaget är till nytta: {chance:.0%} ({basis})")
     return Decision(False, chance, f"Hölls tillbaka: bedömd chans {chance:.0%} under {minimum:.0%} ({basis})")
-
-
-# How firmly the answers' model keeps to the fitted one (`learned`): an L2 pull of this
-# strength towards the fitted weights, in the fitted model's standardised units, so the
-# first answers nudge it and a few hundred move it. Chosen with the simulated loop on
-# the tuning sets (tests/eval/simulate_loop.py --sweep).
-ANSWERS_PRIOR = 100.0
-
-
-def learned(model: Model, answers: list[tuple[Evidence, bool]], prior: float = ANSWERS_PRIOR) -> Model:
-    """`model`, refitted on coaches' answers (evidence of the pair, useful) while held
-    near what it was: a maximum a posteriori fit with the model as the prior's mean.
-    Each deployment's needs are written by their own coaches, and a model fitted on
-    other writers misjudges how far their evidence goes (tests/eval/fit_decision.py);
-    the answers about some needs tell it, for the next. Its minimums stay the model's."""
-    if not answers:
-        return model
-    fitted = _newton([evidence.features() for evidence, _ in answers], [useful for _, useful in answers],
-                     model.means, model.scales, prior, np.array([model.intercept, *model.weights]))
-    return replace(model, intercept=fitted.intercept, weights=fitted.weights, answers=len(answers))
 
 
 # --- fitting (used by tests/eval/fit_decision.py, on the tuning set only) -----------------
@@ -223,36 +193,21 @@ def fit(
     min_probability_nearest: float | None = None,
 ) -> Model:
     """A logistic model of `examples` (evidence, useful), by Newton's method with an L2
-    penalty on the weights; deterministic."""
+    penalty on the weights (not the intercept) over standardised features; deterministic."""
     rows = np.array([evidence.features() for evidence, _ in examples], dtype=float)
     means = rows.mean(axis=0)
     scales = rows.std(axis=0)
     scales[scales == 0] = 1.0
-    fitted = _newton(rows, [useful for _, useful in examples], means, scales, l2, None, iterations)
-    return replace(fitted, min_probability=min_probability, min_probability_nearest=min_probability_nearest)
-
-
-def _newton(
-    rows, labels: list[bool], means, scales, l2: float, prior: np.ndarray | None, iterations: int = 25
-) -> Model:
-    """Logistic regression over standardised `rows` by Newton's method, with an L2 pull of
-    strength `l2`: towards `prior` (intercept and weights), or towards 0 for the weights
-    alone when there is none."""
-    means, scales = np.asarray(means, dtype=float), np.asarray(scales, dtype=float)
-    x = np.hstack([np.ones((len(rows), 1)), (np.asarray(rows, dtype=float) - means) / scales])
-    y = np.array(labels, dtype=float)
-    centre = np.zeros(x.shape[1]) if prior is None else prior
-    pull = np.full(x.shape[1], l2)
-    if prior is None:
-        pull[0] = 0.0  # the intercept is not penalised
-    beta = centre.copy()
+    x = np.hstack([np.ones((len(rows), 1)), (rows - means) / scales])
+    y = np.array([1.0 if useful else 0.0 for _, useful in examples])
+    penalty = np.diag([0.0] + [l2] * rows.shape[1])
+    beta = np.zeros(x.shape[1])
     for _ in range(iterations):
         p = 1 / (1 + np.exp(-np.clip(x @ beta, -40.0, 40.0)))
-        gradient = x.T @ (y - p) - pull * (beta - centre)
-        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(pull)
-        step = np.linalg.solve(hessian, gradient)
+        step = np.linalg.solve((x * (p * (1 - p))[:, None]).T @ x + penalty, x.T @ (y - p) - penalty @ beta)
         beta = beta + step
         if np.abs(step).max() < 1e-10:
             break
     return Model(round(float(beta[0]), 6), tuple(round(float(b), 6) for b in beta[1:]),
-                 tuple(round(float(m), 6) for m in means), tuple(round(float(s), 6) for s in scales))
+                 tuple(round(float(m), 6) for m in means), tuple(round(float(s), 6) for s in scales),
+                 min_probability, min_probability_nearest)
