@@ -25,6 +25,9 @@ from pathlib import Path
 import Stemmer
 
 THESAURUS = Path(__file__).parent / "thesaurus" / "production_terms.tsv"
+# How companies and coaches say the same concepts in everyday words ("ställa om",
+# "står still"): more phrases for the concepts above, never a concept of its own.
+EVERYDAY = Path(__file__).parent / "thesaurus" / "everyday_terms.tsv"
 STEMMERS = {"sv": "swedish", "no": "norwegian", "en": "english"}
 _WORD = re.compile(r"[0-9a-zåäöæøéüß]+(?:-[0-9a-zåäöæøéüß]+)*")
 MAX_PHRASE = 5
@@ -81,28 +84,35 @@ class Concept:
 
 
 class Thesaurus:
-    """Stemmed word sequences → concept, in every language, from production_terms.tsv."""
+    """Stemmed word sequences → concept, in every language, from production_terms.tsv
+    (whose first term in each language labels the concept) and any further files of
+    phrases for its concepts (everyday_terms.tsv)."""
 
-    def __init__(self, path: Path = THESAURUS) -> None:
+    def __init__(self, path: Path = THESAURUS, *more: Path) -> None:
         self.concepts: dict[str, Concept] = {}
         self.phrases: dict[tuple[str, ...], str] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip() or line.startswith("#"):
-                continue
-            concept_id, *terms = line.split("\t")
+        for concept_id, terms in _lines(path):
             labels: dict[str, str] = {}
-            for tagged in terms:
-                language, _, term = tagged.partition(":")
+            for language, term in terms:
                 labels.setdefault(language, term)
-                for stem_language in (STEMMERS if language == "mul" else (language,)):
-                    key = tuple(stem(w, stem_language) for w in words(term))
-                    if key:
-                        self.phrases.setdefault(key, concept_id)
+                self._add(concept_id, language, term)
             self.concepts[concept_id] = Concept(concept_id, labels)
+        for extra in more:
+            for concept_id, terms in _lines(extra):
+                if concept_id not in self.concepts:
+                    raise ValueError(f"{extra.name}: {concept_id} is not a concept of {path.name}")
+                for language, term in terms:
+                    self._add(concept_id, language, term)
         self.single_stems = {key[0] for key in self.phrases if len(key) == 1}
         # Any stem of any term may be a part of a compound (tryckluft|läckage).
         self.known_stems = frozenset(w for key in self.phrases for w in key if len(w) >= MIN_PART)
         self._splits: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    def _add(self, concept_id: str, language: str, term: str) -> None:
+        for stem_language in (STEMMERS if language == "mul" else (language,)):
+            key = tuple(stem(w, stem_language) for w in words(term))
+            if key:
+                self.phrases.setdefault(key, concept_id)
 
     def split(self, word_stem: str, language: str) -> tuple[str, ...]:
         """The parts of a compound the thesaurus knows, or () when it is not one."""
@@ -112,9 +122,17 @@ class Thesaurus:
         return self._splits[key]
 
 
+def _lines(path: Path) -> Iterable[tuple[str, list[tuple[str, str]]]]:
+    """(concept id, [(language, term)]) for each concept line of a thesaurus file."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            concept_id, *terms = line.split("\t")
+            yield concept_id, [(language, term) for language, _, term in (t.partition(":") for t in terms)]
+
+
 @lru_cache(maxsize=1)
 def default_thesaurus() -> Thesaurus:
-    return Thesaurus()
+    return Thesaurus(THESAURUS, EVERYDAY)
 
 
 @dataclass

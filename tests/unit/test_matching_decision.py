@@ -88,7 +88,7 @@ def test_the_need_s_nearest_in_meaning_is_proposed_from_a_lower_chance_and_says_
     assert model.probability(other) < model.min_probability and not held.propose
     assert f"{model.min_probability:.0%}" in held.why
     assert not decide(nearest, min_probability=model.min_probability).propose  # the setting overrides both
-    overridden = decide(other, min_probability=model.min_probability_nearest)  # a lower setting, for every pair
+    overridden = decide(other, min_probability=model.probability(other))  # a setting low enough for every pair
     assert overridden.propose and "närmast behovet" not in overridden.why
 
 
