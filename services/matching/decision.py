@@ -193,11 +193,13 @@ def fit(
     min_probability_nearest: float | None = None,
 ) -> Model:
     """A logistic model of `examples` (evidence, useful), by Newton's method with an L2
-    penalty on the weights (not the intercept) over standardised features; deterministic."""
+    penalty on the weights (not the intercept) over standardised features; deterministic
+    on one machine (numpy's BLAS may differ in the last bits between CPUs, below the six
+    decimals the model is kept to)."""
     rows = np.array([evidence.features() for evidence, _ in examples], dtype=float)
     means = rows.mean(axis=0)
     scales = rows.std(axis=0)
-    scales[scales == 0] = 1.0
+    scales[scales < 1e-9] = 1.0  # a constant feature (up to rounding) says nothing
     x = np.hstack([np.ones((len(rows), 1)), (rows - means) / scales])
     y = np.array([1.0 if useful else 0.0 for _, useful in examples])
     penalty = np.diag([0.0] + [l2] * rows.shape[1])

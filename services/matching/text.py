@@ -26,8 +26,9 @@ import Stemmer
 
 THESAURUS = Path(__file__).parent / "thesaurus" / "production_terms.tsv"
 # How companies and coaches say the same concepts in everyday words ("ställa om",
-# "står still"): more phrases for the concepts above, never a concept of its own.
-EVERYDAY = Path(__file__).parent / "thesaurus" / "everyday_terms.tsv"
+# "står still"): more phrases for the concepts above, never a concept of its own. Their
+# stems also count as parts of compounds, as every term's do.
+EVERYDAY_TERMS = Path(__file__).parent / "thesaurus" / "everyday_terms.tsv"
 STEMMERS = {"sv": "swedish", "no": "norwegian", "en": "english"}
 _WORD = re.compile(r"[0-9a-zåäöæøéüß]+(?:-[0-9a-zåäöæøéüß]+)*")
 MAX_PHRASE = 5
@@ -88,19 +89,19 @@ class Thesaurus:
     (whose first term in each language labels the concept) and any further files of
     phrases for its concepts (everyday_terms.tsv)."""
 
-    def __init__(self, path: Path = THESAURUS, *more: Path) -> None:
+    def __init__(self, path: Path = THESAURUS, *phrase_files: Path) -> None:
         self.concepts: dict[str, Concept] = {}
         self.phrases: dict[tuple[str, ...], str] = {}
-        for concept_id, terms in _lines(path):
+        for concept_id, terms in thesaurus_lines(path):
             labels: dict[str, str] = {}
             for language, term in terms:
                 labels.setdefault(language, term)
                 self._add(concept_id, language, term)
             self.concepts[concept_id] = Concept(concept_id, labels)
-        for extra in more:
-            for concept_id, terms in _lines(extra):
+        for phrases in phrase_files:
+            for concept_id, terms in thesaurus_lines(phrases):
                 if concept_id not in self.concepts:
-                    raise ValueError(f"{extra.name}: {concept_id} is not a concept of {path.name}")
+                    raise ValueError(f"{phrases.name}: {concept_id} is not a concept of {path.name}")
                 for language, term in terms:
                     self._add(concept_id, language, term)
         self.single_stems = {key[0] for key in self.phrases if len(key) == 1}
@@ -122,7 +123,7 @@ class Thesaurus:
         return self._splits[key]
 
 
-def _lines(path: Path) -> Iterable[tuple[str, list[tuple[str, str]]]]:
+def thesaurus_lines(path: Path) -> Iterable[tuple[str, list[tuple[str, str]]]]:
     """(concept id, [(language, term)]) for each concept line of a thesaurus file."""
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
@@ -132,7 +133,7 @@ def _lines(path: Path) -> Iterable[tuple[str, list[tuple[str, str]]]]:
 
 @lru_cache(maxsize=1)
 def default_thesaurus() -> Thesaurus:
-    return Thesaurus(THESAURUS, EVERYDAY)
+    return Thesaurus(THESAURUS, EVERYDAY_TERMS)
 
 
 @dataclass
