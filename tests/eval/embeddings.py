@@ -71,8 +71,10 @@ def every_document() -> list[tuple[str, list[Document]]]:
     sets = []
     for directory in (DATA, INFORMAL, ALIKE_TUNING, INDEPENDENT, ALIKE):
         data = load(directory)
-        for name, variant in ((directory.name, data), *([(f"{directory.name}, stripped", stripped(data))]
-                                                        if directory == DATA else [])):
+        variants = [(directory.name, data)]
+        if directory == DATA:
+            variants.append((f"{directory.name}, stripped", stripped(data)))
+        for name, variant in variants:
             sets.append((name, [need_document(str(n.need_id), n) for n in variant.needs]
                          + [output_document(str(o.output_id), o) for o in variant.outputs]))
     return sets
