@@ -20,6 +20,10 @@ tests/data/matching-informal and tests/data/matching-alike-tuning) with `make
 fit-matching` (tests/eval/fit_decision.py), and kept in decision_model.json; the
 reporting sets are never fitted on. Every decision says why, in the coach's words.
 
+What companies answered about an output's earlier proposals moves its chances too: its
+track record (`track_record`), how much more or less often than their chances said they
+proved useful, is added to the log-odds of its next pairs and said in the reasons.
+
 The evidence of a pair does not depend on which side was searched, so a need and an
 output are judged alike whether the need or the output arrived last.
 """
@@ -28,7 +32,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -57,6 +62,10 @@ class Evidence:
     nearest_in_meaning: bool = False
     meaning_margin: float = 0.0
     meaning_lead: float = 0.0
+    # What companies answered about the output's earlier proposals, as a shift of the
+    # log-odds (track_record): 0 for an output without answers. Not a fitted feature: it
+    # is added to what the model makes of the rest.
+    record: float = 0.0
 
     @property
     def kind(self) -> str:
@@ -116,10 +125,10 @@ class Model:
     min_probability_nearest: float | None = None  # None: the same as min_probability
 
     def probability(self, evidence: Evidence) -> float:
-        z = self.intercept + sum(
+        z = self.intercept + evidence.record + sum(
             w * (x - m) / s for w, x, m, s in zip(self.weights, evidence.features(), self.means, self.scales, strict=True)
         )
-        return 1 / (1 + math.exp(-max(min(z, 40.0), -40.0)))
+        return _sigmoid(z)
 
     def minimum(self, evidence: Evidence) -> float:
         """The probability from which this pair is proposed."""
@@ -157,6 +166,43 @@ def probability(evidence: Evidence) -> float:
     return fitted_models()[evidence.kind].probability(evidence)
 
 
+def chance_from_evidence(evidence: Evidence) -> float:
+    """The chance of a pair from its evidence alone, without the output's track record:
+    what the record's answers are measured against."""
+    return probability(replace(evidence, record=0.0))
+
+
+def _sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-max(min(z, 40.0), -40.0)))
+
+
+def _logit(chance: float) -> float:
+    chance = min(max(chance, 1e-6), 1 - 1e-6)
+    return math.log(chance / (1 - chance))
+
+
+def track_record(answers: Sequence[tuple[float, bool]], prior: float) -> float:
+    """How far an output's answers move the log-odds of its next pairs: the one shift
+    that best explains which of its proposals were useful, given the chances they were
+    proposed at, held towards 0 by a Gaussian prior of precision `prior` (a few answers
+    move it a little, many move it further). An output whose proposals were useful as
+    often as their chances said keeps its chances; one that companies found useful more
+    often rises, one found not useful more often falls. `answers`: (chance at proposal,
+    useful) for each answered proposal."""
+    shift = 0.0
+    for _ in range(50):  # Newton's method on a concave function of one variable
+        slope, curvature = -prior * shift, prior
+        for chance, useful in answers:
+            p = _sigmoid(_logit(chance) + shift)
+            slope += float(useful) - p
+            curvature += p * (1 - p)
+        step = slope / curvature
+        shift += step
+        if abs(step) < 1e-9:
+            break
+    return shift
+
+
 @dataclass(frozen=True)
 class Decision:
     propose: bool
@@ -177,6 +223,10 @@ def decide(evidence: Evidence, min_probability: float | None = None, model: Mode
         basis += f", likhet i innebörd {evidence.meaning:.2f}"
     if evidence.meaning_lead >= 0.005:  # what rounds to 0.00 says nothing
         basis += f", {evidence.meaning_lead:.2f} närmare än nästa forskningsresultat"
+    if evidence.record:
+        without = model.probability(replace(evidence, record=0.0))
+        moved = "höjer" if evidence.record > 0 else "sänker"
+        basis += f"; svaren om resultatet {moved} chansen från {without:.0%}"
     if propose and min_probability is None and chance < model.min_probability:  # the nearest's own bar
         return Decision(True, chance, f"Bedömd chans att förslaget är till nytta: {chance:.0%}, och det ligger "
                                       f"närmast behovet i innebörd av allt vi har ({basis})")

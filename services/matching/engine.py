@@ -11,8 +11,11 @@ whether to propose it, and says why, in words a coach understands.
 Answers teach it (Rocchio's relevance feedback): an output that companies found useful
 for a need takes on part of that need's words and concepts, so the next need written the
 way that one was finds it, even when the researcher wrote otherwise; an output found not
-useful for a need loses part of what it shared with it. What an output was taught is a
-Lesson, rebuilt from the answers, and every match it changed says so.
+useful for a need loses part of what it shared with it. And an output keeps a track
+record: whether its answered proposals proved useful more or less often than the chances
+they were proposed at (decision.track_record), which moves its chances for the next need.
+What an output was taught is a Lesson, rebuilt from the answers, and every match it
+changed says so.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 
 from contracts.events import NeedContent, ResearchOutputContent
 from services.matching import meaning
-from services.matching.decision import Evidence, decide, probability
+from services.matching.decision import Evidence, decide, probability, track_record
 from services.matching.meaning import Embedder, Nearness, Vectors
 from services.matching.postings import Postings
 from services.matching.text import Analysis, Thesaurus, analyse, default_thesaurus
@@ -53,6 +56,10 @@ COMMON_FLOOR = 1000
 # towards the needs it was useful for proposes it to needs that only share those needs'
 # words, so today only "not useful" answers move an output (useful ones are explained).
 USEFUL_WEIGHT, NOT_USEFUL_WEIGHT = 0.0, 0.25
+# How firmly an output's chances are held to what its evidence says against its track
+# record of answers (decision.track_record's prior; None leaves the record unread).
+# Chosen by the same sweep.
+RECORD_PRIOR: float | None = 1.0
 
 
 @dataclass(frozen=True)
@@ -76,10 +83,20 @@ class Document:
 @dataclass(frozen=True)
 class Lesson:
     """What companies answered about one output, as the needs they answered for: those
-    it was useful for (or adopted for), and those it was not useful for."""
+    it was useful for (or adopted for), and those it was not useful for; and its track
+    record: for each answered proposal, the chance it was proposed at and whether it
+    proved useful."""
 
     useful: tuple[Document, ...] = ()
     not_useful: tuple[Document, ...] = ()
+    record: tuple[tuple[float, bool], ...] = ()
+    _shifts: dict[float, float] = field(default_factory=dict, compare=False, repr=False)
+
+    def shift(self, prior: float) -> float:
+        """decision.track_record of the record, computed once per prior."""
+        if prior not in self._shifts:
+            self._shifts[prior] = round(track_record(self.record, prior), 4) if self.record else 0.0
+        return self._shifts[prior]
 
 
 @dataclass(frozen=True)
@@ -188,6 +205,7 @@ class Engine:
     on_drift: Callable[[], None] | None = None
     lessons: dict[str, Lesson] = field(default_factory=dict)
     teaching: tuple[float, float] = (USEFUL_WEIGHT, NOT_USEFUL_WEIGHT)
+    record_prior: float | None = RECORD_PRIOR
     vectors: Vectors = field(default_factory=Vectors)
     judge: Callable[[Evidence], float] = probability  # the chance a pair is useful, which ranks it
     # Postings of features only a lesson gave a document: they are searched, but do not
@@ -409,6 +427,7 @@ class Engine:
             need_size = len(entry.weights)
         concepts = sum(1 for f in shared if f.startswith("c:"))
         evidence = Evidence(
+            record=lesson.shift(self.record_prior) if lesson and self.record_prior is not None else 0.0,
             score=score,
             need_share=min(need_share, 1.0),
             shared_concepts=concepts,

@@ -42,6 +42,7 @@ from services.common.consumer import Handler, HandlerContext
 from services.common.erasure import remember_erased
 from services.common.settings import Settings
 from services.matching import meaning
+from services.matching.decision import chance_from_evidence
 from services.matching.engine import (
     METHOD,
     Document,
@@ -353,10 +354,11 @@ async def _store_vector(ctx: HandlerContext, table: str, key: str, doc_id: UUID,
 
 async def lessons(conn: asyncpg.Connection, output_id: UUID | None = None) -> dict[str, Lesson]:
     """What the answers teach, by output (one output's, or all): the needs each was
-    answered useful or adopted for, and not useful for. A new research question says
-    neither."""
+    answered useful or adopted for, and not useful for, and its track record (each
+    answered proposal's chance, as proposed, and whether it proved useful). A new
+    research question says neither."""
     rows = await conn.fetch(
-        "SELECT a.output_id, a.verdict, n.need_id, n.data FROM answers a"
+        "SELECT a.output_id, a.verdict, p.chance, n.need_id, n.data FROM answers a"
         " JOIN proposed_matches p USING (match_id) JOIN needs n ON n.need_id = p.need_id"
         " WHERE a.verdict <> 'new-question' AND ($1::uuid IS NULL OR a.output_id = $1)"
         " ORDER BY a.output_id, n.need_id",
@@ -364,11 +366,16 @@ async def lessons(conn: asyncpg.Connection, output_id: UUID | None = None) -> di
     )
     useful: dict[str, list[Document]] = {}
     not_useful: dict[str, list[Document]] = {}
+    record: dict[str, list[tuple[float, bool]]] = {}
     for row in rows:
+        output = str(row["output_id"])
         need = need_document(str(row["need_id"]), NeedUpdated.model_validate_json(row["data"]))
-        (not_useful if row["verdict"] == "not-useful" else useful).setdefault(str(row["output_id"]), []).append(need)
+        was_useful = row["verdict"] != "not-useful"
+        (useful if was_useful else not_useful).setdefault(output, []).append(need)
+        if row["chance"] is not None:
+            record.setdefault(output, []).append((row["chance"], was_useful))
     return {
-        output: Lesson(tuple(useful.get(output, ())), tuple(not_useful.get(output, ())))
+        output: Lesson(tuple(useful.get(output, ())), tuple(not_useful.get(output, ())), tuple(record.get(output, ())))
         for output in useful.keys() | not_useful.keys()
     }
 
@@ -385,9 +392,9 @@ async def _propose(ctx: HandlerContext, cause: CloudEvent, need: NeedContent, ou
         return
     match_id = UUID(derived_event_id("match", need_id, output_id))
     is_new = await ctx.conn.fetchval(
-        "INSERT INTO proposed_matches (need_id, output_id, match_id, score) VALUES ($1, $2, $3, $4)"
+        "INSERT INTO proposed_matches (need_id, output_id, match_id, score, chance) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT DO NOTHING RETURNING true",
-        need_id, output_id, match_id, hit.score,
+        need_id, output_id, match_id, hit.score, chance_from_evidence(hit.evidence),
     )
     if not is_new:
         return  # never the same pair twice

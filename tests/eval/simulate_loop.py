@@ -39,7 +39,7 @@ import random
 import sys
 from collections import defaultdict
 
-from services.matching.engine import NOT_USEFUL_WEIGHT, USEFUL_WEIGHT, Document, Lesson, need_document
+from services.matching.engine import NOT_USEFUL_WEIGHT, RECORD_PRIOR, USEFUL_WEIGHT, Document, Lesson, need_document
 from tests.eval import metrics
 from tests.eval.eval_matching import (
     ALIKE,
@@ -57,7 +57,10 @@ from tests.eval.systems import LIMIT, Redthread
 
 SEED = 2030
 ANSWERS = ("judged", "proposed")
-GRID = [(towards, away) for towards in (0.0, 0.2, 0.4, 0.75) for away in (0.0, 0.25, 0.5, 1.0)]
+GRID = [
+    (towards, away, prior)
+    for towards in (0.0, 0.2, 0.4, 0.75) for away in (0.0, 0.25, 0.5, 1.0) for prior in (None, 1.0, 2.0, 4.0)
+]
 PRECISION_GIVEN_UP = 0.02
 
 
@@ -68,27 +71,36 @@ def halves(data: EvaluationSet) -> tuple[set[str], set[str]]:
 
 
 def answers(data: EvaluationSet, need_ids: set[str], how: str) -> dict[str, Lesson]:
-    """What coaches would answer for `need_ids`, as lessons by output."""
+    """What coaches would answer for `need_ids`, as lessons by output. The track record
+    holds the answers about what the untaught engine proposed, at the chance it proposed
+    them: the service knows no chance for anything else."""
     needs = {str(need.need_id): need for need in data.needs if str(need.need_id) in need_ids}
+    engine = Redthread(data.outputs)
+    chances = {
+        need_id: {hit.doc_id: hit.probability for hit in engine.proposed_hits(need)} for need_id, need in needs.items()
+    }
     if how == "judged":
         answered = {need_id: list(data.judgements[need_id]) for need_id in needs}
     else:
-        engine = Redthread(data.outputs)
-        answered = {need_id: engine.proposed(need, []) for need_id, need in needs.items()}
+        answered = {need_id: list(chances[need_id]) for need_id in needs}
     useful: dict[str, list[Document]] = defaultdict(list)
     not_useful: dict[str, list[Document]] = defaultdict(list)
+    record: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     for need_id, output_ids in answered.items():
         document = need_document(need_id, needs[need_id])
         for output_id in output_ids:
-            grade = data.judgements[need_id].get(output_id, 0)
-            (useful if grade >= metrics.RELEVANT else not_useful)[output_id].append(document)
+            was_useful = data.judgements[need_id].get(output_id, 0) >= metrics.RELEVANT
+            (useful if was_useful else not_useful)[output_id].append(document)
+            if output_id in chances[need_id]:
+                record[output_id].append((chances[need_id][output_id], was_useful))
     return {
-        output_id: Lesson(tuple(useful.get(output_id, ())), tuple(not_useful.get(output_id, ())))
+        output_id: Lesson(tuple(useful.get(output_id, ())), tuple(not_useful.get(output_id, ())),
+                          tuple(record.get(output_id, ())))
         for output_id in useful.keys() | not_useful.keys()
     }
 
 
-def run(data: EvaluationSet, how: str | None, teaching: tuple[float, float] | None = None) -> Result:
+def run(data: EvaluationSet, how: str | None, teaching: tuple[float, float, float | None] | None = None) -> Result:
     """Every need matched by an engine taught by the other half's answers (`how`), or
     by an untaught engine (None)."""
     rankings: dict[str, list[str]] = {}
@@ -119,9 +131,9 @@ def render(name: str, data: EvaluationSet, results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def sweep(sets: list[tuple[str, EvaluationSet]]) -> tuple[float, float]:
+def sweep(sets: list[tuple[str, EvaluationSet]]) -> tuple[float, float, float | None]:
     untaught = [run(data, None) for _, data in sets]
-    print("teaching (towards, away), judged answers: needs served right, precision, nDCG@10 per tuning set")
+    print("teaching (towards, away, record prior), judged answers: needs served right, precision, nDCG@10 per tuning set")
     fine = {}
     for teaching in GRID:
         taught = [run(data, "judged", teaching) for _, data in sets]
@@ -131,10 +143,11 @@ def sweep(sets: list[tuple[str, EvaluationSet]]) -> tuple[float, float]:
         if keeps:
             fine[teaching] = (served, mean_ndcg)
         cells = "  ".join(f"{_served(t):3d} {t.precision:.3f} {t.overall.ndcg:.3f}" for t in taught)
-        print(f"  {teaching!s:<12} {cells}   served {served}, mean nDCG {mean_ndcg:.3f}"
+        print(f"  {teaching!s:<18} {cells}   served {served}, mean nDCG {mean_ndcg:.3f}"
               f"{'' if keeps else '   (gives up precision)'}")
-    chosen = max(fine, key=lambda t: (*fine[t], -t[0], -t[1]))
-    print(f"chosen: {chosen}; the engine uses {(USEFUL_WEIGHT, NOT_USEFUL_WEIGHT)}\n")
+    # Ties go to the lighter touch: smaller weights, the record unread, then held firmer.
+    chosen = max(fine, key=lambda t: (*fine[t], -t[0], -t[1], t[2] is None, t[2] or 0.0))
+    print(f"chosen: {chosen}; the engine uses {(USEFUL_WEIGHT, NOT_USEFUL_WEIGHT, RECORD_PRIOR)}\n")
     return chosen
 
 

@@ -286,14 +286,15 @@ class Redthread:
     regardless of whether it would propose it, so that it is measured on the same footing
     as the baselines' unthresholded rankings; what it proposes is engine.propose with the
     models' own minimum probabilities. `lessons` (output id → engine.Lesson) is what
-    answers taught it, and `teaching` how much they move it (engine.Engine.teaching), for
+    answers taught it, and `teaching` how much they move it (engine.Engine.teaching and
+    record_prior), for
     the simulated loop."""
 
     name = "redthread"
 
     def __init__(
         self, outputs: Sequence[ResearchOutputPublished], lessons: dict | None = None,
-        teaching: tuple[float, float] | None = None,
+        teaching: tuple[float, float, float | None] | None = None,
     ) -> None:
         from services.matching import decision, engine
         from tests.eval.embeddings import with_vectors
@@ -302,7 +303,7 @@ class Redthread:
         self._with_vectors = with_vectors
         self.engine = engine.Engine(lessons=dict(lessons or {}))
         if teaching is not None:
-            self.engine.teaching = teaching
+            *self.engine.teaching, self.engine.record_prior = teaching
         self.engine.add_all(with_vectors([engine.output_document(str(o.output_id), o) for o in outputs]))
         self._queries: dict[str, object] = {}
         model = decision.fitted_models()["meaning"]
@@ -324,5 +325,8 @@ class Redthread:
         return [(hit.doc_id, hit.probability) for hit in hits]
 
     def proposed(self, need: NeedSubmitted, ranking: Ranking) -> list[str]:
+        return [hit.doc_id for hit in self.proposed_hits(need)]
+
+    def proposed_hits(self, need: NeedSubmitted) -> list:
         proposed, _ = self.engine.propose(self._query(need), limit=LIMIT)
-        return [hit.doc_id for hit in proposed]
+        return proposed

@@ -102,6 +102,12 @@ async def test_an_output_a_company_found_not_useful_is_not_proposed_to_it_again(
                                reporter=first.coach, verdict="not-useful", reason="already-known")
     await publish_event(producer, settings.topic(FEEDBACK.name), answer, source="/redthread/intake", key=match_id)
     await eventually_true(matching, "SELECT true FROM answers WHERE match_id = $1", uuid.UUID(match_id))
+    # The answer joins the output's track record, read against the chance the pair was proposed at.
+    async with matching.pool.acquire() as conn:
+        chance = await conn.fetchval("SELECT chance FROM proposed_matches WHERE match_id = $1", uuid.UUID(match_id))
+    assert 0 < chance < 1
+    lesson = matching.http_app.state.matcher.outputs.lessons[str(output.output_id)]
+    assert lesson.record == ((pytest.approx(chance), False),)
 
     # The same company's next need on the same subject does not get it again; another company's
     # does, told what the answer taught the index.
@@ -114,6 +120,7 @@ async def test_an_output_a_company_found_not_useful_is_not_proposed_to_it_again(
         "redthread.match.proposed", need_id=elsewhere.need_id, output_id=output.output_id))
     reasons = {reason["kind"]: reason["explanation"] for reason in json.loads(told.value)["reasons"]}
     assert reasons["answers"].startswith("Inte till nytta för ett företag")
+    assert "svaren om resultatet sänker chansen från" in reasons["confidence"]
     assert await read_topic(settings, settings.topic(MATCHES.name), timeout_s=3, where=of_type(
         "redthread.match.proposed", need_id=again.need_id, output_id=output.output_id)) == []
 

@@ -5,6 +5,8 @@ in words."""
 import math
 import random
 
+import pytest
+
 from services.matching import decision
 from services.matching.decision import Evidence, decide, fit
 from tests.eval import fit_decision
@@ -105,3 +107,29 @@ def test_the_nearest_output_s_lead_is_said_when_it_says_something():
     assert a_lead.probability > none.probability  # the clearer the nearest, the likelier it answers
     capped = decision.fitted_models()["meaning"].probability(evidence(**base, meaning_lead=0.5))
     assert capped == decision.fitted_models()["meaning"].probability(evidence(**base, meaning_lead=decision.LEAD_CAP))
+
+
+# An output's track record (decision.track_record) ---------------------------------------
+
+
+def test_an_output_whose_proposals_fared_as_their_chances_said_keeps_its_chances():
+    fair = [(0.5, True), (0.5, False)] * 5
+    assert decision.track_record(fair, prior=2.0) == pytest.approx(0.0, abs=1e-9)
+    assert decision.track_record([], prior=2.0) == 0.0
+
+
+def test_more_useful_than_said_raises_it_less_useful_lowers_it_and_more_answers_move_it_further():
+    better = decision.track_record([(0.6, True)] * 4, prior=2.0)
+    worse = decision.track_record([(0.6, False)] * 4, prior=2.0)
+    assert better > 0 > worse
+    assert decision.track_record([(0.6, False)] * 12, prior=2.0) < worse
+    assert abs(decision.track_record([(0.6, False)] * 4, prior=8.0)) < abs(worse)  # a firmer prior holds it nearer 0
+
+
+def test_the_record_moves_the_chance_and_says_from_what():
+    plain = decide(evidence())
+    doubted = decide(evidence(record=-1.5))
+    assert doubted.probability < plain.probability
+    assert decision.chance_from_evidence(evidence(record=-1.5)) == pytest.approx(plain.probability)
+    assert f"sänker chansen från {plain.probability:.0%}" in doubted.why
+    assert "svar" not in plain.why

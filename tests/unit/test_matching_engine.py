@@ -181,3 +181,18 @@ def test_a_taught_index_reweighed_from_scratch_scores_as_the_incremental_one():
     incremental = scores(engine, probe)
     engine.install(dict(engine.entries), postings_for(dict(engine.entries)))
     assert scores(engine, probe) == pytest.approx(incremental)
+
+
+def test_an_output_often_answered_not_useful_is_less_likely_for_the_next_need_and_says_why():
+    engine = outputs_index(SMED, ENERGY, PAINT)
+    probe = asked("n9", "Ställtiden i pressen, SMED och omställning")
+    before = next(hit for hit in engine.search(probe, limit=100) if hit.doc_id == "smed")
+    record = tuple((0.7, False) for _ in range(6))
+    engine.teach("smed", Lesson(not_useful=(asked("n1", "Lackering"),), record=record))
+    after = next(hit for hit in engine.search(probe, limit=100) if hit.doc_id == "smed")
+    assert after.evidence.record < 0 and after.probability < before.probability
+    [proposed_or_not] = [hit for hit in engine.propose(probe, limit=10)[0] + engine.propose(probe, limit=10)[1]
+                         if hit.doc_id == "smed"]
+    assert "svaren om resultatet sänker chansen från" in proposed_or_not.reasons[-1].explanation
+    engine.record_prior = None
+    assert next(hit for hit in engine.search(probe, limit=100) if hit.doc_id == "smed").evidence.record == 0.0
