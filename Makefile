@@ -110,7 +110,8 @@ eval-matching: up
 	@DATABASE_URL="$$($(PG) url)" $(PY) -m tests.eval.eval_matching
 
 # Do coaches' answers improve the next proposals? A simulated loop on the tuning sets;
-# EVAL_LOOP_ARGS=--sweep chooses the teaching weights, --independent reports that set too.
+# EVAL_LOOP_ARGS=--sweep chooses the teaching weights and the track record's prior; --reporting
+# measures the reporting sets too (independent, alike).
 .PHONY: eval-loop
 eval-loop: $(VENV)/.installed
 	@$(PY) -m tests.eval.simulate_loop $(EVAL_LOOP_ARGS)

@@ -20,9 +20,10 @@ of proposals, nDCG@10 and MRR, untaught and taught. A report, not a test: it exi
     python -m tests.eval.simulate_loop [--reporting] [--sweep]
 
 --sweep tries a grid of teaching weights (how far a useful answer moves an output
-towards the need, and a not-useful one away) on the three tuning sets with judged
+towards the need, and a not-useful one away, and the prior that holds an output's track
+record towards 0, or none to leave it unread) on the four tuning sets with judged
 answers, and names the one the engine should use (engine.USEFUL_WEIGHT,
-NOT_USEFUL_WEIGHT): of those that keep the precision of proposals within 0.02 of the
+NOT_USEFUL_WEIGHT, RECORD_PRIOR): of those that keep the precision of proposals within 0.02 of the
 untaught engine's on every tuning set, the one that serves the most needs right over
 them all (a need with an answer given a proposal, a need without one left alone: the
 mistakes issue 15 ranks first), then the best mean nDCG@10. The tuning sets are the
