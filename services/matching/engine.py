@@ -49,17 +49,18 @@ MEANING_CANDIDATES = 5  # the nearest in meaning join them, whatever words they 
 COMMON_SHARE = {"t": 0.05, "c": 0.2}
 COMMON_FLOOR = 1000
 # How much a need that an output was useful (or not useful) for adds to (or takes from)
-# the output's weights. Chosen by the simulated loop on the tuning sets
-# (`make eval-loop`, tests/eval/simulate_loop.py --sweep): of the weights that keep the
-# precision of proposals within 0.02 of the untaught engine's on every tuning set, the
-# one that serves the most needs right, then the best mean nDCG@10. Moving an output
-# towards the needs it was useful for proposes it to needs that only share those needs'
-# words, so today only "not useful" answers move an output (useful ones are explained).
-USEFUL_WEIGHT, NOT_USEFUL_WEIGHT = 0.0, 0.25
-# How firmly an output's chances are held to what its evidence says against its track
-# record of answers (decision.track_record's prior; None leaves the record unread).
-# Chosen by the same sweep.
-RECORD_PRIOR: float | None = 1.0
+# the output's weights, and how firmly an output's chances are held to what its evidence
+# says against its track record of answers (decision.track_record's prior; None leaves
+# the record unread). Chosen by the simulated loop on the tuning sets (`make eval-loop`,
+# tests/eval/simulate_loop.py --sweep): of the choices that keep the precision of
+# proposals within 0.02 of the untaught engine's on every tuning set, the one that serves
+# the most needs right, then the best mean nDCG@10. Moving an output's words towards the
+# needs it was useful for proposes it to needs that only share those needs' words; away
+# from the others, it gave up precision on the set whose outputs collect answers from
+# many companies. So the words stay as the researcher wrote them, and the track record
+# alone carries what the answers taught (both are explained).
+USEFUL_WEIGHT, NOT_USEFUL_WEIGHT = 0.0, 0.0
+RECORD_PRIOR: float | None = 2.0
 
 
 @dataclass(frozen=True)
@@ -507,9 +508,8 @@ def explain_lesson(
         )
         said.append(f"Har varit till nytta för {_companies(len(lesson.useful))}.{found}")
     if lesson.not_useful:
-        said.append(
-            f"Inte till nytta för {_companies(len(lesson.not_useful))}: det som förde dit väger mindre för liknande behov."
-        )
+        moved = ": det som förde dit väger mindre för liknande behov" if engine.teaching[1] else ""
+        said.append(f"Inte till nytta för {_companies(len(lesson.not_useful))}{moved}.")
     return [Reason("answers", " ".join(said))]
 
 

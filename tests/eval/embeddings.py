@@ -66,10 +66,12 @@ def digest(document: Document) -> str:
 def every_document() -> list[tuple[str, list[Document]]]:
     """(set name, its needs and outputs) for every evaluation set, the repository's set
     also stripped of keywords and strength areas, as the evaluations read them."""
-    from tests.eval.eval_matching import ALIKE, ALIKE_TUNING, DATA, INDEPENDENT, INFORMAL, load, stripped
+    from tests.eval.eval_matching import (
+        ALIKE, ALIKE_TUNING, DATA, INDEPENDENT, INFORMAL, LOOP, LOOP_TUNING, load, stripped,
+    )
 
     sets = []
-    for directory in (DATA, INFORMAL, ALIKE_TUNING, INDEPENDENT, ALIKE):
+    for directory in (DATA, INFORMAL, ALIKE_TUNING, INDEPENDENT, ALIKE, LOOP_TUNING, LOOP):
         data = load(directory)
         variants = [(directory.name, data)]
         if directory == DATA:

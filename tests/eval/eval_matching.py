@@ -57,6 +57,12 @@ INFORMAL = Path(__file__).resolve().parents[1] / "data" / "matching-informal"
 # the first to choose its weights on, the second to report on.
 ALIKE_TUNING = Path(__file__).resolve().parents[1] / "data" / "matching-alike-tuning"
 ALIKE = Path(__file__).resolve().parents[1] / "data" / "matching-alike"
+# Needs in groups of eight that one output answers, so that an output collects answers
+# from many companies, as it does in service: the loop's (tests/eval/simulate_loop.py),
+# the first to choose its weights on, the second to report on. The decision to propose
+# is not fitted on them.
+LOOP_TUNING = Path(__file__).resolve().parents[1] / "data" / "matching-loop-tuning"
+LOOP = Path(__file__).resolve().parents[1] / "data" / "matching-loop"
 TARGET = 1.2
 K = LIMIT
 TRAP_DEPTH = 5

@@ -132,6 +132,7 @@ def scores(engine: Engine, query: Document) -> dict[str, float]:
 
 def test_a_not_useful_answer_lowers_the_output_for_needs_like_that_one_and_says_so():
     engine = outputs_index(SMED, ENERGY, PAINT)
+    engine.teaching = (0.0, 0.25)
     unhelped = asked("n1", "Ställtiden i pressen är för lång, vi vill prova SMED.")
     before = scores(engine, unhelped)
     engine.teach("smed", Lesson(not_useful=(unhelped,)))
@@ -196,3 +197,14 @@ def test_an_output_often_answered_not_useful_is_less_likely_for_the_next_need_an
     assert "svaren om resultatet sänker chansen från" in proposed_or_not.reasons[-1].explanation
     engine.record_prior = None
     assert next(hit for hit in engine.search(probe, limit=100) if hit.doc_id == "smed").evidence.record == 0.0
+
+
+def test_with_the_words_left_as_written_a_not_useful_answer_is_told_without_claiming_more():
+    engine = Engine(teaching=(0.0, 0.0))
+    engine.add_all([SMED, ENERGY, PAINT])  # weighed at the index's size, as a re-posted output is
+    unhelped = asked("n1", "Ställtiden i pressen är för lång, vi vill prova SMED.")
+    before = scores(engine, unhelped)
+    engine.teach("smed", Lesson(not_useful=(unhelped,)))
+    smed = next(hit for hit in engine.search(unhelped, limit=100) if hit.doc_id == "smed")
+    assert smed.score == pytest.approx(before["smed"])
+    assert [r.explanation for r in smed.reasons if r.kind == "answers"] == ["Inte till nytta för ett företag."]
